@@ -1,0 +1,3 @@
+from finmatch_agents.cli import main
+
+main()

@@ -1,0 +1,108 @@
+"""The ``finmatch`` command: a thin Typer shell over the library.
+
+Errors cross the CLI boundary here, once: a :class:`FinMatchError` becomes ``title: message`` on stderr
+(plus a JSON ``error`` object on stdout when the command was asked for ``--json``) and its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from finmatch_agents import __version__
+from finmatch_agents.cli import common
+from finmatch_agents.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, FinMatchError
+
+
+def report_error(exc: FinMatchError) -> None:
+    from rich.markup import escape
+
+    console = common.err()
+    console.print(f"[bold red]{escape(exc.title)}:[/] {escape(exc.message)}")
+    if exc.hint:
+        console.print(f"[dim]hint: {escape(exc.hint)}[/]")
+    if common.JSON_ERRORS.get():
+        payload: dict[str, Any] = {"event": "error", "error": exc.title, "message": exc.message,
+                                   "exit_code": exc.exit_code}
+        for key in ("rule", "file", "line", "row", "column"):
+            if getattr(exc, key, None) is not None:
+                payload[key] = getattr(exc, key)
+        common.emit_json(payload)
+
+
+class FinMatchGroup(TyperGroup):
+    """Root group: maps domain errors and Ctrl-C to the documented exit codes."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FinMatchError as exc:
+            report_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            common.err().print("[yellow]Interrupted.[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("typer") or os.environ.get("FINMATCH_DEBUG"):
+                raise
+            traceback_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            common.err().print(f"[bold red]Unexpected error:[/] {traceback_text}", markup=True)
+            common.err().print("[dim]set FINMATCH_DEBUG=1 for the full traceback[/]")
+            raise typer.Exit(EXIT_UNEXPECTED) from None
+
+
+app = typer.Typer(
+    name="finmatch",
+    cls=FinMatchGroup,
+    help="FinMatch Agents — a terminal analyst for retail banks' product-recommendation data.\n\n"
+         "Agents study fpr_records through sandboxed SQL over DuckDB and write evidence-backed reports.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"finmatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version,
+                                          is_eager=True)] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Project config file.", envvar="FINMATCH_CONFIG",
+                                                show_default="./finmatch.toml", metavar="PATH")] = None,
+) -> None:
+    """FinMatch Agents."""
+    common.CONFIG_PATH.set(config)
+    common.JSON_ERRORS.set(False)
+
+
+def _register() -> None:
+    from finmatch_agents.cli import data, doctor, explore, metrics, sql
+
+    app.add_typer(data.app, name="data", rich_help_panel="Data")
+    app.command("sql", rich_help_panel="Data")(sql.sql)
+    app.command("explore", rich_help_panel="Data")(explore.explore)
+    app.command("metrics", rich_help_panel="Data")(metrics.metrics)
+    app.command("doctor", rich_help_panel="Setup")(doctor.doctor)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(prog_name="finmatch")
+    except KeyboardInterrupt:  # outside a command (e.g. during start-up)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,110 @@
+"""What every command shares: option types, settings resolution, consoles, JSON output, opening the sandbox.
+
+Heavy libraries (DuckDB, NumPy, sqlglot, LangGraph) are imported inside functions so that ``finmatch --help``
+stays fast; only Typer and Rich load at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from finmatch_agents.config import OPTION_BY_NAME, Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import DuckDBEngine
+
+DEFAULT_CUSTOMERS = 25_000
+DEFAULT_SEED = 42
+#: per-invocation state set by the root callback (reset on every invocation, also under CliRunner)
+CONFIG_PATH: ContextVar[Path | None] = ContextVar("finmatch_config_path", default=None)
+JSON_ERRORS: ContextVar[bool] = ContextVar("finmatch_json_errors", default=False)
+
+
+def _help(name: str) -> str:
+    return OPTION_BY_NAME[name].help
+
+
+DbOpt = Annotated[Path | None, typer.Option("--db", help=_help("db"), envvar="FINMATCH_DB", show_default=False,
+                                            metavar="PATH")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+TableOpt = Annotated[str | None, typer.Option("--table", help=_help("table"), envvar="FINMATCH_TABLE",
+                                              show_default=False, metavar="NAME")]
+
+
+def want_json(enabled: bool) -> None:
+    """Remember that this command speaks JSON, so errors are also reported as JSON on stdout."""
+    if enabled:
+        JSON_ERRORS.set(True)
+
+
+def settings(**flags: Any) -> Settings:
+    """Resolve settings for this invocation: flags given here > env > finmatch.toml > defaults."""
+    return load_settings(config_path=CONFIG_PATH.get(), **flags)
+
+
+def _console(stderr: bool) -> Console:
+    """A Rich console; off a terminal: no colour, fixed width for tables, and text never hard-wrapped."""
+    from rich.console import Console
+
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    width = None if tty else (int(os.environ.get("COLUMNS", "0") or 0) or 120)
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=not tty)
+
+
+def out() -> Console:
+    """Console for results (stdout)."""
+    return _console(stderr=False)
+
+
+def err() -> Console:
+    """Console for progress, notes and errors (stderr), so stdout stays clean for pipes."""
+    return _console(stderr=True)
+
+
+def emit_json(obj: Any) -> None:
+    from finmatch_agents.formatting import json_default
+
+    sys.stdout.write(json.dumps(obj, default=json_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def ensure_database(s: Settings) -> None:
+    """On a fresh checkout the default database does not exist yet: create the synthetic one, saying so."""
+    if s.db.exists() or not s.db_is_default:
+        return
+    from finmatch_agents.data.generator import write_synthetic
+
+    err().print(f"[bold]No database at {s.db}[/] — creating the default synthetic dataset "
+                f"({DEFAULT_CUSTOMERS:,} customers, seed {DEFAULT_SEED}); see data/README.md.")
+    counts = write_synthetic(s.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
+    err().print(f"Created {s.db} with {counts['fpr_records']:,} recommendation records.")
+
+
+def open_sandbox(s: Settings, source: str, *, create_default: bool = True) -> tuple[DuckDBEngine, QueryLog]:
+    """The read-only sandbox plus a query log that also appends to the SQL audit file."""
+    from finmatch_agents.evidence import AuditLog, QueryLog
+    from finmatch_agents.warehouse.engine import open_engine
+
+    if create_default:
+        ensure_database(s)
+    engine = open_engine(s)
+    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
+
+
+def require_table(engine: DuckDBEngine, table: str) -> None:
+    from finmatch_agents.errors import UsageError
+
+    if not engine.has_table(table):
+        known = ", ".join(engine.tables()) or "none"
+        raise UsageError(f"table '{table}' is not in {engine.location} (tables: {known})",
+                         hint="load data with `finmatch data load FILE` or pick another --table")

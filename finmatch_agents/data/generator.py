@@ -1,0 +1,322 @@
+"""Deterministic, vectorised synthetic bank data with planted, documented patterns.
+
+The patterns (``PLANTED``) are what the analyses are tested against; data/README.md documents each one
+with the size measured on the default seed. Everything random comes from one ``numpy.random.Generator``
+seeded by ``--seed``; the calendar is fixed (``PERIOD_END``), never "today", so a seed gives the same data
+on every machine and every day.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from finmatch_agents.data.schema import (
+    CRM_SYSTEMS,
+    LIFECYCLE_STAGES,
+    PRODUCT_TYPES,
+    SOURCE_SYSTEMS,
+    STATUSES,
+    TRENDS,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import duckdb
+    import pyarrow as pa
+
+GENERATOR_VERSION = "1"
+PERIOD_END = date(2026, 9, 30)
+PERIOD_START = date(2023, 10, 1)
+#: the stale core banking system stops delivering recent rows this many days before PERIOD_END
+STALE_SYSTEM = "Temenos"
+STALE_LAG_DAYS = 183
+
+SEGMENTS = ("Student", "Young Professional", "Mass Market", "Mass Affluent", "High Net Worth", "Small Business")
+SEGMENT_SHARE = (0.08, 0.17, 0.35, 0.20, 0.07, 0.13)
+SEGMENT_AGE = ((21, 2.5), (30, 4.0), (46, 13.0), (50, 11.0), (58, 10.0), (47, 10.0))  # mean, sd
+SEGMENT_INCOME = (14_000, 68_000, 46_000, 115_000, 420_000, 160_000)  # median annual income
+SEGMENT_TX_RATE = (40, 90, 70, 110, 140, 260)  # transactions per six months at average usage
+# product-type propensity per segment (rows: SEGMENTS, columns: PRODUCT_TYPES)
+SEGMENT_PRODUCT_MIX = (
+    (0.30, 0.20, 0.25, 0.15, 0.00, 0.03, 0.07, 0.00),
+    (0.12, 0.15, 0.22, 0.14, 0.12, 0.12, 0.10, 0.03),
+    (0.14, 0.16, 0.18, 0.16, 0.10, 0.08, 0.10, 0.08),
+    (0.08, 0.14, 0.14, 0.08, 0.16, 0.20, 0.10, 0.10),
+    (0.04, 0.08, 0.10, 0.02, 0.10, 0.26, 0.10, 0.30),
+    (0.25, 0.12, 0.20, 0.20, 0.05, 0.06, 0.09, 0.03),
+)
+LIFECYCLE_SHARE = (0.12, 0.24, 0.39, 0.15, 0.10)
+# usage-trend probabilities (Increasing, Stable, Decreasing) per lifecycle stage
+LIFECYCLE_TREND = ((0.55, 0.35, 0.10), (0.50, 0.35, 0.15), (0.20, 0.60, 0.20), (0.10, 0.30, 0.60), (0.05, 0.40, 0.55))
+LIFECYCLE_SATISFACTION = (7.6, 7.8, 7.4, 4.6, 5.5)
+CHANNELS = ("Branch", "Mobile App", "Online Banking", "Call Center", "Email")
+CHANNEL_SHARE = (0.24, 0.30, 0.26, 0.10, 0.10)
+SOURCE_SHARE = (0.40, 0.35, 0.25)
+CRM_SHARE = (0.50, 0.30, 0.20)
+INTERESTS = {
+    "everyday banking": "Checking", "saving": "Savings", "travel": "Credit Card", "cashback": "Credit Card",
+    "car purchase": "Personal Loan", "home ownership": "Mortgage", "investing": "Investment",
+    "retirement": "Investment", "family protection": "Insurance", "legacy planning": "Wealth Management",
+}
+# accepted sale size per product type: (median, lognormal sigma)
+SALE_SIZE = {
+    "Checking": (2_500, 0.8), "Savings": (12_000, 1.0), "Credit Card": (7_000, 0.5), "Personal Loan": (15_000, 0.6),
+    "Mortgage": (280_000, 0.5), "Investment": (35_000, 1.0), "Insurance": (1_200, 0.5),
+    "Wealth Management": (650_000, 0.7),
+}
+FIRST_NAMES = ("Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Isabella", "Mateo",
+               "Mia", "Lucas", "Aisha", "Wei", "Priya", "Kwame", "Sofia", "Hiroshi", "Fatima", "Diego", "Chloe",
+               "Ethan", "Zara", "Arjun", "Grace", "Omar", "Hannah", "Luca", "Nadia", "Samuel")
+LAST_NAMES = ("Smith", "Johnson", "Garcia", "Chen", "Patel", "Nguyen", "Kim", "Okafor", "Müller", "Rossi",
+              "Silva", "Kowalski", "Haddad", "Tanaka", "Andersen", "O'Brien", "Martin", "Lopez", "Singh", "Brown",
+              "Dubois", "Novak", "Ivanova", "Mensah", "Cohen", "Larsen", "Walker", "Rahman", "Costa", "Meyer")
+EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+
+
+@dataclass(frozen=True)
+class Planted:
+    """Effect sizes of the planted patterns (in model units); data/README.md reports what they produce."""
+
+    acceptance_intercept: float = -3.4
+    acceptance_per_score: float = 4.4  # logit slope: acceptance rises with recommendation score
+    acceptance_per_affinity: float = 0.45  # per affinity level (Low -1, Medium 0, High +1)
+    best_channel: str = "Mobile App"
+    best_channel_logit: float = 1.0
+    worst_channel: str = "Email"
+    worst_channel_logit: float = -0.5
+    mistargeted_segment: str = "Mass Market"
+    mistargeted_type: str = "Wealth Management"
+    mistargeted_score_mean: float = 0.84
+    mistargeted_acceptance_logit: float = -3.5  # ~3% acceptance despite high scores
+    churn_intercept: float = -2.4
+    churn_decreasing_usage: float = 1.4
+    churn_increasing_usage: float = -0.5
+    churn_per_satisfaction_point: float = -0.42  # per point above 6.5
+    stale_null_rate: float = 0.08
+    normal_null_rate: float = 0.005
+    deleted_share: float = 0.01
+
+
+PLANTED = Planted()
+NULLABLE_COLUMNS = ("customer_email", "account_balance", "customer_product_usage",
+                    "customer_satisfaction_score", "customer_product_affinity")
+
+
+def load_catalogue() -> list[dict[str, Any]]:
+    """The ~40-product catalogue shipped with the package (products.csv)."""
+    text = resources.files("finmatch_agents.data").joinpath("products.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
+    for row in rows:
+        for key in ("risk_to_customer", "risk_to_bank", "revenue_potential", "customer_value", "lock_in_months"):
+            row[key] = int(row[key])
+        row["margin"] = float(row["margin"])
+    return rows
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _days(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
+    """Build (fpr_records, products) as Arrow tables. Pure function of (customers, seed)."""
+    import pyarrow as pa
+
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    rng = np.random.default_rng(seed)
+    p = PLANTED
+    catalogue = load_catalogue()
+    n = customers
+
+    # --- customers -------------------------------------------------------------------------------------
+    seg = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_SHARE)
+    age_mean = np.array([a for a, _ in SEGMENT_AGE])[seg]
+    age_sd = np.array([s for _, s in SEGMENT_AGE])[seg]
+    age = np.clip(np.rint(rng.normal(age_mean, age_sd)), 18, 95).astype(np.int32)
+    income = np.round(np.exp(rng.normal(np.log(np.array(SEGMENT_INCOME)[seg]), 0.45)), -2)
+    credit = np.clip(np.rint(690 + 45 * np.log(income / 60_000) + rng.normal(0, 55, n)), 300, 850).astype(np.int32)
+    balance = np.round(np.exp(rng.normal(np.log(income * 0.18), 1.0)), 2)
+    stage = rng.choice(len(LIFECYCLE_STAGES), size=n, p=LIFECYCLE_SHARE)
+    trend_cum = np.cumsum(np.array(LIFECYCLE_TREND), axis=1)[stage]
+    trend = (rng.random(n)[:, None] > trend_cum).sum(axis=1)  # 0 Increasing, 1 Stable, 2 Decreasing
+    increasing, decreasing = trend == 0, trend == 2
+    usage = np.clip(np.array([68.0, 55.0, 32.0])[trend] + rng.normal(0, 14, n) - 12 * (stage == 4), 0, 100).round(1)
+    aff_trend = np.where(rng.random(n) < 0.6, trend, rng.integers(0, 3, n))
+    sat_mean = np.array(LIFECYCLE_SATISFACTION)[stage] - 0.6 * decreasing + 0.3 * increasing
+    satisfaction = np.clip(np.rint(rng.normal(sat_mean, 1.6)), 1, 10).astype(np.int32)
+    churn_logit = (p.churn_intercept + p.churn_decreasing_usage * decreasing + p.churn_increasing_usage * increasing
+                   + p.churn_per_satisfaction_point * (satisfaction - 6.5) + 0.5 * (stage == 3) + 0.7 * (stage == 4)
+                   + rng.normal(0, 0.35, n))
+    churn = np.round(_sigmoid(churn_logit), 4)
+    source = rng.choice(len(SOURCE_SYSTEMS), size=n, p=SOURCE_SHARE)
+    crm = rng.choice(len(CRM_SYSTEMS), size=n, p=CRM_SHARE)
+    stale = np.array(SOURCE_SYSTEMS)[source] == STALE_SYSTEM
+    tx_rate = np.array(SEGMENT_TX_RATE)[seg] * (0.35 + usage / 80)
+    tx_count = rng.poisson(tx_rate).astype(np.int32)
+    ticket = np.exp(rng.normal(np.log(35 + income / 2_500), 0.5, n))
+    tx_value = np.round(tx_count * ticket, 2)
+    slope = np.array([0.07, 0.0, -0.09])[trend]
+    weights = (1 + slope[:, None] * (np.arange(6) - 2.5)[None, :]) * rng.gamma(20, 1 / 20, (n, 6))
+    monthly = np.round(tx_value[:, None] * weights / weights.sum(axis=1, keepdims=True), 2)
+    end_day = np.where(stale, _days(PERIOD_END) - STALE_LAG_DAYS, _days(PERIOD_END))
+    start_day = _days(PERIOD_START)
+    transition = end_day - rng.integers(0, end_day - start_day + 1)
+    transition = np.where(stage == 0, end_day - rng.integers(0, 120, n), transition)
+    interest_names = np.array(list(INTERESTS))
+    n_interests = rng.integers(1, 4, n)
+    interest_pick = np.argsort(rng.random((n, len(INTERESTS))), axis=1)[:, :3]
+    interest_type = np.array([PRODUCT_TYPES.index(INTERESTS[k]) for k in INTERESTS])[interest_pick]
+    first = rng.integers(0, len(FIRST_NAMES), n)
+    last = rng.integers(0, len(LAST_NAMES), n)
+
+    # --- recommendations -------------------------------------------------------------------------------
+    k = 1 + rng.poisson(3.0, n)
+    cust = np.repeat(np.arange(n), k)
+    m = cust.size
+    rseg = seg[cust]
+    mix_cum = np.cumsum(np.array(SEGMENT_PRODUCT_MIX), axis=1)
+    mix_cum /= mix_cum[:, -1:]
+    ptype = (rng.random(m)[:, None] > mix_cum[rseg]).sum(axis=1)
+    by_type = [[i for i, row in enumerate(catalogue) if row["product_type"] == t] for t in PRODUCT_TYPES]
+    prod = np.array([by_type[t][0] for t in range(len(PRODUCT_TYPES))])[ptype] + rng.integers(0, 5, m)
+    has_interest = (interest_type[cust] == ptype[:, None]) & (np.arange(3)[None, :] < n_interests[cust][:, None])
+    match = has_interest.any(axis=1)
+    rtrend = trend[cust]
+    aff_latent = 0.9 * match + 0.3 * (rtrend == 0) - 0.25 * (rtrend == 2) + rng.normal(0, 0.6, m)
+    affinity = np.digitize(aff_latent, [0.05, 0.75])  # 0 Low, 1 Medium, 2 High
+    score = np.round(_sigmoid(-0.45 + 1.1 * (affinity - 1) + 0.5 * match + rng.normal(0, 0.85, m)), 4)
+    channel = rng.choice(len(CHANNELS), size=m, p=CHANNEL_SHARE)
+    mistargeted = (rseg == SEGMENTS.index(p.mistargeted_segment)) & (
+        ptype == PRODUCT_TYPES.index(p.mistargeted_type))
+    score = np.where(mistargeted, np.round(np.clip(rng.normal(p.mistargeted_score_mean, 0.06, m), 0.5, 0.99), 4),
+                     score)
+    accept_logit = (p.acceptance_intercept + p.acceptance_per_score * score
+                    + p.acceptance_per_affinity * (affinity - 1)
+                    + p.best_channel_logit * (channel == CHANNELS.index(p.best_channel))
+                    + p.worst_channel_logit * (channel == CHANNELS.index(p.worst_channel))
+                    + 0.12 * (satisfaction[cust] - 7) - 0.5 * (stage[cust] == 4))
+    accept_logit = np.where(mistargeted, p.mistargeted_acceptance_logit + rng.normal(0, 0.3, m), accept_logit)
+    accepted = rng.random(m) < _sigmoid(accept_logit)
+    rend = end_day[cust]
+    rec_day = rend - rng.integers(0, rend - start_day + 1)
+    recent = (rend - rec_day) < 45
+    other = rng.random(m)
+    status = np.where(accepted, 0, np.where(recent, np.where(other < 0.55, 1, 2),
+                                            np.where(other < 0.85, 3, np.where(other < 0.94, 1, 2))))
+    deleted = rng.random(m) < p.deleted_share
+    # soft-deleted rows are connector test duplicates: all "accepted" with inflated sales, so any
+    # analysis that forgets the _fivetran_deleted filter reports visibly wrong figures
+    status = np.where(deleted, 0, status)
+    is_sale = status == 0
+    sale_median = np.array([SALE_SIZE[t][0] for t in PRODUCT_TYPES])[ptype]
+    sale_sigma = np.array([SALE_SIZE[t][1] for t in PRODUCT_TYPES])[ptype]
+    income_factor = (income[cust] / 60_000) ** 0.3
+    sale = np.round(np.exp(rng.normal(np.log(sale_median * income_factor), sale_sigma)), 2)
+    sale = np.where(deleted, sale * 10, sale)
+    sale_day = np.minimum(rec_day + rng.integers(0, 31, m), rend)
+    rstage = stage[cust]
+    action = np.where(rstage == 0, 0, np.where(rstage >= 3, 1, np.where(rng.random(m) < 0.7, 2, 3)))
+    synced = (rec_day.astype(np.int64) + rng.integers(1, 4, m)) * 86_400 + rng.integers(0, 86_400, m)
+    null_rate = np.where(stale[cust], p.stale_null_rate, p.normal_null_rate)
+
+    def nullable(values: np.ndarray) -> pa.Array:
+        return pa.array(values, mask=rng.random(m) < null_rate)
+
+    names = np.array([f"{f} {s}" for f in FIRST_NAMES for s in LAST_NAMES], dtype=object)
+    name_idx = first * len(LAST_NAMES) + last
+    cust_ids = np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), 7)).astype(object)
+    email_local = np.array([f"{f}.{s}".lower().replace("'", "").replace("ü", "u") for f in FIRST_NAMES
+                            for s in LAST_NAMES], dtype=object)
+    emails = email_local[name_idx] + np.char.mod("%d@", np.arange(1, n + 1)).astype(object) + \
+        np.array(EMAIL_DOMAINS, dtype=object)[np.arange(n) % len(EMAIL_DOMAINS)]
+    history = np.array(["[" + ", ".join(f"{v:.2f}" for v in row) + "]" for row in monthly], dtype=object)
+    interest_text = np.array([", ".join(interest_names[interest_pick[i, : n_interests[i]]]) for i in range(n)],
+                             dtype=object)
+    cat_name = np.array([row["product_name"] for row in catalogue], dtype=object)
+    cat_id = np.array([row["product_id"] for row in catalogue], dtype=object)
+    cat_terms = np.array([row["product_terms"] for row in catalogue], dtype=object)
+    actions = np.array(["Onboarding", "Retention", "Cross-sell", "Upsell"], dtype=object)
+    trends, levels = np.array(TRENDS, dtype=object), np.array(("Low", "Medium", "High"), dtype=object)
+    record_ids = np.char.add("R", np.char.zfill(np.arange(1, m + 1).astype(str), 8)).astype(object)
+    epoch = np.datetime64("1970-01-01", "D")
+
+    columns: dict[str, pa.Array] = {
+        "record_id": pa.array(record_ids, pa.string()),
+        "customer_id": pa.array(cust_ids[cust], pa.string()),
+        "customer_name": pa.array(names[name_idx][cust], pa.string()),
+        "customer_email": nullable(emails[cust]).cast(pa.string()),
+        "customer_segment": pa.array(np.array(SEGMENTS, dtype=object)[rseg], pa.string()),
+        "customer_lifecycle_stage": pa.array(np.array(LIFECYCLE_STAGES, dtype=object)[rstage], pa.string()),
+        "customer_lifecycle_stage_transition_date": pa.array(epoch + transition[cust]),
+        "account_balance": nullable(balance[cust]),
+        "transaction_history": pa.array(history[cust], pa.string()),
+        "customer_transaction_value": pa.array(tx_value[cust]),
+        "customer_transaction_count": pa.array(tx_count[cust]),
+        "product_id": pa.array(cat_id[prod], pa.string()),
+        "product_name": pa.array(cat_name[prod], pa.string()),
+        "product_type": pa.array(np.array(PRODUCT_TYPES, dtype=object)[ptype], pa.string()),
+        "product_terms": pa.array(cat_terms[prod], pa.string()),
+        "product_sales_amount": pa.array(sale, mask=~is_sale),
+        "product_sales_date": pa.array(epoch + sale_day, mask=~is_sale),
+        "product_recommendation": pa.array(actions[action] + ": " + cat_name[prod], pa.string()),
+        "product_recommendation_date": pa.array(epoch + rec_day),
+        "product_recommendation_status": pa.array(np.array(STATUSES, dtype=object)[status], pa.string()),
+        "recommendation_score": pa.array(score),
+        "customer_product_usage": nullable(usage[cust]),
+        "customer_product_usage_trend": pa.array(trends[rtrend], pa.string()),
+        "customer_product_interests": pa.array(interest_text[cust], pa.string()),
+        "customer_product_affinity": nullable(levels[affinity]).cast(pa.string()),
+        "customer_product_affinity_trend": pa.array(trends[aff_trend[cust]], pa.string()),
+        "customer_satisfaction_score": nullable(satisfaction[cust]),
+        "customer_churn_probability": pa.array(churn[cust]),
+        "_fivetran_synced": pa.array(synced.astype("datetime64[s]")),
+        "_fivetran_deleted": pa.array(deleted),
+        "source_system": pa.array(np.array(SOURCE_SYSTEMS, dtype=object)[source[cust]], pa.string()),
+        "crm_system": pa.array(np.array(CRM_SYSTEMS, dtype=object)[crm[cust]], pa.string()),
+        "channel": pa.array(np.array(CHANNELS, dtype=object)[channel], pa.string()),
+        "customer_age": pa.array(age[cust]),
+        "annual_income": pa.array(income[cust]),
+        "credit_score": pa.array(credit[cust]),
+    }
+    records = pa.table(columns)
+    products = pa.table({key: [row[key] for row in catalogue] for key in catalogue[0]})
+    return records, products
+
+
+def period_days() -> int:
+    return (PERIOD_END - PERIOD_START).days
+
+
+def stale_cutoff() -> date:
+    return PERIOD_END - timedelta(days=STALE_LAG_DAYS)
+
+
+def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict[str, int]:
+    """Generate and store fpr_records + products atomically; returns row counts per table."""
+    from finmatch_agents.data import writer
+
+    records, products = generate_tables(customers, seed)
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        writer.check_replace(con, ["fpr_records", "products"], force, db)
+        for name, table in (("fpr_records", records), ("products", products)):
+            con.register("_incoming", table)
+            con.execute(writer.table_ddl(name, table.column_names))
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+            con.unregister("_incoming")
+            writer.record_meta(con, name, "synthetic", {"generator_version": GENERATOR_VERSION, "seed": seed,
+                                                        "customers": customers, "period_end": PERIOD_END})
+
+    writer.atomic_write(db, work)
+    return {"fpr_records": records.num_rows, "products": products.num_rows}

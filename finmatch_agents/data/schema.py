@@ -1,0 +1,227 @@
+"""The data dictionary: the single source for load validation, the schema text given to models and the docs.
+
+``fpr_records`` holds one row per product recommendation made to a customer. Its 30 core columns are the
+27 named in the FinMatch data requirements (customer_id … customer_churn_probability, same names) plus the
+connector's record key and the two Fivetran system columns. Extra columns (source systems, channel,
+demographics) are written by the generator and used by analyses when present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finmatch_agents.warehouse.sqltext import literal
+
+STATUS_ACCEPTED = "Accepted"
+STATUSES = ("Accepted", "Pending", "In Progress", "Declined")
+AFFINITY_LEVELS = ("Low", "Medium", "High")
+TRENDS = ("Increasing", "Stable", "Decreasing")
+LIFECYCLE_STAGES = ("New", "Growing", "Mature", "At Risk", "Dormant")
+PRODUCT_TYPES = (
+    "Checking", "Savings", "Credit Card", "Personal Loan",
+    "Mortgage", "Investment", "Insurance", "Wealth Management",
+)
+SOURCE_SYSTEMS = ("FIS", "Fiserv", "Temenos")
+CRM_SYSTEMS = ("Salesforce", "HubSpot", "Zoho")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    group: str
+    description: str
+    required: bool = False
+    domain: tuple[str, ...] | None = None  # canonical spellings; loads normalise case, '_' and '-'
+    min: float | None = None
+    max: float | None = None
+    pii: bool = False
+    origin: str = "finmatch"  # finmatch | connector | extra
+
+    @property
+    def rules(self) -> str:
+        """Validation rules in words ("required; one of Low, Medium, High; 0..1; PII")."""
+        rules = []
+        if self.required:
+            rules.append("required")
+        if self.domain:
+            rules.append("one of " + ", ".join(self.domain))
+        if self.min is not None or self.max is not None:
+            lo = "" if self.min is None else f"{self.min:g}"
+            hi = "" if self.max is None else f"{self.max:g}"
+            rules.append(f"{lo}..{hi}")
+        if self.pii:
+            rules.append("PII")
+        return "; ".join(rules)
+
+    @property
+    def is_date(self) -> bool:
+        return self.type in ("DATE", "TIMESTAMP")
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("DOUBLE", "INTEGER", "BIGINT")
+
+
+def _c(name: str, type_: str, group: str, description: str, **kw: object) -> Column:
+    return Column(name, type_, group, description, **kw)  # type: ignore[arg-type]
+
+
+FPR_RECORDS: tuple[Column, ...] = (
+    _c("record_id", "VARCHAR", "Connector", "Primary key of the recommendation record (derived from row order when a file has none).",
+       origin="connector"),
+    # Customer data
+    _c("customer_id", "VARCHAR", "Customer", "Customer identifier; one customer has many recommendation records.", required=True),
+    _c("customer_name", "VARCHAR", "Customer", "Customer full name.", pii=True),
+    _c("customer_email", "VARCHAR", "Customer", "Customer e-mail address.", pii=True),
+    _c("customer_segment", "VARCHAR", "Customer", "Marketing segment (e.g. Mass Market, Mass Affluent, High Net Worth)."),
+    _c("customer_lifecycle_stage", "VARCHAR", "Customer", "Relationship lifecycle stage.", domain=LIFECYCLE_STAGES),
+    _c("customer_lifecycle_stage_transition_date", "DATE", "Customer", "Date the customer entered the current lifecycle stage."),
+    _c("account_balance", "DOUBLE", "Customer", "Current account balance (currency units)."),
+    # Transaction data
+    _c("transaction_history", "VARCHAR", "Transaction", "JSON array of the last six monthly transaction totals, oldest first."),
+    _c("customer_transaction_value", "DOUBLE", "Transaction", "Total transaction value over the last six months.", min=0),
+    _c("customer_transaction_count", "INTEGER", "Transaction", "Number of transactions over the last six months.", min=0),
+    # Product data
+    _c("product_id", "VARCHAR", "Product", "Identifier of the recommended product (joins products.product_id)."),
+    _c("product_name", "VARCHAR", "Product", "Name of the recommended product."),
+    _c("product_type", "VARCHAR", "Product", "Product family (Checking, Savings, Credit Card, Personal Loan, Mortgage, "
+       "Investment, Insurance, Wealth Management).", required=True),
+    _c("product_terms", "VARCHAR", "Product", "Headline terms of the product (rate, fee, term)."),
+    _c("product_sales_amount", "DOUBLE", "Product", "Amount sold when the recommendation was accepted (deposit, limit, "
+       "principal or premium); empty otherwise.", min=0),
+    _c("product_sales_date", "DATE", "Product", "Date of the sale; empty unless accepted."),
+    # Recommendation data
+    _c("product_recommendation", "VARCHAR", "Recommendation", "Recommended action and product, e.g. 'Cross-sell: Travel Rewards Card'."),
+    _c("product_recommendation_date", "DATE", "Recommendation", "Date the recommendation was made."),
+    _c("product_recommendation_status", "VARCHAR", "Recommendation", "Outcome of the recommendation.", required=True,
+       domain=STATUSES),
+    _c("recommendation_score", "DOUBLE", "Recommendation", "Model score of the match, 0 (poor) to 1 (excellent).", min=0, max=1),
+    # Customer behaviour data
+    _c("customer_product_usage", "DOUBLE", "Behavior", "Product usage index, 0 (unused) to 100 (daily use).", min=0, max=100),
+    _c("customer_product_usage_trend", "VARCHAR", "Behavior", "Direction of product usage over the last quarter.", domain=TRENDS),
+    _c("customer_product_interests", "VARCHAR", "Behavior", "Comma-separated interests (travel, investing, home ownership...)."),
+    _c("customer_product_affinity", "VARCHAR", "Behavior", "Affinity of the customer for the recommended product.",
+       domain=AFFINITY_LEVELS),
+    _c("customer_product_affinity_trend", "VARCHAR", "Behavior", "Direction of the affinity over the last quarter.", domain=TRENDS),
+    # Performance metrics
+    _c("customer_satisfaction_score", "INTEGER", "Performance", "Latest satisfaction survey score, 1 to 10.", min=1, max=10),
+    _c("customer_churn_probability", "DOUBLE", "Performance", "Modelled probability the customer leaves within 12 months, 0 to 1.",
+       min=0, max=1),
+    # Fivetran system columns
+    _c("_fivetran_synced", "TIMESTAMP", "Connector", "When the connector last synced the row.", origin="connector"),
+    _c("_fivetran_deleted", "BOOLEAN", "Connector", "Soft-delete flag; rows with true are excluded from every analysis.",
+       origin="connector"),
+    # Extra columns (DESIGN §4)
+    _c("source_system", "VARCHAR", "Extra", "Core banking system of record.", domain=SOURCE_SYSTEMS, origin="extra"),
+    _c("crm_system", "VARCHAR", "Extra", "CRM the recommendation was delivered through.", domain=CRM_SYSTEMS, origin="extra"),
+    _c("channel", "VARCHAR", "Extra", "Channel the recommendation was delivered in (Branch, Mobile App, Online Banking...).",
+       origin="extra"),
+    _c("customer_age", "INTEGER", "Extra", "Customer age in years.", min=16, max=110, origin="extra"),
+    _c("annual_income", "DOUBLE", "Extra", "Declared annual income (currency units).", min=0, origin="extra"),
+    _c("credit_score", "INTEGER", "Extra", "Credit bureau score, 300 to 850.", min=300, max=850, origin="extra"),
+)
+
+PRODUCTS: tuple[Column, ...] = (
+    _c("product_id", "VARCHAR", "Catalogue", "Product identifier.", required=True),
+    _c("product_name", "VARCHAR", "Catalogue", "Product name.", required=True),
+    _c("product_type", "VARCHAR", "Catalogue", "Product family.", required=True),
+    _c("product_terms", "VARCHAR", "Catalogue", "Headline terms."),
+    _c("risk_to_customer", "INTEGER", "Matching", "Financial risk the product poses to the customer, 1 (low) to 5 (high).", min=1, max=5),
+    _c("risk_to_bank", "INTEGER", "Matching", "Default or loss risk the product poses to the bank, 1 to 5.", min=1, max=5),
+    _c("revenue_potential", "INTEGER", "Matching", "Profitability of the product for the bank, 1 to 5.", min=1, max=5),
+    _c("customer_value", "INTEGER", "Matching", "Benefit of the product to the customer, 1 to 5.", min=1, max=5),
+    _c("lock_in_months", "INTEGER", "Matching", "Contractual lock-in period in months (retention potential).", min=0),
+    _c("margin", "DOUBLE", "Matching", "Annual net revenue as a fraction of the sales amount (e.g. 0.012 = 1.2%).", min=0, max=1),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {"fpr_records": FPR_RECORDS, "products": PRODUCTS}
+#: FinMatch's own 30 columns (requirements + connector), in document order
+CORE_COLUMNS = tuple(c.name for c in FPR_RECORDS if c.origin in ("finmatch", "connector"))
+PII_COLUMNS = tuple(c.name for c in FPR_RECORDS if c.pii)
+#: the natural key used to page and order records deterministically
+PRIMARY_KEYS = {"fpr_records": "record_id", "products": "product_id"}
+
+
+def columns_of(table: str) -> tuple[Column, ...] | None:
+    """The dictionary for ``table`` or ``None`` for tables we do not describe (loaded as-is)."""
+    return TABLES.get(table)
+
+
+def column(table: str, name: str) -> Column | None:
+    for col in TABLES.get(table, ()):
+        if col.name == name:
+            return col
+    return None
+
+
+def normalise_token(value: str) -> str:
+    """Key used to match a raw domain value to its canonical spelling ('in_progress' -> 'in progress')."""
+    return " ".join(value.replace("_", " ").replace("-", " ").lower().split())
+
+
+def schema_text(table: str = "fpr_records", present: set[str] | None = None) -> str:
+    """Compact schema description for prompts and docs (only ``present`` columns when given)."""
+    lines = []
+    for col in TABLES[table]:
+        if present is not None and col.name not in present:
+            continue
+        extra = []
+        if col.domain:
+            extra.append("values: " + ", ".join(col.domain))
+        if col.min is not None or col.max is not None:
+            extra.append(f"range: {col.min if col.min is not None else '-inf'}..{col.max if col.max is not None else 'inf'}")
+        if col.pii:
+            extra.append("PII")
+        suffix = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(f"- {col.name} {col.type}: {col.description}{suffix}")
+    return "\n".join(lines)
+
+
+TYPE_WORDS = {"DOUBLE": "a number", "INTEGER": "a whole number", "BIGINT": "a whole number", "DATE": "a date (YYYY-MM-DD)",
+              "TIMESTAMP": "a timestamp (YYYY-MM-DD HH:MM:SS)", "BOOLEAN": "true or false", "VARCHAR": "text"}
+
+
+def value_checks(col: Column, ref: str) -> list[tuple[str, str]]:
+    """SQL conditions that flag a bad value of ``col`` (held in ``ref``) and what was expected instead.
+
+    Used by the loader (to refuse a file) and by the profile (to flag data written by other tools)."""
+    out: list[tuple[str, str]] = []
+    if col.required:
+        out.append((f"{ref} IS NULL", "a value (the column is required)"))
+    if col.type in ("INTEGER", "BIGINT"):
+        num = f"TRY_CAST({ref} AS DOUBLE)"
+        out.append((f"{ref} IS NOT NULL AND ({num} IS NULL OR {num} <> round({num}))", TYPE_WORDS[col.type]))
+    elif col.type != "VARCHAR":
+        out.append((f"{ref} IS NOT NULL AND TRY_CAST({ref} AS {col.type}) IS NULL", TYPE_WORDS[col.type]))
+    if col.domain:
+        out.append((f"{ref} IS NOT NULL AND {ref} NOT IN ({', '.join(literal(v) for v in col.domain)})",
+                    "one of " + ", ".join(col.domain)))
+    if col.min is not None or col.max is not None:
+        num = f"TRY_CAST({ref} AS DOUBLE)"
+        bounds = []
+        if col.min is not None:
+            bounds.append(f"{num} < {col.min!r}")
+        if col.max is not None:
+            bounds.append(f"{num} > {col.max!r}")
+        lo = "" if col.min is None else f"{col.min:g}"
+        hi = "" if col.max is None else f"{col.max:g}"
+        expect = f"a value from {lo} to {hi}" if lo and hi else (f"at least {lo}" if lo else f"at most {hi}")
+        out.append((f"{num} IS NOT NULL AND ({' OR '.join(bounds)})", expect))
+    return out
+
+
+def dictionary_markdown() -> str:
+    """docs/data-dictionary.md, generated from the tables above (a test keeps the file in sync)."""
+    out = ["# Data dictionary", "",
+           "Generated by `finmatch data dictionary --markdown` from `finmatch_agents/data/schema.py`, the single "
+           "source for load validation, the schema text given to models and these docs.", "",
+           "`fpr_records` has one row per product recommendation made to a customer. Its 30 core columns are the "
+           "27 named in the FinMatch data requirements plus the connector's `record_id` and the Fivetran system "
+           "columns; extra columns are used by analyses when present. Domain values are matched ignoring case, "
+           "`_`, `-` and extra spaces when loading ('in_progress' loads as 'In Progress').", ""]
+    for name, cols in TABLES.items():
+        out += [f"## {name}", "", "| column | type | group | meaning | rules |", "|---|---|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.group} | {c.description} | {c.rules} |" for c in cols]
+        out.append("")
+    return "\n".join(out)

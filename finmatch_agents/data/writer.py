@@ -1,0 +1,143 @@
+"""The only code that opens the database writable (``finmatch data ...``).
+
+Every write is all-or-nothing: a new database is built in a temporary file beside the target and renamed
+into place; an existing one is changed inside a single transaction, which DuckDB rolls back if the process
+dies before COMMIT. Readers in other processes keep seeing the previous state until then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finmatch_agents.data.schema import columns_of
+from finmatch_agents.errors import Busy, DataError, UsageError
+from finmatch_agents.warehouse.sqltext import quote_ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+META_TABLE = "finmatch_meta"
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set lock" in text)
+
+
+def busy_from(exc: BaseException, db: Path) -> Busy:
+    return Busy(f"{db} is locked by another process ({str(exc).split('Conflicting lock')[-1].strip() or exc})",
+                hint="another `finmatch data ...` command is writing it; retry when it finishes")
+
+
+def connect_writable(db: Path) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(db), config={"autoinstall_known_extensions": False,
+                                               "autoload_known_extensions": False})
+    except duckdb.IOException as exc:
+        if is_lock_error(exc):
+            raise busy_from(exc, db) from exc
+        raise DataError(f"cannot open database: {exc}", file=str(db)) from exc
+    except duckdb.Error as exc:
+        raise DataError(f"not a usable DuckDB database: {exc}", file=str(db)) from exc
+
+
+def table_ddl(table: str, present: list[str], extra_types: dict[str, str] | None = None) -> str:
+    """CREATE TABLE with dictionary types for ``present`` columns (in dictionary order, extras last)."""
+    known = {c.name: c for c in columns_of(table) or ()}
+    extra_types = extra_types or {}
+    ordered = [c.name for c in known.values() if c.name in present] + [n for n in present if n not in known]
+    cols = ", ".join(f"{quote_ident(n)} {known[n].type if n in known else extra_types[n]}" for n in ordered)
+    return f"CREATE OR REPLACE TABLE {quote_ident(table)} ({cols})"
+
+
+def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (table_name VARCHAR PRIMARY KEY, source VARCHAR, "
+                "details VARCHAR, written_at TIMESTAMP)")
+
+
+def record_meta(con: duckdb.DuckDBPyConnection, table: str, source: str, details: dict[str, Any]) -> None:
+    ensure_meta(con)
+    con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?, ?, now())",
+                [table, source, json.dumps(details, sort_keys=True, default=str)])
+
+
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
+    return {r[0] for r in rows}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(db: Path) -> None:
+    """Temp databases left by writers that were killed (their PID is gone) are garbage."""
+    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):
+        pid = leftover.name[len(db.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _temp_database(db: Path) -> Iterator[Path]:
+    remove_stale_temp_files(db)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        yield tmp
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    """Run ``work`` on a writable connection so that its effect lands completely or not at all."""
+    import duckdb
+
+    if not db.exists():
+        with _temp_database(db) as tmp:
+            con = connect_writable(tmp)
+            try:
+                work(con)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            if db.exists():  # someone created it meanwhile: do not clobber their data
+                raise Busy(f"{db} appeared while it was being created; run the command again")
+            tmp.replace(db)
+        return
+    con = connect_writable(db)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            work(con)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def check_replace(con: duckdb.DuckDBPyConnection, tables: list[str], force: bool, db: Path) -> None:
+    clash = sorted(set(tables) & existing_tables(con))
+    if clash and not force:
+        raise UsageError(f"{db} already has table(s) {', '.join(clash)}",
+                         hint="pass --force to replace them")

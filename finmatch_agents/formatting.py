@@ -1,0 +1,81 @@
+"""Number formatting shared by the terminal views and the reports, so a figure reads the same everywhere."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def display(value: Any) -> str:
+    """A raw value for a table cell: numbers with thousands separators and at most 4 decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if is_number(value):
+        v = float(value)
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:,.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def fmt_count(value: Any) -> str:
+    return f"{round(float(value)):,}" if is_number(value) else "n/a"
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """A ratio (0.253) as a percentage ("25.3%")."""
+    return f"{float(value) * 100:.{digits}f}%" if is_number(value) else "n/a"
+
+
+def fmt_pp(value: Any, digits: int = 1) -> str:
+    """A difference of ratios in percentage points ("+4.2 pp")."""
+    return f"{float(value) * 100:+.{digits}f} pp" if is_number(value) else "n/a"
+
+
+def fmt_num(value: Any, digits: int = 2) -> str:
+    return f"{float(value):,.{digits}f}" if is_number(value) else "n/a"
+
+
+def fmt_money(value: Any, currency: str = "USD", *, compact: bool = False) -> str:
+    if not is_number(value):
+        return "n/a"
+    v = float(value)
+    if compact:
+        for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if abs(v) >= div:
+                return f"{currency} {v / div:,.2f}{suffix}"
+    return f"{currency} {v:,.0f}"
+
+
+def fmt_value(value: Any, unit: str, currency: str = "USD") -> str:
+    """Format by unit: count, percent (ratio), currency, score, number."""
+    if unit == "count":
+        return fmt_count(value)
+    if unit == "percent":
+        return fmt_pct(value)
+    if unit == "currency":
+        return fmt_money(value, currency, compact=True)
+    if unit == "score":
+        return fmt_num(value, 3 if is_number(value) and abs(float(value)) < 1 else 2)
+    return fmt_num(value)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for values DuckDB returns."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,85 @@
+"""Named queries: the ``.sql`` files under ``warehouse/sql/`` that metrics and agents run.
+
+A file starts with header comments::
+
+    -- title: Acceptance rate by customer segment
+    -- requires: customer_segment, product_recommendation_status
+
+``requires`` lists the records-table columns the query reads. On data that lacks one of them (real files
+often do) the query is not run and the caller gets a :class:`Skipped` naming the absent columns, so the
+report can say so instead of failing or inventing a figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from finmatch_agents.warehouse.sqltext import render
+
+if TYPE_CHECKING:
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import Engine, QueryResult
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    title: str
+    requires: tuple[str, ...]
+    sql: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    title: str
+    absent: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return f"needs column(s) absent from the data: {', '.join(self.absent)}"
+
+
+def _parse(name: str, text: str) -> NamedQuery:
+    title, requires, body = name, (), []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.lower().startswith("-- title:"):
+            title = stripped.split(":", 1)[1].strip()
+        elif stripped.lower().startswith("-- requires:"):
+            requires = tuple(c.strip() for c in stripped.split(":", 1)[1].split(",") if c.strip())
+        else:
+            body.append(line)
+    return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip())
+
+
+@cache
+def load(name: str) -> NamedQuery:
+    """``load("metrics/acceptance")`` reads ``warehouse/sql/metrics/acceptance.sql``."""
+    *folders, stem = name.split("/")
+    node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
+    return _parse(name, node.read_text(encoding="utf-8"))
+
+
+def all_names() -> list[str]:
+    root = resources.files("finmatch_agents.warehouse").joinpath("sql")
+    names: list[str] = []
+    for entry in root.iterdir():
+        if entry.is_dir():
+            names += [f"{entry.name}/{f.name[:-4]}" for f in entry.iterdir() if f.name.endswith(".sql")]
+        elif entry.name.endswith(".sql"):
+            names.append(entry.name[:-4])
+    return sorted(names)
+
+
+def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: str | None = None,
+        **params: object) -> QueryResult | Skipped:
+    """Render and run a named query, or skip it when a required column is absent."""
+    query = load(name)
+    absent = tuple(c for c in query.requires if c not in present)
+    if absent:
+        return Skipped(name, title or query.title, absent)
+    return engine.query(render(query.sql, **params), log=log, title=title or query.title)

@@ -1,0 +1,8 @@
+-- title: Product sales by product type
+-- requires: product_type, product_sales_amount, product_recommendation_status
+SELECT product_type AS label,
+       sum(product_sales_amount) AS sales
+FROM {{table}}
+WHERE product_recommendation_status = 'Accepted'
+GROUP BY ALL
+ORDER BY sales DESC NULLS LAST, label

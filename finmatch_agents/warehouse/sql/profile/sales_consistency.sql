@@ -1,0 +1,6 @@
+-- title: Sales recorded on recommendations that were not accepted
+-- requires: product_sales_amount, product_recommendation_status
+SELECT count(*) AS inconsistent_rows
+FROM {{table}}
+WHERE product_sales_amount IS NOT NULL
+  AND product_recommendation_status IS DISTINCT FROM 'Accepted'

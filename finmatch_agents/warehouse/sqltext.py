@@ -1,0 +1,55 @@
+"""SQL text helpers: identifier quoting, literals and ``{{placeholder}}`` rendering.
+
+Placeholders are ``{{name}}``: ``{{table}}`` and other identifiers are quoted, values are inlined as SQL
+literals. Inlining (rather than bind parameters) keeps the logged SQL exactly what ran, so the provenance
+appendix can be pasted into ``finmatch sql`` to reproduce a figure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+IDENTIFIER_PARAMS = frozenset({"table", "products", "column", "group_column"})
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot inline non-finite number {value!r}")
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def render(sql: str, **params: object) -> str:
+    """Fill ``{{placeholders}}``; every placeholder must be given."""
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in params:
+            raise KeyError(f"SQL placeholder {{{{{key}}}}} has no value")
+        value = params[key]
+        return quote_ident(str(value)) if key in IDENTIFIER_PARAMS else literal(value)
+
+    return _PLACEHOLDER.sub(fill, sql)
+
+
+def placeholders(sql: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(sql))
