@@ -39,7 +39,7 @@ def report_error(exc: FinMatchError) -> None:
 class FinMatchGroup(TyperGroup):
     """Root group: maps domain errors and Ctrl-C to the documented exit codes."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except FinMatchError as exc:

@@ -12,6 +12,7 @@ and is recorded in the caller's :class:`QueryLog`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ class DuckDBEngine:
         if not self.path.exists():
             raise MissingDatabase(f"no database at {self.path}",
                                   hint="create one with `finmatch data generate` or `finmatch data load FILE`")
-        config = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
@@ -203,7 +204,7 @@ class DuckDBEngine:
 
         cap = min(max_rows or self.limits.max_rows, HARD_ROW_CAP)
         deadline = timeout or self.limits.timeout
-        base = {"id": qid, "sql": sql.strip(), "title": title, "agent": log.agent, "step": log.step}
+        record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step)
         cur = self._cursor()
         fired = threading.Event()
 
@@ -223,21 +224,21 @@ class DuckDBEngine:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
             if fired.is_set():
                 err = QueryTimeout(deadline, sql=sql)
-                log.add(QueryRecord(**base, status="timeout", elapsed_ms=elapsed, error=err.message, rule="deadline"))
+                log.add(record(status="timeout", elapsed_ms=elapsed, error=err.message, rule="deadline"))
                 raise err from exc
-            log.add(QueryRecord(**base, status="error", elapsed_ms=elapsed, error="interrupted"))
+            log.add(record(status="error", elapsed_ms=elapsed, error="interrupted"))
             raise Interrupted("query interrupted") from exc
         except KeyboardInterrupt:
             cur.interrupt()
-            log.add(QueryRecord(**base, status="error", error="interrupted"))
+            log.add(record(status="error", error="interrupted"))
             raise
         except duckdb.PermissionException as exc:
-            log.add(QueryRecord(**base, status="refused", error=str(exc), rule="sandbox"))
+            log.add(record(status="refused", error=str(exc), rule="sandbox"))
             raise SQLRefused("sandbox", f"the read-only sandbox blocked the statement: {first_line(exc)}",
                              sql=sql) from exc
         except duckdb.Error as exc:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
-            log.add(QueryRecord(**base, status="error", elapsed_ms=elapsed, error=first_line(exc)))
+            log.add(record(status="error", elapsed_ms=elapsed, error=first_line(exc)))
             raise QueryFailed(first_line(exc)) from exc
         finally:
             timer.cancel()
@@ -246,9 +247,8 @@ class DuckDBEngine:
         rows = fetched[:cap]
         columns = [d[0] for d in description]
         types = [str(d[1]) for d in description]
-        record = log.add(QueryRecord(**base, rows=len(rows), truncated=truncated, elapsed_ms=elapsed,
-                                     columns=tuple(columns)))
-        return QueryResult(columns=columns, types=types, rows=rows, truncated=truncated, record=record)
+        done = log.add(record(rows=len(rows), truncated=truncated, elapsed_ms=elapsed, columns=tuple(columns)))
+        return QueryResult(columns=columns, types=types, rows=rows, truncated=truncated, record=done)
 
     def close(self) -> None:
         with self._cursor_lock:

@@ -44,7 +44,8 @@ class Skipped:
 
 
 def _parse(name: str, text: str) -> NamedQuery:
-    title, requires, body = name, (), []
+    title, body = name, []
+    requires: tuple[str, ...] = ()
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.lower().startswith("-- title:"):
