@@ -1,23 +1,49 @@
-"""Evidence records: every query that ran (or was refused), with a stable id.
+"""Evidence records: every query that ran (or was refused) and every finding drawn from them, with stable ids.
 
-Query ids must be the same on every run of the same analysis, even when agents run in parallel threads,
-so each producer numbers its own block: a :class:`QueryLog` is created with a prefix and a start number
-(``Q101``… for one agent, ``Q201``… for the next) and hands out ids in its own order.
+Ids must be the same on every run of the same analysis, even when agents run in parallel threads, so each
+producer numbers its own block: a :class:`QueryLog` is created with a prefix and a start number (``Q101``…
+for one agent, ``Q201``… for the next) and hands out ids in its own order; findings use the same blocks
+(``F101``…).
+
+Records travel through the graph state and the checkpointer, so they convert to plain JSON-safe dicts.
+A query keeps a capped sample of its result (``sample``) so report numbers can be traced back to it; the
+sample never leaves the machine's state folder (the audit log and run store keep only metadata).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+SAMPLE_ROWS = 500
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """A DuckDB value as a JSON-safe primitive (dates as ISO text, decimals as floats, NaN as None)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -34,16 +60,53 @@ class QueryRecord:
     rule: str | None = None
     agent: str | None = None
     step: str | None = None
+    tables: tuple[str, ...] = ()
+    #: first rows of the result (JSON-safe); kept in run state for grounding, never written to the audit log
+    sample: tuple[tuple[Any, ...], ...] = ()
     ts: str = field(default_factory=utc_now)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_sample: bool = True) -> dict[str, Any]:
         data = asdict(self)
         data["columns"] = list(self.columns)
+        data["tables"] = list(self.tables)
+        data["sample"] = [list(r) for r in self.sample] if with_sample else []
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryRecord:
-        return cls(**{**data, "columns": tuple(data.get("columns") or ())})
+        return cls(**{**data, "columns": tuple(data.get("columns") or ()), "tables": tuple(data.get("tables") or ()),
+                      "sample": tuple(tuple(r) for r in data.get("sample") or ())})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A fact an agent established with SQL: what it says, the numbers behind it, and the queries."""
+
+    id: str
+    agent: str
+    step: str
+    key: str  # what kind of finding (the offline analyst's rules are keyed on it)
+    title: str
+    statement: str  # one or two sentences with [Qn] references
+    values: dict[str, Any]
+    query_ids: tuple[str, ...]
+    effect: float = 0.0  # effect size used for ranking (0 = none, 1 = large)
+    confidence: float = 1.0  # from sample size (0..1)
+    polarity: str = "neutral"  # risk | opportunity | strength | neutral
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["query_ids"] = list(self.query_ids)
+        data["values"] = jsonable(self.values)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(**{**data, "query_ids": tuple(data.get("query_ids") or ())})
+
+    @property
+    def refs(self) -> str:
+        return " ".join(f"[{q}]" for q in self.query_ids)
 
 
 Sink = Callable[[QueryRecord], None]
@@ -89,7 +152,7 @@ class AuditLog:
         self.path, self.source = path, source
 
     def __call__(self, record: QueryRecord) -> None:
-        line = json.dumps({"source": self.source, **record.to_dict()}, default=str) + "\n"
+        line = json.dumps({"source": self.source, **record.to_dict(with_sample=False)}, default=str) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:

@@ -35,9 +35,17 @@ def fmt_pct(value: Any, digits: int = 1) -> str:
     return f"{float(value) * 100:.{digits}f}%" if is_number(value) else "n/a"
 
 
-def fmt_pp(value: Any, digits: int = 1) -> str:
-    """A difference of ratios in percentage points ("+4.2 pp")."""
-    return f"{float(value) * 100:+.{digits}f} pp" if is_number(value) else "n/a"
+def fmt_pp(value: Any, digits: int = 1, *, signed: bool = True) -> str:
+    """A difference of ratios in percentage points ("+4.2 pp"; unsigned: "4.2 pp")."""
+    if not is_number(value):
+        return "n/a"
+    v = float(value) * 100
+    return f"{v:+.{digits}f} pp" if signed else f"{abs(v):.{digits}f} pp"
+
+
+def fmt_times(value: Any, digits: int = 1) -> str:
+    """A multiple ("2.4×")."""
+    return f"{float(value):,.{digits}f}×" if is_number(value) else "n/a"
 
 
 def fmt_num(value: Any, digits: int = 2) -> str:
@@ -61,6 +69,10 @@ def fmt_value(value: Any, unit: str, currency: str = "USD") -> str:
         return fmt_count(value)
     if unit == "percent":
         return fmt_pct(value)
+    if unit == "pp":
+        return fmt_pp(value)
+    if unit == "times":
+        return fmt_times(value)
     if unit == "currency":
         return fmt_money(value, currency, compact=True)
     if unit == "score":

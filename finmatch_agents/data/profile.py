@@ -68,6 +68,8 @@ class DatasetProfile:
     absent: list[str]
     tables: list[TableSummary]
     flags: list[QualityFlag] = field(default_factory=list)
+    query_ids: dict[str, str] = field(default_factory=dict)  # which query produced which part
+    catalog: dict[str, list[str]] = field(default_factory=dict)  # table -> columns
     sources: list[dict[str, Any]] = field(default_factory=list)  # per source system freshness/completeness
     provenance: dict[str, Any] = field(default_factory=dict)  # how the table was written (finmatch_meta)
 
@@ -80,6 +82,7 @@ def _stats_sql(table: str, cols: list[tuple[str, str]]) -> str:
     for name, dtype in cols:
         ref = quote_ident(name)
         parts.append(f"count({ref}) AS {quote_ident(name + '__n')}")
+        parts.append(f"1 - count({ref}) / greatest(count(*), 1) AS {quote_ident(name + '__null_rate')}")
         parts.append(f"approx_count_distinct({ref}) AS {quote_ident(name + '__d')}")
         if not dtype.upper().startswith(("VARCHAR", "BOOLEAN")):
             parts += [f"min({ref}) AS {quote_ident(name + '__min')}", f"max({ref}) AS {quote_ident(name + '__max')}"]
@@ -100,12 +103,14 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> DatasetProfile
     stats = stats_res.first()
     rows = int(stats["__rows"])
     columns = [ColumnProfile(name=n, type=t, nulls=rows - int(stats[f"{n}__n"]),
-                             null_rate=(rows - int(stats[f"{n}__n"])) / rows if rows else 0.0,
+                             null_rate=float(stats[f"{n}__null_rate"]),
                              distinct=stats.get(f"{n}__d"), min=stats.get(f"{n}__min"), max=stats.get(f"{n}__max"))
                for n, t in cols]
     fp = named.run(engine, log, "profile/fingerprint", present=present, table=table)
     row_hash = fp.first().get("row_hash") if not isinstance(fp, named.Skipped) else None
+    logged = len(log.records)
     deleted = engine.soft_deleted_count(table, log=log)
+    deleted_qid = log.records[-1].id if len(log.records) > logged else None
     by_name = {c.name: c for c in columns}
     date_col = by_name.get("product_recommendation_date")
     profile = DatasetProfile(
@@ -115,11 +120,16 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> DatasetProfile
         fingerprint=_fingerprint(rows, row_hash, cols), columns=columns,
         present=[n for n, _ in cols], absent=[c.name for c in dictionary if c.name not in present],
         tables=[], provenance=_provenance(engine, log, table),
+        query_ids={"stats": stats_res.id, **({"fingerprint": fp.id} if not isinstance(fp, named.Skipped) else {})},
+        catalog={t: [c.name for c in engine.columns(t)] for t in engine.tables()},
     )
+    if deleted_qid:
+        profile.query_ids["deleted"] = deleted_qid
     if "customer_id" in present:  # approx_count_distinct is an estimate; the profile reports the exact count
         exact = engine.query(f"SELECT count(DISTINCT customer_id) AS customers FROM {quote_ident(table)}", log=log,
-                             title="Distinct customers").scalar()
-        profile.customers = int(exact)
+                             title="Distinct customers")
+        profile.customers = int(exact.scalar())
+        profile.query_ids["customers"] = exact.id
     for other in engine.tables():
         if other == META_TABLE:
             continue
@@ -152,15 +162,16 @@ def _flags(engine: Engine, log: QueryLog, p: DatasetProfile, present: set[str], 
                                      f"required column(s) absent: {', '.join(c.name for c in required)}"))
         if p.absent:
             flags.append(QualityFlag("absent-columns", "info",
-                                     f"{len(p.absent)} dictionary column(s) absent; analyses that need them are "
-                                     f"skipped: {', '.join(p.absent)}"))
+                                     "dictionary columns absent from the data (analyses that need them are "
+                                     f"skipped): {', '.join(p.absent)}"))
     for col in p.columns:
         if col.null_rate > HIGH_NULL_RATE and col.name not in ("product_sales_amount", "product_sales_date"):
             flags.append(QualityFlag("high-nulls", "warning", f"{col.name} is empty in {col.null_rate:.1%} of rows",
                                      column=col.name, query_id=stats_id))
     if p.deleted_rows:
         flags.append(QualityFlag("soft-deleted", "info", f"{p.deleted_rows:,} soft-deleted rows (_fivetran_deleted) "
-                                 "are excluded from every analysis", column="_fivetran_deleted"))
+                                 "are excluded from every analysis", column="_fivetran_deleted",
+                                 query_id=p.query_ids.get("deleted")))
     checks = [(c.name, cond, expect) for c in dictionary.values() if c.name in present
               for cond, expect in value_checks(c, quote_ident(c.name)) if "required" not in expect]
     if checks:
@@ -208,21 +219,24 @@ def _source_flags(engine: Engine, log: QueryLog, p: DatasetProfile, present: set
         return flags
     empties = " + ".join(f"({quote_ident(c)} IS NULL)::INTEGER" for c in checked)
     res = engine.query(
-        f"SELECT source_system, count(*) AS records, sum({empties}) AS empty_fields, "
-        f"{len(checked)} AS fields_checked FROM {quote_ident(p.table)} GROUP BY source_system ORDER BY source_system",
-        log=log,
-        title="Empty fields by source system")
-    rows = res.dicts()
-    p.sources = [{**r, "empty_rate": r["empty_fields"] / (r["records"] * len(checked))} for r in rows]
+        f"""WITH per_source AS (
+    SELECT source_system, count(*) AS records, sum({empties}) AS empty_fields, {len(checked)} AS fields_checked
+    FROM {quote_ident(p.table)} GROUP BY source_system)
+SELECT source_system, records, empty_fields, fields_checked,
+       empty_fields / (records * fields_checked) AS empty_rate,
+       (sum(empty_fields) OVER () - empty_fields)
+         / nullif((sum(records) OVER () - records) * fields_checked, 0) AS others_empty_rate,
+       {GAP_MIN_RATE} AS gap_min_rate, {GAP_RATIO} AS gap_ratio
+FROM per_source ORDER BY source_system""", log=log, title="Empty fields by source system")
+    p.sources = res.dicts()
+    p.query_ids["source_gaps"] = res.id
     if fresh and not isinstance(fresh, named.Skipped):
+        p.query_ids["source_freshness"] = fresh.id
         newest = {r["source_system"]: r for r in fresh.dicts()}
         for src in p.sources:
             src.update({k: v for k, v in newest.get(src["source_system"], {}).items() if k != "source_system"})
-    total_empty = sum(r["empty_fields"] for r in rows)
-    total_cells = sum(r["records"] for r in rows) * len(checked)
     for src in p.sources:
-        other_cells = total_cells - src["records"] * len(checked)
-        others = (total_empty - src["empty_fields"]) / other_cells if other_cells else 0.0
+        others = src["others_empty_rate"] or 0.0
         if src["empty_rate"] > GAP_MIN_RATE and src["empty_rate"] > GAP_RATIO * others:
             flags.append(QualityFlag("source-gaps", "warning",
                                      f"{src['source_system']}: {src['empty_rate']:.1%} of checked fields empty vs "

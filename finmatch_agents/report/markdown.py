@@ -8,15 +8,30 @@ from typing import Any
 
 from finmatch_agents.formatting import display, is_number
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+_LINE_START = re.compile(r"^([#+\-=])")
+_NUMBERED = re.compile(r"^(\d+)([.)])")
+_REF = re.compile(r"\\\[([QF]\d+)\\\]")
 
 
-def md_escape(value: Any) -> str:
-    """Render a data value as inert markdown text (one line, no HTML, no links, no emphasis)."""
+def md_escape(value: Any, *, line_start: bool = False) -> str:
+    """Render a data value as inert markdown text: one line, no HTML, links, images, emphasis or autolinks.
+
+    ``line_start=True`` also neutralises what only matters at the start of a line (headings, list markers).
+    """
     text = "" if value is None else str(value)
     text = " ".join(text.split())  # newlines would break tables and could start new blocks
-    text = text.replace("&", "&amp;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _INLINE_SPECIAL.sub(r"\\\1", text)
+    text = text.replace("://", ":\\/\\/").replace("www.", "www\\.")
+    if not line_start:
+        return text
+    return _NUMBERED.sub(r"\1\\\2", _LINE_START.sub(r"\\\1", text))
+
+
+def prose(text: str, *, line_start: bool = False) -> str:
+    """Escape analyst or finding text (plain text by contract) but keep its [Q12] / [F3] references."""
+    return _REF.sub(r"[\1]", md_escape(text, line_start=line_start))
 
 
 def cell(value: Any) -> str:
@@ -26,13 +41,17 @@ def cell(value: Any) -> str:
     return md_escape(value)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, align: Sequence[str] | None = None) -> str:
-    """A GitHub-flavoured markdown table; ``align`` items are 'l' or 'r' (numbers default to right)."""
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, align: Sequence[str] | None = None,
+          raw: bool = False) -> str:
+    """A GitHub-flavoured markdown table; ``align`` items are 'l' or 'r' (numbers default to right).
+
+    ``raw=True`` means the cells are already markdown (escaped by the caller) and are used as they are.
+    """
     rows = [list(r) for r in rows]
     if align is None:
         align = ["r" if rows and all(is_number(r[i]) or r[i] is None for r in rows) else "l"
                  for i in range(len(columns))]
     head = "| " + " | ".join(md_escape(c) for c in columns) + " |"
     rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
-    body = ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    body = ["| " + " | ".join(str(v) if raw else cell(v) for v in r) + " |" for r in rows]
     return "\n".join([head, rule, *body])

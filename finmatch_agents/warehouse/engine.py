@@ -27,7 +27,7 @@ from finmatch_agents.errors import (
     QueryTimeout,
     SQLRefused,
 )
-from finmatch_agents.evidence import QueryLog, QueryRecord
+from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
 from finmatch_agents.warehouse import guard
 from finmatch_agents.warehouse.sqltext import quote_ident
 
@@ -134,6 +134,7 @@ class DuckDBEngine:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
+        self._cancel = threading.Event()
 
     # -- catalog ---------------------------------------------------------------------------------------
     def _read_catalog(self) -> _Catalog:
@@ -182,12 +183,13 @@ class DuckDBEngine:
               timeout: float | None = None) -> QueryResult:
         qid = log.next_id()
         try:
-            guard.check(sql, frozenset(self._catalog.tables))
+            checked = guard.check(sql, frozenset(self._catalog.tables))
         except SQLRefused as exc:
             log.add(QueryRecord(id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
                                 status="refused", error=exc.message, rule=exc.rule))
             raise
-        return self._execute(qid, sql, log=log, title=title, max_rows=max_rows, timeout=timeout)
+        return self._execute(qid, sql, log=log, title=title, max_rows=max_rows, timeout=timeout,
+                             tables=checked.tables)
 
     def soft_deleted_count(self, table: str, *, log: QueryLog) -> int:
         """Rows hidden by the soft-delete view. Fixed system SQL: the only statement that reads the base table."""
@@ -196,15 +198,18 @@ class DuckDBEngine:
         sql = (f"SELECT count(*) AS deleted_rows FROM {quote_ident(self._catalog_name)}.main.{quote_ident(table)} "
                f"WHERE coalesce({SOFT_DELETE_COLUMN}, false)")
         return int(self._execute(log.next_id(), sql, log=log, title=f"Soft-deleted rows in {table} (excluded)",
-                                 max_rows=1, timeout=None).scalar())
+                                 max_rows=1, timeout=None, tables=(table,)).scalar())
 
     def _execute(self, qid: str, sql: str, *, log: QueryLog, title: str, max_rows: int | None,
-                 timeout: float | None) -> QueryResult:
+                 timeout: float | None, tables: tuple[str, ...]) -> QueryResult:
         import duckdb
 
+        if self._cancel.is_set():
+            raise Interrupted("run cancelled")
         cap = min(max_rows or self.limits.max_rows, HARD_ROW_CAP)
         deadline = timeout or self.limits.timeout
-        record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step)
+        record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
+                                   tables=tables)
         cur = self._cursor()
         fired = threading.Event()
 
@@ -222,7 +227,7 @@ class DuckDBEngine:
             fetched = cur.fetchmany(cap + 1)
         except duckdb.InterruptException as exc:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
-            if fired.is_set():
+            if fired.is_set() and not self._cancel.is_set():
                 err = QueryTimeout(deadline, sql=sql)
                 log.add(record(status="timeout", elapsed_ms=elapsed, error=err.message, rule="deadline"))
                 raise err from exc
@@ -247,8 +252,19 @@ class DuckDBEngine:
         rows = fetched[:cap]
         columns = [d[0] for d in description]
         types = [str(d[1]) for d in description]
-        done = log.add(record(rows=len(rows), truncated=truncated, elapsed_ms=elapsed, columns=tuple(columns)))
+        sample = tuple(tuple(jsonable(v) for v in row) for row in rows[:SAMPLE_ROWS])
+        done = log.add(record(rows=len(rows), truncated=truncated, elapsed_ms=elapsed, columns=tuple(columns),
+                              sample=sample))
         return QueryResult(columns=columns, types=types, rows=rows, truncated=truncated, record=done)
+
+    def cancel(self) -> None:
+        """Stop every running query (Ctrl-C, SIGTERM) and refuse new ones; safe from a signal handler."""
+        self._cancel.set()
+        with self._cursor_lock:
+            cursors = list(self._cursors)
+        for cur in cursors:
+            with contextlib.suppress(Exception):
+                cur.interrupt()
 
     def close(self) -> None:
         with self._cursor_lock:

@@ -60,7 +60,7 @@ def test_uci_bank_marketing_loads_with_the_shipped_mapping(cli, uci_csv: Path, t
     assert rows(db, "SELECT count(*) FROM fpr_records WHERE customer_segment IS NULL") == [(total["unknown"],)]
     assert rows(db, "SELECT count(DISTINCT customer_id), min(customer_id) FROM fpr_records") == [(45_211, "UCI-000001")]
     assert rows(db, "SELECT channel, count(*) FROM fpr_records GROUP BY 1 ORDER BY 1 NULLS LAST") == [
-        ("Call Center", 2906), ("Mobile", 29285), (None, 13020)]
+        ("Phone (landline)", 2906), ("Phone (mobile)", 29285), (None, 13020)]
 
 
 @pytest.mark.parametrize(("content", "suffix", "expect"), [

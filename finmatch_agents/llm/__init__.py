@@ -1,0 +1,1 @@
+"""Language-model side: the analyst interface, the deterministic offline analyst, grounding checks."""

@@ -1,0 +1,31 @@
+-- title: Score calibration: acceptance by recommendation-score decile
+-- requires: recommendation_score, product_recommendation_status, record_id
+WITH scored AS (
+    SELECT recommendation_score AS score,
+           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+           ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
+    FROM {{table}}
+    WHERE recommendation_score IS NOT NULL
+),
+deciles AS (
+    SELECT decile, count(*) AS recommendations, min(score) AS min_score, max(score) AS max_score,
+           avg(score) AS avg_score, avg(accepted) AS acceptance_rate
+    FROM scored
+    GROUP BY decile
+),
+steps AS (
+    SELECT *, CASE WHEN acceptance_rate < lag(acceptance_rate) OVER (ORDER BY decile) THEN 1 ELSE 0 END AS drop_flag
+    FROM deciles
+)
+SELECT decile, recommendations, min_score, max_score, avg_score, acceptance_rate,
+       avg_score - acceptance_rate AS calibration_gap,
+       max(acceptance_rate) FILTER (WHERE decile = 10) OVER () AS top_decile_rate,
+       max(acceptance_rate) FILTER (WHERE decile = 1) OVER () AS bottom_decile_rate,
+       max(acceptance_rate) FILTER (WHERE decile = 10) OVER ()
+         / nullif(max(acceptance_rate) FILTER (WHERE decile = 1) OVER (), 0) AS top_bottom_ratio,
+       corr(avg_score, acceptance_rate) OVER () AS score_acceptance_correlation,
+       avg(abs(avg_score - acceptance_rate)) OVER () AS mean_abs_calibration_gap,
+       max(avg_score - acceptance_rate) OVER () AS max_overstatement,
+       sum(drop_flag) OVER () AS decile_drops
+FROM steps
+ORDER BY decile

@@ -1,0 +1,15 @@
+-- title: Acceptance by product (products with enough recommendations)
+-- requires: product_name, product_type, product_recommendation_status
+WITH products_seen AS (
+    SELECT product_name, product_type, count(*) AS recommendations,
+           avg(CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END) AS acceptance_rate
+    FROM {{table}}
+    WHERE product_name IS NOT NULL
+    GROUP BY product_name, product_type
+    HAVING count(*) >= {{min_group_size}}
+)
+SELECT product_name, product_type, recommendations, acceptance_rate,
+       acceptance_rate - avg(acceptance_rate) OVER () AS vs_product_average,
+       count(*) OVER () AS products_compared
+FROM products_seen
+ORDER BY acceptance_rate DESC, product_name

@@ -1,0 +1,20 @@
+-- title: Acceptance by customer segment x product type
+-- requires: customer_segment, product_type, product_recommendation_status
+WITH base AS (
+    SELECT customer_segment AS segment, product_type,
+           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+    FROM {{table}}
+    WHERE customer_segment IS NOT NULL
+),
+overall AS (SELECT avg(accepted) AS overall_rate FROM base),
+cells AS (
+    SELECT segment, product_type, count(*) AS recommendations, avg(accepted) AS acceptance_rate
+    FROM base
+    GROUP BY segment, product_type
+    HAVING count(*) >= {{min_group_size}}
+)
+SELECT segment, product_type, recommendations, acceptance_rate, overall_rate,
+       acceptance_rate - overall_rate AS vs_overall,
+       acceptance_rate / nullif(overall_rate, 0) AS index_vs_overall
+FROM cells, overall
+ORDER BY acceptance_rate DESC, segment, product_type

@@ -1,0 +1,75 @@
+"""Run the real analysis graph (prepare -> agent(s) -> synthesize -> publish) on a database and return the
+final state, so agent tests can compare findings with numbers computed independently in the test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from finmatch_agents.assumptions import load_assumptions
+from finmatch_agents.config import load_settings
+from finmatch_agents.evidence import utc_now
+from finmatch_agents.graph import build_graph
+from finmatch_agents.llm.grounding import Evidence, ungrounded
+from finmatch_agents.llm.offline import OfflineAnalyst
+from finmatch_agents.state import RunContext
+from finmatch_agents.warehouse.engine import open_engine
+
+ACTIVE = "(SELECT * FROM fpr_records WHERE NOT coalesce(_fivetran_deleted, false))"
+
+
+def run_graph(db: Path, focus: list[str], reports: Path, run_id: str = "test-run") -> dict[str, Any]:
+    settings = load_settings(db=db, reports_dir=reports, env={})
+    engine = open_engine(settings)
+    try:
+        ctx = RunContext(engine=engine, settings=settings, assumptions=load_assumptions(settings),
+                         analyst=OfflineAnalyst())
+        run = {"run_id": run_id, "focus": focus, "model": "offline", "db": str(db), "table": "fpr_records",
+               "created_at": utc_now(), "currency": "USD", "assumptions": ctx.assumptions.to_list()}
+        graph = build_graph()
+        state = graph.invoke({"run": run}, context=ctx)
+    finally:
+        engine.close()
+    return state
+
+
+@pytest.fixture(scope="session")
+def analyzed(tmp_path_factory: pytest.TempPathFactory, small_db: Path) -> Callable[[str], dict[str, Any]]:
+    """``analyzed("performance")``: the final state of one agent's run on the shared small database (cached)."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def get(focus: str) -> dict[str, Any]:
+        if focus not in cache:
+            cache[focus] = run_graph(small_db, [focus], tmp_path_factory.mktemp(f"reports-{focus}"))
+        return cache[focus]
+
+    return get
+
+
+def findings_by_key(state: dict[str, Any], agent: str) -> dict[str, dict[str, Any]]:
+    return {f["key"]: f for f in state["findings"] if f["agent"] == agent}
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def body_of(report: str) -> str:
+    """The report without front matter and provenance appendix (where volatile values and SQL live)."""
+    body = report.split("\n---\n", 1)[1] if report.startswith("---\n") else report
+    return body.split("## Appendix — Evidence & provenance")[0]
+
+
+def assert_grounded(text: str, state: dict[str, Any]) -> None:
+    missing = ungrounded(text, Evidence.from_queries(state["queries"]))
+    assert not missing, f"numbers not found in any query result: {missing[:20]}"
+
+
+def section_steps(markdown: str) -> list[str]:
+    return re.findall(r"^### (.+)$", markdown, flags=re.M)
