@@ -17,20 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-# Runs one command as the only child of a small wrapper, so RUSAGE_CHILDREN is that command's peak RSS.
-WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-           "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode; "
-           "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-
-
-def measure(args: list[str]) -> tuple[float, float]:
-    """(seconds, peak MiB) of one run of ``finmatch *args``."""
-    out = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "finmatch_agents", *args],
-                         capture_output=True, text=True, check=True).stdout.split()
-    rc, seconds, kib = int(out[0]), float(out[1]), int(out[2])
-    if rc != 0:
-        raise SystemExit(f"finmatch {' '.join(args)} exited {rc}")
-    return seconds, kib / 1024
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import measure
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ DEFAULTS: tuple[Assumption, ...] = (
                "Annual running cost of the recommendation programme (platform, data, model serving, staff)."),
     Assumption("cost_per_recommendation", 1.5, "currency",
                "Delivery cost of one recommendation (message, adviser time)."),
+    Assumption("attribution_rate", 0.25, "ratio",
+               "Share of accepted sales the programme caused (the rest would have happened anyway); ROI counts only "
+               "this share of the revenue."),
     Assumption("lifetime_cap_years", 10.0, "years",
                "Cap on expected customer lifetime, which is 1 / annual churn probability."),
     Assumption("high_churn_threshold", 0.5, "probability",

@@ -60,6 +60,8 @@ def fmt_money(value: Any, currency: str = "USD", *, compact: bool = False) -> st
         for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
             if abs(v) >= div:
                 return f"{currency} {v / div:,.2f}{suffix}"
+        if not v.is_integer():
+            return f"{currency} {v:,.2f}"
     return f"{currency} {v:,.0f}"
 
 

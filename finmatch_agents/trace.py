@@ -15,10 +15,226 @@ from typing import Any
 from finmatch_agents.evidence import utc_now
 
 EVENT_KINDS = ("run_started", "step_started", "query", "finding", "step_finished", "report_written",
-               "run_finished", "warning", "error")
+               "run_finished", "warning", "error", "model_call")
 
 
 def make_event(event: str, run_id: str, agent: str | None, step: str | None, /, **fields: Any) -> dict[str, Any]:
     if event not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {event}")
     return {"event": event, "run_id": run_id, "agent": agent, "step": step, "ts": utc_now(), **fields}
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compact(n: int) -> str:
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{suffix}"
+    return str(n)
+
+
+class JsonLines:
+    """``--json``: one JSON object per event on stdout. A reader that goes away (``| head``) does not stop
+    the run: output just ends."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        import json
+        import sys
+
+        from finmatch_agents.formatting import json_default
+
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(json.dumps(event, default=json_default, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+
+
+class Quiet:
+    """``--quiet``: nothing while running (the CLI prints only the report path)."""
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        return None
+
+
+class PlainLog:
+    """No terminal: timestamped, greppable lines on stderr (cron, CI, log files)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        import sys
+
+        self.stream = stream or sys.stderr
+
+    def line(self, event: dict[str, Any]) -> str | None:
+        kind = event["event"]
+        who = " ".join(p for p in (event.get("agent"), f"| {event['step']}" if event.get("step") else None) if p)
+        if kind == "run_started":
+            what = "resumed" if event.get("resumed") else "started"
+            return f"run {event['run_id']} {what}: focus {','.join(event['focus'])}, model {event['model']}, " \
+                   f"db {event['db']}"
+        if kind == "step_started":
+            return f"{who} started"
+        if kind == "step_finished":
+            extra = f" ({event['error']})" if event.get("error") else ""
+            return (f"{who} {event.get('status', 'done')} in {event.get('elapsed_ms', 0) / 1000:.2f} s: "
+                    f"{event.get('queries', 0)} queries, {event.get('findings', 0)} findings{extra}")
+        if kind == "query":
+            return None
+        if kind == "finding":
+            return f"{who} finding {event.get('finding_id')}: {_short(event.get('statement', ''), 160)}"
+        if kind == "report_written":
+            return f"report written: {event['path']}"
+        if kind == "run_finished":
+            return f"run {event['run_id']} {event['status']}" + (f": {event['report']}" if event.get("report") else "")
+        if kind in ("warning", "error"):
+            return f"{kind.upper()} {who}: {event.get('message', '')}".replace("  ", " ")
+        if kind == "model_call":
+            return (f"{who} model call {event.get('model')}: {event.get('status')} in "
+                    f"{event.get('latency_ms', 0):.0f} ms, {event.get('total_tokens', 0)} tokens")
+        return None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        text = self.line(event)
+        if text:
+            try:
+                self.stream.write(f"{event['ts']} {text}\n")
+                self.stream.flush()
+            except BrokenPipeError:
+                pass
+
+
+class LiveView:
+    """Rich live display on a terminal: the focus agents side by side, each step with its status."""
+
+    SYSTEM = (("prepare", "Prepare"), ("synthesize", "Synthesize"), ("publish", "Publish"))
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.focus: list[str] = []
+        self.plan: dict[str, list[str]] = {}
+        self.titles: dict[str, str] = {}
+        self.status: dict[tuple[str, str], str] = {}
+        self.elapsed: dict[tuple[str, str], float] = {}
+        self.queries: dict[str, int] = {}
+        self.scanned: dict[str, int] = {}
+        self.latest: dict[str, str] = {}
+        self.table_rows: dict[str, int] = {}
+        self.messages: list[str] = []
+        self.run_id = ""
+        self.started = 0.0
+        self._live: Any = None
+
+    def __enter__(self) -> LiveView:
+        import time
+
+        from rich.live import Live
+
+        self.started = time.perf_counter()
+        self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False,
+                          get_renderable=self._render)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+            self._live.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind, agent, step = event["event"], event.get("agent"), event.get("step")
+        if kind == "run_started":
+            from finmatch_agents.agents import AGENTS
+
+            self.run_id = event["run_id"]
+            self.focus = list(event["focus"])
+            self.plan = {k: [s.name for s in AGENTS[k].steps] for k in self.focus}
+            self.titles = {k: AGENTS[k].title for k in self.focus}
+            for done in event.get("completed_steps", []):
+                self.status[(done["agent"], done["step"])] = "restored"
+                self.elapsed[(done["agent"], done["step"])] = (done.get("elapsed_ms") or 0) / 1000
+        elif kind == "step_started" and agent:
+            self.status[(agent, step or "")] = "running"
+        elif kind == "step_finished" and agent:
+            self.status[(agent, step or "")] = event.get("status", "done")
+            self.elapsed[(agent, step or "")] = (event.get("elapsed_ms") or 0) / 1000
+            if agent == "prepare" and event.get("tables"):
+                self.table_rows = dict(event["tables"])
+        elif kind == "query" and agent:
+            self.queries[agent] = self.queries.get(agent, 0) + 1
+            self.scanned[agent] = self.scanned.get(agent, 0) + sum(self.table_rows.get(t, 0)
+                                                                   for t in event.get("tables", []))
+        elif kind == "finding" and agent:
+            self.latest[agent] = f"{event.get('title')}: {event.get('statement')}"
+        elif kind in ("warning", "error"):
+            self.messages.append(f"{kind}: {agent or ''} {event.get('message', '')}")
+        elif kind == "report_written":
+            self.messages.append(f"report: {event['path']}")
+
+    def _icon(self, key: tuple[str, str]) -> Any:
+        from rich.spinner import Spinner
+        from rich.text import Text
+
+        state = self.status.get(key, "pending")
+        if state == "running":
+            return Spinner("dots", style="cyan")
+        if state in ("done", "restored"):
+            label = f"✓ {self.elapsed.get(key, 0):.1f}s" + (" (earlier)" if state == "restored" else "")
+            return Text(label, style="green")
+        if state == "failed":
+            return Text("✗ failed", style="red")
+        return Text("○", style="dim")
+
+    def _agent_panel(self, key: str) -> Any:
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(ratio=1)
+        for step in self.plan[key]:
+            grid.add_row(self._icon((key, step)), Text(step, overflow="ellipsis", no_wrap=True))
+        scanned = _compact(self.scanned.get(key, 0))
+        grid.add_row("", Text(f"{self.queries.get(key, 0)} queries · ~{scanned} rows scanned", style="dim",
+                              no_wrap=True, overflow="ellipsis"))
+        if key in self.latest:
+            grid.add_row("", Text(_short(self.latest[key], 120), style="italic", no_wrap=True, overflow="ellipsis"))
+        return Panel(grid, title=self.titles[key], title_align="left")
+
+    def _render(self) -> Any:
+        import time
+
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        parts = []
+        for key, label in self.SYSTEM:
+            steps = [s for (a, s) in self.status if a == key]
+            state = self.status.get((key, steps[0]), "pending") if steps else "pending"
+            parts.append(f"{label}: {state}")
+        elapsed = time.perf_counter() - self.started if self.started else 0.0
+        header = Text(f"FinMatch analysis {self.run_id} · {elapsed:.1f}s · " + " · ".join(parts), style="bold")
+        panels = [self._agent_panel(k) for k in self.focus]
+        width = self.console.width
+        per_row = max(1, min(len(panels), 4 if width >= 160 else 2 if width >= 90 else 1))
+        grid = Table.grid(expand=True, padding=(0, 1))
+        for _ in range(per_row):
+            grid.add_column(ratio=1)
+        for start in range(0, len(panels), per_row):
+            row = panels[start:start + per_row]
+            grid.add_row(*row, *([""] * (per_row - len(row))))
+        body: list[Any] = [header, grid]
+        body += [Text(m, style="yellow" if m.startswith(("warning", "error")) else "green")
+                 for m in self.messages[-4:]]
+        return Group(*body)

@@ -167,11 +167,19 @@ class StepContext:
     def skipped(self, what: str, reason: str) -> None:
         self.blocks.append({"type": "skipped", "title": what, "reason": reason})
 
-    def table(self, title: str, result: QueryResult, columns: list[tuple[str, str, str]],
+    def table(self, title: str, result: QueryResult | str, columns: list[tuple[str, str, str]],
               rows: list[dict[str, Any]] | None = None) -> None:
-        """A table of ``rows`` (default: the whole result); ``columns`` are (key, heading, unit)."""
-        data = rows if rows is not None else result.dicts()
-        self.blocks.append({"type": "table", "title": title, "query": result.id,
+        """A table of ``rows`` (default: the whole result); ``columns`` are (key, heading, unit).
+
+        ``result`` may be a query id (e.g. one of the profile's queries) when ``rows`` are given.
+        """
+        if isinstance(result, str):
+            if rows is None:
+                raise ValueError("rows are required when the table cites a query id")
+            data, qid = rows, result
+        else:
+            data, qid = (rows if rows is not None else result.dicts()), result.id
+        self.blocks.append({"type": "table", "title": title, "query": qid,
                             "columns": [{"key": k, "label": label, "unit": unit} for k, label, unit in columns],
                             "rows": [{k: row.get(k) for k, _, _ in columns} for row in data]})
 

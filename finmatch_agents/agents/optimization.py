@@ -1,8 +1,569 @@
-"""Optimization Opportunities agent (skeleton: steps declared, analysis to be written)."""
+"""Optimization Opportunities agent: where recommendation effort is wasted and what to change.
+
+It scopes the optimisation (decided vs undecided offers, readiness of the fields it relies on), detects
+inefficiencies (segment x product pairs that convert far below what their scores promise, offers to
+low-affinity customers), relates lifecycle and transaction behaviour to acceptance, and compares the
+core banking and CRM systems the recommendations flow through (including stale or gappy feeds).
+
+Steps and their order are the FinMatch document's. Every figure in a statement comes from the query
+result it cites (derived figures are computed in SQL); rules below phrase them as insights and actions.
+"""
 
 from __future__ import annotations
 
-from finmatch_agents.agents.base import AgentSpec, StepSpec
+from typing import TYPE_CHECKING, Any
+
+from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec
+from finmatch_agents.data.profile import STALE_DAYS
+from finmatch_agents.evidence import QueryRecord
+from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.llm.analyst import RecDraft, RuleOutput
+from finmatch_agents.report.charts import percent_values, xy_chart
+from finmatch_agents.warehouse.engine import QueryResult
+
+if TYPE_CHECKING:
+    from finmatch_agents.evidence import Finding
+
+TOP_N = 5
+#: the fields the optimisation relies on, with what each is used for (readiness view of step 1)
+READINESS_FIELDS: tuple[tuple[str, str], ...] = (
+    ("product_recommendation_status", "outcome of every offer (accepted, declined, undecided)"),
+    ("recommendation_score", "score-expected acceptance of each segment x product pair"),
+    ("customer_product_affinity", "affinity gating and wasted delivery"),
+    ("customer_segment", "segment x product targeting"),
+    ("product_type", "segment x product targeting"),
+    ("customer_lifecycle_stage", "lifecycle correlation"),
+    ("customer_transaction_count", "transaction-pattern correlation"),
+    ("customer_product_usage_trend", "usage-trend correlation"),
+    ("source_system", "core banking system comparison and feed freshness"),
+    ("crm_system", "CRM system comparison"),
+    ("channel", "delivery channel of each offer"),
+    ("record_id", "deterministic ordering of score deciles and quintiles"),
+)
+
+
+def _currency(ctx: StepContext) -> str:
+    return str(getattr(ctx.ctx.settings, "currency", "USD") or "USD")
+
+
+def _unit_cost(value: Any, currency: str) -> str:
+    """A per-recommendation cost such as 1.5 reads "USD 1.50" (fmt_money would round it to a whole unit)."""
+    return f"{currency} {fmt_num(value, 2)}"
+
+
+def _money(value: Any, currency: str) -> str:
+    return fmt_money(value, currency, compact=True)
+
+
+def _profile_result(query_id: str) -> QueryResult:
+    """A stand-in result carrying the id of a query `prepare` ran, for tables built from the dataset profile."""
+    return QueryResult(columns=[], types=[], rows=[], truncated=False, record=QueryRecord(id=query_id, sql=""))
+
+
+def _counts(row: dict[str, Any]) -> str:
+    lo, hi = row["min_transactions"], row["max_transactions"]
+    return f"count {fmt_count(lo)}" if lo == hi else f"counts {fmt_count(lo)} to {fmt_count(hi)}"
+
+
+def _strength(correlation: Any) -> str:
+    c = abs(float(correlation or 0.0))
+    return "negligible" if c < 0.1 else "weak" if c < 0.3 else "moderate" if c < 0.5 else "strong"
+
+
+# -- step 1: data preparation --------------------------------------------------------------------------------
+def prepare_data(ctx: StepContext) -> None:
+    """Scope of the optimisation (decided vs undecided offers) and readiness of the fields it relies on."""
+    scope = ctx.sql("optimization/decision_scope", what="Decided and undecided recommendations")
+    if scope and scope.rows:
+        row = scope.first()
+        state = (f"{fmt_count(row['decided'])} ({fmt_pct(row['decided_share'])}) are decided (accepted or declined) "
+                 f"and {fmt_count(row['undecided'])} ({fmt_pct(row['undecided_share'])}) are still undecided "
+                 "(pending or in progress)") if row["undecided"] else "all are decided (accepted or declined)"
+        ctx.table("Recommendations by decision state", scope,
+                  [("decision", "Decision", "text"), ("status", "Status", "text"),
+                   ("recommendations", "Recommendations", "count"), ("share", "Share", "percent")])
+        ctx.finding("scope", "Optimisation scope",
+                    f"Of {fmt_count(row['total'])} recommendations, {state}; "
+                    f"{fmt_pct(row['decided_acceptance_rate'])} of the decided offers were accepted.",
+                    {k: row[k] for k in ("total", "decided", "undecided", "other_status", "accepted", "declined",
+                                         "decided_share", "undecided_share", "decided_acceptance_rate")},
+                    [scope], effect=0.1, polarity="neutral", n=row["decided"])
+    _readiness(ctx)
+
+
+def _readiness(ctx: StepContext) -> None:
+    p = ctx.profile
+    stats_id = p.get("query_ids", {}).get("stats")
+    if not stats_id:
+        return
+    columns = {c["name"]: c for c in p.get("columns", [])}
+    flagged = {f.get("column"): f for f in p.get("flags", []) if f.get("code") == "high-nulls"}
+    rows: list[dict[str, Any]] = []
+    for name, use in READINESS_FIELDS:
+        col = columns.get(name)
+        if col is None:
+            status = "absent: analyses that need it are skipped"
+        elif name in flagged:
+            status = "flagged: often empty"
+        elif not col.get("null_rate"):
+            status = "complete"
+        else:
+            status = "minor gaps"
+        rows.append({"column": name, "use": use, "null_rate": col.get("null_rate") if col else None,
+                     "status": status})
+    ctx.table("Readiness of the fields the optimisation relies on (share of records empty)", _profile_result(stats_id),
+              [("column", "Column", "text"), ("use", "Used for", "text"), ("null_rate", "Empty", "percent"),
+               ("status", "Status", "text")], rows)
+    absent = [r["column"] for r in rows if r["null_rate"] is None]
+    sparse = [r for r in rows if r["column"] in flagged]
+    present = [r for r in rows if r["null_rate"] is not None]
+    parts = []
+    if absent:
+        parts.append(f"Absent from the data, so the analyses that need them are skipped: {', '.join(absent)}.")
+    else:
+        parts.append("Every field the optimisation relies on is present.")
+    if sparse:
+        parts.append("Often empty: " + "; ".join(f"{r['column']} ({fmt_pct(r['null_rate'])} of records)"
+                                                 for r in sparse) + ".")
+    emptiest = max(present, key=lambda r: (r["null_rate"], r["column"])) if present else None
+    if emptiest and emptiest["null_rate"] and not sparse:
+        parts.append(f"The emptiest, {emptiest['column']}, is empty in {fmt_pct(emptiest['null_rate'])} of records.")
+    elif present and not sparse:
+        parts.append("The fields present are complete." if absent else "All of them are complete.")
+    risky = bool(absent or sparse)
+    ctx.finding("readiness", "Data readiness", " ".join(parts),
+                {"absent": absent, "sparse": {r["column"]: r["null_rate"] for r in sparse},
+                 "emptiest": emptiest},
+                [stats_id], effect=0.4 if absent else 0.25 if sparse else 0.05,
+                polarity="risk" if risky else "strength")
+
+
+# -- step 2: inefficiency detection ----------------------------------------------------------------------------
+def detect_inefficiencies(ctx: StepContext) -> None:
+    """Mis-targeted segment x product pairs and recommendations to low-affinity customers."""
+    currency = _currency(ctx)
+    pairs = ctx.sql("optimization/mistargeting", what="Mis-targeted segment x product pairs")
+    if pairs and pairs.rows:
+        rows = pairs.dicts()
+        flagged = [r for r in rows if r["mistargeted"]]
+        shown = flagged + [r for r in rows[:TOP_N] if r not in flagged]
+        head = rows[0]
+        ctx.table(f"Segment x product pairs with the most missed acceptances against their score-expected rate "
+                  f"(pairs of at least {fmt_count(head['min_group_size'])} recommendations; mis-targeted from a "
+                  f"shortfall of {fmt_pp(head['mistarget_gap'], signed=False)})", pairs,
+                  [("segment", "Segment", "text"), ("product_type", "Product type", "text"),
+                   ("recommendations", "Recommendations", "count"), ("avg_score", "Mean score", "score"),
+                   ("acceptance_rate", "Acceptance", "percent"), ("expected_rate", "Expected from scores", "percent"),
+                   ("gap", "Shortfall", "pp"), ("missed_acceptances", "Missed acceptances", "count")], shown)
+        ctx.chart("Actual (bars) and score-expected (line) acceptance of the pairs above, in percent",
+                  xy_chart("Actual vs score-expected acceptance", [f"{r['segment']} x {r['product_type']}"
+                                                                   for r in shown],
+                           [("bar", percent_values([r["acceptance_rate"] for r in shown])),
+                            ("line", percent_values([r["expected_rate"] for r in shown]))], y_title="percent"),
+                  pairs)
+        for r in flagged[:TOP_N]:
+            ctx.finding("mistargeted", "Mis-targeted segment x product pair",
+                        f"{r['segment']} x {r['product_type']} is mis-targeted: its "
+                        f"{fmt_count(r['recommendations'])} recommendations carry a mean score of "
+                        f"{fmt_num(r['avg_score'], 3)} yet only {fmt_pct(r['acceptance_rate'])} were accepted, "
+                        f"against {fmt_pct(r['expected_rate'])} expected from their scores "
+                        f"({fmt_times(r['expected_actual_ratio'])}). The shortfall of "
+                        f"{fmt_pp(r['gap'], signed=False)} (threshold {fmt_pp(r['mistarget_gap'], signed=False)}) "
+                        f"amounts to about {fmt_count(r['missed_acceptances'])} missed acceptances, and the "
+                        f"{fmt_count(r['not_accepted'])} offers not accepted cost "
+                        f"{_money(r['not_accepted_cost'], currency)} to deliver at "
+                        f"{_unit_cost(r['cost_per_recommendation'], currency)} each.",
+                        {**r, "currency": currency}, [pairs], effect=min(1.0, float(r["gap"]) / 0.3),
+                        polarity="risk", n=r["recommendations"])
+        if not flagged:
+            ctx.finding("targeting_ok", "Segment x product targeting",
+                        f"None of the {fmt_count(head['pairs_compared'])} segment x product pairs falls short of its "
+                        f"score-expected acceptance by {fmt_pp(head['mistarget_gap'], signed=False)} or more; the "
+                        f"largest shortfall is {head['segment']} x {head['product_type']} at "
+                        f"{fmt_pp(head['gap'], signed=False)}.",
+                        head, [pairs], effect=0.1, polarity="strength", n=head["recommendations"])
+    aff = ctx.sql("optimization/low_affinity", what="Recommendations to low-affinity customers")
+    if aff and aff.rows:
+        rows = aff.dicts()
+        ctx.table("Acceptance and delivery cost of offers not accepted, by product affinity", aff,
+                  [("affinity", "Affinity", "text"), ("recommendations", "Recommendations", "count"),
+                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
+                   ("not_accepted", "Not accepted", "count"),
+                   ("not_accepted_cost", "Delivery cost without result", "currency")])
+        head = rows[0]
+        if head["low_recommendations"] and head["medium_high_acceptance_rate"] is not None:
+            ctx.finding("low_affinity", "Offers to low-affinity customers",
+                        f"Low-affinity customers receive {fmt_pct(head['low_share'])} of recommendations "
+                        f"({fmt_count(head['low_recommendations'])}) but accept only "
+                        f"{fmt_pct(head['low_acceptance_rate'])} of them, against "
+                        f"{fmt_pct(head['medium_high_acceptance_rate'])} for Medium and High affinity "
+                        f"({fmt_times(head['medium_high_low_ratio'])}). The {fmt_count(head['low_not_accepted'])} "
+                        f"low-affinity offers not accepted cost {_money(head['low_not_accepted_cost'], currency)} to "
+                        f"deliver at {_unit_cost(head['cost_per_recommendation'], currency)} each; they bring "
+                        f"{fmt_pct(head['low_share_of_accepted'])} of all acceptances.",
+                        {k: head[k] for k in ("low_recommendations", "low_share", "low_acceptance_rate",
+                                              "medium_high_acceptance_rate", "medium_high_low_gap",
+                                              "medium_high_low_ratio", "low_not_accepted", "low_not_accepted_cost",
+                                              "cost_per_recommendation", "low_accepted", "low_share_of_accepted")}
+                        | {"currency": currency},
+                        [aff], effect=min(1.0, (float(head["medium_high_low_ratio"] or 1.0) - 1) / 4),
+                        polarity="opportunity", n=head["low_recommendations"])
+
+
+# -- step 3: correlation analysis ------------------------------------------------------------------------------
+def correlate(ctx: StepContext) -> None:
+    """Lifecycle stage, transaction volume and usage trend against acceptance."""
+    life = ctx.sql("optimization/lifecycle", what="Acceptance by lifecycle stage")
+    if life and life.rows:
+        rows = life.dicts()
+        ctx.table("Acceptance by lifecycle stage", life,
+                  [("stage", "Stage", "text"), ("recommendations", "Recommendations", "count"),
+                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
+                   ("vs_overall", "vs overall", "pp")])
+        best = max(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
+        worst = min(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
+        if best is not worst:
+            ctx.finding("lifecycle", "Lifecycle stage and acceptance",
+                        f"Acceptance ranges from {fmt_pct(best['acceptance_rate'])} for {best['stage']} customers to "
+                        f"{fmt_pct(worst['acceptance_rate'])} for {worst['stage']} customers, a spread of "
+                        f"{fmt_pp(rows[0]['acceptance_spread'], signed=False)}; {worst['stage']} customers receive "
+                        f"{fmt_pct(worst['share'])} of recommendations at {fmt_pp(worst['vs_overall'])} against the "
+                        f"overall rate of {fmt_pct(worst['overall_rate'])}.",
+                        {"best": best, "worst": worst, "spread": rows[0]["acceptance_spread"],
+                         "ratio": rows[0]["best_worst_ratio"], "overall_rate": worst["overall_rate"]}, [life],
+                        effect=min(1.0, float(rows[0]["acceptance_spread"] or 0.0) / 0.2), polarity="opportunity",
+                        n=worst["recommendations"])
+    tx = ctx.sql("optimization/transactions", what="Acceptance by transaction-count quintile")
+    if tx and tx.rows:
+        rows = tx.dicts()
+        ctx.table("Acceptance by quintile of transaction count (last six months)", tx,
+                  [("quintile", "Quintile", "count"), ("recommendations", "Recommendations", "count"),
+                   ("min_transactions", "From", "count"), ("max_transactions", "To", "count"),
+                   ("avg_transactions", "Mean transactions", "count"), ("acceptance_rate", "Acceptance", "percent")])
+        ctx.chart("Acceptance by transaction-count quintile (transactions from-to), in percent",
+                  xy_chart("Acceptance by transaction count",
+                           [f"{fmt_count(r['min_transactions'])}-{fmt_count(r['max_transactions'])}" for r in rows],
+                           [("bar", percent_values([r["acceptance_rate"] for r in rows]))], y_title="percent"), tx)
+        head, low, high = rows[0], rows[0], rows[-1]
+        ties = (" Transaction counts take few distinct values, so some quintiles hold a single count and records "
+                "tied on it are split by record order; compare the correlation rather than neighbouring quintiles."
+                if head["single_value_quintiles"] else "")
+        ctx.finding("transactions", "Transaction patterns and acceptance",
+                    f"Acceptance runs from {fmt_pct(head['bottom_quintile_rate'])} in the lowest transaction-count "
+                    f"quintile ({_counts(low)}) to {fmt_pct(head['top_quintile_rate'])} in the highest "
+                    f"({_counts(high)}), {fmt_pp(head['top_bottom_gap'])}; the correlation between transaction count "
+                    f"and acceptance is {fmt_num(head['correlation'])}, a {_strength(head['correlation'])} "
+                    f"relation.{ties}",
+                    {k: head[k] for k in ("bottom_quintile_rate", "top_quintile_rate", "top_bottom_gap",
+                                          "acceptance_spread", "correlation", "records", "single_value_quintiles")}
+                    | {"strength": _strength(head["correlation"])},
+                    [tx], effect=min(1.0, abs(float(head["correlation"] or 0.0)) * 2), polarity="neutral",
+                    n=head["records"])
+    usage = ctx.sql("optimization/usage_trend", what="Acceptance by product-usage trend")
+    if usage and usage.rows:
+        rows = usage.dicts()
+        ctx.table("Acceptance by product-usage trend", usage,
+                  [("trend", "Usage trend", "text"), ("recommendations", "Recommendations", "count"),
+                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent")])
+        by = {r["trend"]: r for r in rows}
+        if "Increasing" in by and "Decreasing" in by:
+            up, down = by["Increasing"], by["Decreasing"]
+            ctx.finding("usage_trend", "Usage trend and acceptance",
+                        f"Customers whose product usage is rising accept {fmt_pct(up['acceptance_rate'])} of offers, "
+                        f"against {fmt_pct(down['acceptance_rate'])} when usage is falling "
+                        f"({fmt_times(up['increasing_decreasing_ratio'])}, "
+                        f"{fmt_pp(up['increasing_decreasing_gap'])}); falling-usage customers still receive "
+                        f"{fmt_pct(down['share'])} of recommendations.",
+                        {"increasing": up, "decreasing": down, "gap": up["increasing_decreasing_gap"],
+                         "ratio": up["increasing_decreasing_ratio"]}, [usage],
+                        effect=min(1.0, float(up["increasing_decreasing_gap"] or 0.0) / 0.2),
+                        polarity="opportunity", n=down["recommendations"])
+
+
+# -- step 4: core banking and CRM systems ----------------------------------------------------------------------
+def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> None:
+    rows = res.dicts()
+    ctx.table(f"Acceptance and undecided share by {kind}", res,
+              [("system", "System", "text"), ("recommendations", "Recommendations", "count"),
+               ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
+               ("decided_acceptance_rate", "Acceptance of decided", "percent"),
+               ("undecided_share", "Undecided", "percent"), ("vs_others", "vs other systems", "pp")])
+    if len(rows) < 2:
+        return
+    best = max(rows, key=lambda r: (r["acceptance_rate"], r["system"]))
+    worst = min(rows, key=lambda r: (r["acceptance_rate"], r["system"]))
+    most = max(rows, key=lambda r: (r["undecided_share"], r["system"]))
+    least = min(rows, key=lambda r: (r["undecided_share"], r["system"]))
+    spread = float(rows[0]["acceptance_spread"] or 0.0)
+    ctx.finding(key, f"Acceptance by {kind}",
+                f"Across the {fmt_count(rows[0]['systems'])} {kind}s, acceptance ranges from "
+                f"{fmt_pct(worst['acceptance_rate'])} ({worst['system']}) to {fmt_pct(best['acceptance_rate'])} "
+                f"({best['system']}), a spread of {fmt_pp(spread, signed=False)}; the undecided share ranges from "
+                f"{fmt_pct(least['undecided_share'])} ({least['system']}) to {fmt_pct(most['undecided_share'])} "
+                f"({most['system']}).",
+                {"best": best, "worst": worst, "spread": spread, "kind": kind,
+                 "undecided_spread": rows[0]["undecided_spread"]},
+                [res], effect=min(1.0, spread / 0.1), polarity="risk" if spread >= 0.05 else "neutral",
+                n=worst["recommendations"])
+
+
+def integrate_systems(ctx: StepContext) -> None:
+    """Acceptance per core banking and CRM system; freshness and completeness of each core banking feed."""
+    sources = ctx.sql("optimization/source_systems", what="Acceptance by core banking system")
+    if sources and sources.rows:
+        _system_finding(ctx, "source_systems", "core banking system", sources)
+    crms = ctx.sql("optimization/crm_systems", what="Acceptance by CRM system")
+    if crms and crms.rows:
+        _system_finding(ctx, "crm_systems", "CRM system", crms)
+    if not ctx.has("source_system"):
+        ctx.skipped("Freshness and completeness by core banking system",
+                    "needs column(s) absent from the data: source_system")
+        return
+    affinity = ctx.sql("optimization/source_affinity", what="Records without a product affinity by core banking system")
+    _feeds(ctx, sources, affinity)
+
+
+def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult | None) -> None:
+    p = ctx.profile
+    ids = p.get("query_ids", {})
+    fresh_id, gaps_id = ids.get("source_freshness"), ids.get("source_gaps")
+    by_system = {r["system"]: r for r in sources.dicts()} if sources else {}
+    no_affinity = {r["system"]: r for r in affinity.dicts()} if affinity else {}
+    rows = [r for r in p.get("sources", []) if r.get("source_system") is not None]
+    if rows and gaps_id:
+        ctx.table("Freshness and completeness by core banking system (newest record; share of checked customer "
+                  "fields empty)", _profile_result(gaps_id),
+                  [("source_system", "System", "text"), ("records", "Records", "count"),
+                   ("newest", "Newest record", "text"), ("lag_days", "Days behind", "count"),
+                   ("empty_rate", "Fields empty", "percent"), ("others_empty_rate", "Other systems", "percent")],
+                  rows)
+        if fresh_id:
+            ctx.note(f"Newest dates and days behind come from [{fresh_id}]; empty fields from [{gaps_id}].")
+    for r in rows:
+        acc = by_system.get(r["source_system"], {})
+        refs: list[QueryResult | QueryRecord | str] = [q for q in (fresh_id, sources if acc else None) if q]
+        lag = r.get("lag_days")
+        if fresh_id and lag is not None and lag > STALE_DAYS:
+            share = f" ({fmt_pct(acc['share'])} of the total)" if acc else ""
+            ctx.finding("stale_source", "Stale core banking feed",
+                        f"{r['source_system']} is stale: its newest recommendation is dated {r['newest']}, "
+                        f"{fmt_count(lag)} days behind the newest in the data, so its "
+                        f"{fmt_count(acc.get('recommendations', r.get('records')))} recommendations{share} miss "
+                        "the most recent months and any figure by core banking system under-reads it.",
+                        {"system": r["source_system"], "newest": r["newest"], "lag_days": lag,
+                         "records": r.get("records"), "share": acc.get("share"),
+                         "acceptance_rate": acc.get("acceptance_rate")},
+                        refs, effect=min(1.0, float(lag) / 180), confidence=1.0, polarity="risk")
+        empty, others = r.get("empty_rate"), r.get("others_empty_rate") or 0.0
+        if (empty is not None and r.get("gap_min_rate") is not None and empty > r["gap_min_rate"]
+                and empty > r["gap_ratio"] * others):
+            gap = no_affinity.get(r["source_system"])
+            detail = ""
+            if gap and gap["missing_affinity"]:
+                detail = (f" {fmt_pct(gap['missing_affinity_rate'])} of its records carry no product affinity "
+                          f"(against {fmt_pct(gap['others_missing_affinity_rate'])} elsewhere), so affinity-based "
+                          "targeting cannot reach them.")
+            ctx.finding("source_gaps", "Gaps in a core banking feed",
+                        f"{r['source_system']} rows leave {fmt_pct(empty)} of the checked customer fields empty "
+                        f"({fmt_count(r['empty_fields'])} empty values across {fmt_count(r['records'])} records), "
+                        f"against {fmt_pct(others)} in the other systems.{detail}",
+                        {"system": r["source_system"], "empty_rate": empty, "others_empty_rate": others,
+                         "empty_fields": r["empty_fields"], "records": r["records"],
+                         "fields_checked": r.get("fields_checked"),
+                         "missing_affinity_rate": gap["missing_affinity_rate"] if gap else None,
+                         "others_missing_affinity_rate": gap["others_missing_affinity_rate"] if gap else None},
+                        [q for q in (gaps_id, affinity if detail else None) if q],
+                        effect=min(1.0, (empty - others) * 20), confidence=1.0, polarity="risk")
+    if not rows:  # no per-source completeness in the profile: carry its source flags as they are
+        flags = [f for f in p.get("flags", []) if f.get("code") in ("stale-source", "source-gaps")]
+        if flags:
+            ctx.finding("source_flags", "Core banking feed quality",
+                        "Data-quality warnings on the core banking feeds: "
+                        + "; ".join(f["message"] for f in flags) + ".",
+                        {"flags": [f["code"] for f in flags]}, [f["query_id"] for f in flags if f.get("query_id")],
+                        effect=0.5, confidence=1.0, polarity="risk")
+
+
+# -- rules for the offline analyst ----------------------------------------------------------------------------
+def _scope(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    lead = (f"{fmt_pct(v['undecided_share'])} of recommendations are still undecided; targeting changes are"
+            if v["undecided"] else "Every recommendation is decided, so targeting changes are")
+    return RuleOutput(insight=f"{lead} judged on the {fmt_count(v['decided'])} decided offers, of which "
+                              f"{fmt_pct(v['decided_acceptance_rate'])} were accepted.")
+
+
+def _readiness_rule(f: Finding, idx: FindingIndex) -> RuleOutput | None:
+    v = f.values
+    if f.polarity != "risk":
+        return None
+    fields = list(v.get("absent") or []) + list((v.get("sparse") or {}).keys())
+    return RuleOutput(
+        insight="Parts of the optimisation rest on incomplete data: " + ", ".join(fields)
+                + " are absent or often empty.",
+        recommendation=RecDraft(
+            "Backfill the fields the optimisation relies on",
+            "Fields that are absent or often empty limit the analysis: " + ", ".join(fields) + ".",
+            effort="Medium", owner="Data Engineering",
+            success_metric="every field in the readiness table present and no longer flagged as often empty"))
+
+
+def _mistargeted(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    pair = f"{v['product_type']} offers to {v['segment']} customers"
+    return RuleOutput(
+        insight=f"{pair} are a clear targeting failure: with a mean score of {fmt_num(v['avg_score'], 3)} they "
+                f"are accepted {fmt_pct(v['acceptance_rate'])} of the time, far below the "
+                f"{fmt_pct(v['expected_rate'])} their scores imply.",
+        recommendation=RecDraft(
+            f"Suppress {pair} and re-score them",
+            f"{fmt_count(v['recommendations'])} recommendations converted at {fmt_pct(v['acceptance_rate'])} against "
+            f"a score-expected {fmt_pct(v['expected_rate'])}, about {fmt_count(v['missed_acceptances'])} missed "
+            f"acceptances; the model overrates this pair, so suppress it in the recommendation engine and add a "
+            f"segment x product correction before re-enabling.",
+            effort="Low", owner="Product Management with Data Science",
+            success_metric=f"acceptance of {v['segment']} x {v['product_type']} offers up from "
+                           f"{fmt_pct(v['acceptance_rate'])} towards the score-expected {fmt_pct(v['expected_rate'])}, "
+                           f"or their volume cut from {fmt_count(v['recommendations'])} recommendations",
+            topic=f"pair:{v['segment']}|{v['product_type']}"),
+        risk=f"Scores for {v['segment']} x {v['product_type']} overstate acceptance "
+             f"({fmt_pct(v['expected_rate'])} expected, {fmt_pct(v['acceptance_rate'])} observed); forecasts built on "
+             "raw scores will overstate conversions.")
+
+
+def _targeting_ok(f: Finding, idx: FindingIndex) -> RuleOutput:
+    return RuleOutput(insight=f.statement)
+
+
+def _low_affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    cur = v.get("currency", "USD")
+    return RuleOutput(
+        insight=f"Recommendation volume is spent where it converts least: Low-affinity customers get "
+                f"{fmt_pct(v['low_share'])} of offers and accept {fmt_pct(v['low_acceptance_rate'])}, while Medium and "
+                f"High affinity convert {fmt_times(v['medium_high_low_ratio'])} as often.",
+        recommendation=RecDraft(
+            "Gate recommendations to Low-affinity customers",
+            f"{fmt_count(v['low_not_accepted'])} low-affinity offers were not accepted, "
+            f"{_money(v['low_not_accepted_cost'], cur)} of delivery at {_unit_cost(v['cost_per_recommendation'], cur)} "
+            f"each; since they still bring {fmt_pct(v['low_share_of_accepted'])} of acceptances, require a high score "
+            "or rising affinity rather than stopping them outright.",
+            effort="Low", owner="Product Management",
+            success_metric=f"acceptance of offers to Low-affinity customers up from "
+                           f"{fmt_pct(v['low_acceptance_rate'])} with their share of volume below the current "
+                           f"{fmt_pct(v['low_share'])}", topic="affinity-gating"))
+
+
+def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    best, worst = v["best"], v["worst"]
+    rec = None
+    if (v.get("spread") or 0) >= 0.1:
+        rec = RecDraft(
+            f"Shift offer volume from {worst['stage']} to {best['stage']} customers",
+            f"{worst['stage']} customers accept {fmt_pct(worst['acceptance_rate'])} of offers against "
+            f"{fmt_pct(best['acceptance_rate'])} for {best['stage']} customers; serve {worst['stage']} customers "
+            "re-engagement rather than cross-sell offers.",
+            effort="Low", owner="Product Management",
+            success_metric=f"acceptance of offers to {worst['stage']} customers up from "
+                           f"{fmt_pct(worst['acceptance_rate'])} towards the overall {fmt_pct(v['overall_rate'])}")
+    return RuleOutput(
+        insight=f"Lifecycle stage separates responsive from unresponsive customers: {best['stage']} customers accept "
+                f"{fmt_times(v['ratio'])} as often as {worst['stage']} ones.", recommendation=rec)
+
+
+def _transactions(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if v["strength"] in ("negligible", "weak"):
+        return RuleOutput(insight=f"Transaction volume is a {v['strength']} signal for acceptance (correlation "
+                                  f"{fmt_num(v['correlation'])}); it should not drive targeting on its own.")
+    return RuleOutput(
+        insight=f"Transaction volume tracks acceptance (correlation {fmt_num(v['correlation'])}): the most active "
+                f"quintile accepts {fmt_pct(v['top_quintile_rate'])} against {fmt_pct(v['bottom_quintile_rate'])}.",
+        recommendation=RecDraft(
+            "Add transaction activity to the matching model's features",
+            f"Acceptance differs by {fmt_pp(v['top_bottom_gap'])} between the most and least active quintiles.",
+            effort="Medium", owner="Data Science",
+            success_metric=f"the correlation of score and acceptance rises while the quintile gap of "
+                           f"{fmt_pp(v['top_bottom_gap'], signed=False)} is explained by the score"))
+
+
+def _usage_trend(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    up, down = v["increasing"], v["decreasing"]
+    rec = None
+    if (v.get("gap") or 0) >= 0.05:
+        rec = RecDraft(
+            "Prioritise offers to customers with rising product usage",
+            f"Rising-usage customers accept {fmt_pct(up['acceptance_rate'])} of offers against "
+            f"{fmt_pct(down['acceptance_rate'])} for falling usage, yet falling-usage customers receive "
+            f"{fmt_pct(down['share'])} of recommendations.",
+            effort="Low", owner="Product Management",
+            success_metric=f"share of recommendations to falling-usage customers below the current "
+                           f"{fmt_pct(down['share'])} without lower overall acceptance")
+    return RuleOutput(insight=f"Usage momentum predicts response: rising-usage customers accept "
+                              f"{fmt_times(v['ratio'])} as often as those whose usage is falling.", recommendation=rec)
+
+
+def _systems(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    best, worst = v["best"], v["worst"]
+    if f.polarity == "risk":
+        return RuleOutput(
+            insight=f"Product matching performs unevenly by {v['kind']}: {worst['system']} converts at "
+                    f"{fmt_pct(worst['acceptance_rate'])} against {fmt_pct(best['acceptance_rate'])} on "
+                    f"{best['system']}.",
+            recommendation=RecDraft(
+                f"Align the recommendation integration of {worst['system']} with {best['system']}",
+                f"Acceptance on {worst['system']} trails {best['system']} by {fmt_pp(v['spread'], signed=False)}.",
+                effort="Medium", owner="Core Banking Integration",
+                success_metric=f"acceptance spread between systems below the current "
+                               f"{fmt_pp(v['spread'], signed=False)}"))
+    return RuleOutput(insight=f"Acceptance is consistent across {v['kind']}s (spread "
+                              f"{fmt_pp(v['spread'], signed=False)}), so integration fixes should target data "
+                              "freshness and completeness rather than matching logic.")
+
+
+def _stale_source(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    return RuleOutput(
+        insight=f"The {v['system']} feed has stopped delivering recent data: its newest record is {v['newest']}, "
+                f"{fmt_count(v['lag_days'])} days behind the newest data.",
+        recommendation=RecDraft(
+            f"Restore the {v['system']} core banking feed",
+            f"The newest {v['system']} recommendation is dated {v['newest']}, {fmt_count(v['lag_days'])} days behind "
+            "the newest data, so recent offers to its customers are missing from every analysis.",
+            effort="Medium", owner="Data Engineering",
+            success_metric=f"{v['system']} newest record within the same week as the other systems (currently "
+                           f"{fmt_count(v['lag_days'])} days behind), monitored with a freshness alert",
+            topic=f"feed:{v['system']}"),
+        risk=f"Figures involving {v['system']} customers stop at {v['newest']}.")
+
+
+def _source_gaps(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    return RuleOutput(
+        insight=f"{v['system']} delivers incomplete customer records: {fmt_pct(v['empty_rate'])} of checked fields "
+                f"are empty against {fmt_pct(v['others_empty_rate'])} elsewhere.",
+        recommendation=RecDraft(
+            f"Add completeness checks to the {v['system']} feed",
+            f"{fmt_count(v['empty_fields'])} customer field values are empty in {v['system']} rows "
+            f"({fmt_pct(v['empty_rate'])} against {fmt_pct(v['others_empty_rate'])} in the other systems)"
+            + (f"; {fmt_pct(v['missing_affinity_rate'])} of its records have no product affinity, so affinity "
+               "gating cannot apply to them." if v.get("missing_affinity_rate") else "."),
+            effort="Low", owner="Data Engineering",
+            success_metric=f"share of empty checked fields in {v['system']} rows down from {fmt_pct(v['empty_rate'])} "
+                           f"to the other systems' {fmt_pct(v['others_empty_rate'])}",
+            topic=f"feed-gaps:{v['system']}"))
+
+
+def _source_flags(f: Finding, idx: FindingIndex) -> RuleOutput:
+    return RuleOutput(
+        insight=f.statement,
+        recommendation=RecDraft("Fix the flagged core banking feeds", f.statement, effort="Medium",
+                                owner="Data Engineering",
+                                success_metric="no stale-source or source-gaps warning in the dataset profile"))
+
 
 AGENT = AgentSpec(
     key="optimization",
@@ -15,16 +576,22 @@ AGENT = AgentSpec(
     steps=(
         StepSpec("Banking Optimization Data Preparation", "data",
                  "Loading customer financial behaviour data with validation, to find product-matching "
-                 "improvements."),
+                 "improvements.", prepare_data),
         StepSpec("Financial Product Inefficiency Detection", "data",
-                 "Analysing customer segmentation and product affinity targeting for evidence of inefficiency."),
+                 "Analysing customer segmentation and product affinity targeting for evidence of inefficiency.",
+                 detect_inefficiencies),
         StepSpec("Banking Correlation Analysis", "data",
-                 "Examining how lifecycle stages and transaction patterns relate to acceptance."),
+                 "Examining how lifecycle stages and transaction patterns relate to acceptance.", correlate),
         StepSpec("Core Banking System Integration Optimization", "data",
-                 "Evaluating product matching across the FIS, Fiserv and Temenos core banking platforms and the CRMs."),
+                 "Evaluating product matching across the FIS, Fiserv and Temenos core banking platforms and the CRMs.",
+                 integrate_systems),
         StepSpec("AI Banking Optimization Intelligence", "ai",
                  "Generating targeting recommendations with the selected AI model (or the offline analyst)."),
         StepSpec("Banking Strategy Finalization", "report",
                  "The optimisation report with a prioritised implementation roadmap."),
     ),
+    rules={"scope": _scope, "readiness": _readiness_rule, "mistargeted": _mistargeted, "targeting_ok": _targeting_ok,
+           "low_affinity": _low_affinity, "lifecycle": _lifecycle, "transactions": _transactions,
+           "usage_trend": _usage_trend, "source_systems": _systems, "crm_systems": _systems,
+           "stale_source": _stale_source, "source_gaps": _source_gaps, "source_flags": _source_flags},
 )

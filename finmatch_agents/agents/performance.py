@@ -222,7 +222,8 @@ def _calibration(f: Finding, idx: FindingIndex) -> RuleOutput:
                 "Retrain the matching model before scaling it",
                 f"Top-decile acceptance is only {fmt_times(v['top_bottom_ratio'])} the bottom decile's.",
                 effort="High", owner="Data Science",
-                success_metric="top-decile acceptance at least twice the bottom decile's on a hold-out month"))
+                success_metric="top-decile acceptance at least twice the bottom decile's on a hold-out month",
+                topic="model-retrain"))
     insight = (f"The score ranks offers well: the top decile converts {fmt_times(v['top_bottom_ratio'])} as often as "
                f"the bottom decile ({fmt_pct(v['top_decile_rate'])} vs {fmt_pct(v['bottom_decile_rate'])}).")
     rec = None
@@ -255,7 +256,8 @@ def _worst_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_count(v['recommendations'])} recommendations converted at {fmt_pct(v['acceptance_rate'])}, "
             f"{fmt_pp(v['vs_overall'])} against the overall rate.",
             effort="Low", owner="Product Management",
-            success_metric=f"acceptance of this combination back to the overall rate of {fmt_pct(v['overall_rate'])}"))
+            success_metric=f"acceptance of this combination back to the overall rate of {fmt_pct(v['overall_rate'])}",
+            topic=f"pair:{v['segment']}|{v['product_type']}"))
 
 
 def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -270,7 +272,7 @@ def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
             "for High affinity.",
             effort="Low", owner="Product Management",
             success_metric=f"share of recommendations to Low-affinity customers below the current "
-                           f"{fmt_pct(v['low']['share'])}"))
+                           f"{fmt_pct(v['low']['share'])}", topic="affinity-gating"))
 
 
 def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:

@@ -1,8 +1,604 @@
-"""Strategic Recommendations agent (skeleton: steps declared, analysis to be written)."""
+"""Strategic Recommendations agent: channel and platform mix, the advantage of score-driven targeting over an
+untargeted baseline, data readiness for new integrations, segment roles and digital adoption, turned into a
+phased Now / Next / Later roadmap.
+
+Steps and their order are the FinMatch document's. Every figure in a statement comes from the query result
+it cites (shares, lifts and differences are result columns); rules below phrase those figures as insights
+and recommendations whose horizons form the roadmap.
+"""
 
 from __future__ import annotations
 
-from finmatch_agents.agents.base import AgentSpec, StepSpec
+from typing import TYPE_CHECKING, Any
+
+from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec
+from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.llm.analyst import RecDraft, RuleOutput
+from finmatch_agents.report.charts import percent_values, xy_chart
+
+if TYPE_CHECKING:
+    from finmatch_agents.evidence import Finding
+
+#: data dimensions that open banking, real-time (IoT-style) and event-driven integrations consume:
+#: (column, label, what an integration would use it for)
+READINESS_DIMENSIONS: tuple[tuple[str, str, str], ...] = (
+    ("transaction_history", "Transaction history", "Open banking: account aggregation and cash-flow insight"),
+    ("customer_product_interests", "Product interests", "Event-driven, interest-led offers"),
+    ("customer_email", "Customer e-mail", "Digital consent and notifications (open banking)"),
+    ("account_balance", "Account balance", "Real-time balance triggers (IoT-style signals)"),
+    ("customer_lifecycle_stage_transition_date", "Lifecycle transition date", "Event-driven lifecycle triggers"),
+)
+
+
+#: a channel leads (or trails) clearly when it converts this many times as often as the others (or less)
+CLEAR_LEAD = 1.2
+
+
+def _names(items: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _pct(value: Any) -> str:
+    """A percentage with two decimals when one decimal would round a non-zero share to 0.0%."""
+    small = isinstance(value, int | float) and 0 < abs(value) < 0.001
+    return fmt_pct(value, 2 if small else 1)
+
+
+def _share(value: Any, total: Any) -> float:
+    try:
+        return min(1.0, abs(float(value)) / max(abs(float(total)), 1e-9))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+# -- steps -------------------------------------------------------------------------------------------------
+def assess_technology(ctx: StepContext) -> None:
+    """Channel mix and conversion, digital against assisted channels, CRM platform mix."""
+    mix = ctx.sql("strategy/channel_mix", what="Channel mix and conversion")
+    if mix and mix.rows:
+        rows = mix.dicts()
+        ctx.table(f"Recommendations and acceptance by channel (channels with at least "
+                  f"{fmt_count(rows[0]['min_group_size'])} recommendations)", mix,
+                  [("channel", "Channel", "text"), ("channel_type", "Type", "text"),
+                   ("recommendations", "Recommendations", "count"), ("share", "Share", "percent"),
+                   ("acceptance_rate", "Acceptance", "percent"), ("vs_overall", "vs overall", "pp"),
+                   ("lift", "Lift vs overall", "times")])
+        ctx.chart("Acceptance by channel (bars) against the overall rate (line), in percent",
+                  xy_chart("Acceptance by channel", [r["channel"] for r in rows],
+                           [("bar", percent_values([r["acceptance_rate"] for r in rows])),
+                            ("line", percent_values([r["overall_rate"] for r in rows]))], y_title="percent"), mix)
+        best, worst = rows[0], rows[-1]
+        ctx.finding("best_channel", "Best-converting channel",
+                    f"{best['channel']}, {'a digital' if best['channel_type'] == 'Digital' else 'an assisted'} "
+                    f"channel, converts best at "
+                    f"{fmt_pct(best['acceptance_rate'])}, {fmt_times(best['lift'])} the overall rate of "
+                    f"{fmt_pct(best['overall_rate'])} and {fmt_times(best['lift_vs_others'])} the "
+                    f"{fmt_pct(best['others_rate'])} of the other channels; it carries "
+                    f"{fmt_pct(best['share'])} of recommendations.",
+                    best, [mix], effect=min(1.0, (float(best["lift_vs_others"] or 1.0) - 1.0)),
+                    polarity="opportunity", n=best["recommendations"])
+        if len(rows) > 1:
+            ctx.finding("weakest_channel", "Weakest channel",
+                        f"{worst['channel']} converts worst at {fmt_pct(worst['acceptance_rate'])} "
+                        f"({fmt_pp(worst['vs_overall'])} against the overall rate) on {fmt_pct(worst['share'])} of "
+                        f"recommendations; acceptance spans {fmt_pp(worst['acceptance_spread'], signed=False)} "
+                        f"across {fmt_count(worst['channels_compared'])} channels.",
+                        worst, [mix], effect=_share(worst["vs_overall"], worst["overall_rate"]),
+                        polarity="risk", n=worst["recommendations"])
+    split = ctx.sql("strategy/digital_split", what="Digital versus assisted channels")
+    if split and split.rows and split.first().get("recommendations"):
+        row = split.first()
+        channels = ", ".join(str(c) for c in row["digital_channels"] or [])
+        if row["digital_acceptance"] is None or row["assisted_acceptance"] is None:
+            ctx.finding("digital", "Digital share",
+                        f"Digital channels ({channels}, per the digital_channels assumption) carry "
+                        f"{fmt_pct(row['digital_share'])} of recommendations; there is no "
+                        f"{'assisted' if row['assisted_acceptance'] is None else 'digital'} volume to compare "
+                        "acceptance against.", row, [split], n=row["recommendations"])
+        else:
+            ctx.finding("digital", "Digital against assisted channels",
+                        f"Digital channels ({channels}, per the digital_channels assumption) carry "
+                        f"{fmt_pct(row['digital_share'])} of recommendations and convert at "
+                        f"{fmt_pct(row['digital_acceptance'])} against {fmt_pct(row['assisted_acceptance'])} for "
+                        f"assisted channels ({fmt_pp(row['digital_vs_assisted'])}, "
+                        f"{fmt_times(row['digital_assisted_ratio'])}).",
+                        row, [split], effect=_share(row["digital_vs_assisted"], row["overall_rate"]),
+                        polarity="opportunity" if (row["digital_vs_assisted"] or 0) > 0 else "risk",
+                        n=min(row["digital_recommendations"], row["assisted_recommendations"]))
+    crm = ctx.sql("strategy/crm_mix", what="CRM platform mix and conversion")
+    if crm and crm.rows:
+        rows = crm.dicts()
+        ctx.table("Recommendations and acceptance by CRM platform", crm,
+                  [("crm_system", "CRM platform", "text"), ("recommendations", "Recommendations", "count"),
+                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
+                   ("vs_overall", "vs overall", "pp")])
+        top, low = rows[0], rows[-1]
+        ctx.finding("crm", "CRM platforms",
+                    f"{fmt_count(top['platforms_compared'])} CRM platforms deliver the recommendations; "
+                    f"{top['crm_system']} carries {fmt_pct(top['share'])} of them. Acceptance ranges from "
+                    f"{fmt_pct(low['acceptance_rate'])} ({low['crm_system']}) to {fmt_pct(top['acceptance_rate'])} "
+                    f"({top['crm_system']}), a spread of {fmt_pp(top['acceptance_spread'], signed=False)}.",
+                    {"top": top, "low": low, "spread": top["acceptance_spread"],
+                     "platforms": top["platforms_compared"], "overall_rate": top["overall_rate"]}, [crm],
+                    effect=_share(top["acceptance_spread"], top["overall_rate"]), n=low["recommendations"])
+
+
+def competitive_advantage(ctx: StepContext) -> None:
+    """Gain of score-driven targeting over an untargeted baseline, by score tenth."""
+    gain = ctx.sql("strategy/gain", what="Advantage of score-driven targeting (gain by score tenth)")
+    if not gain or not gain.rows:
+        return
+    rows = gain.dicts()
+    ctx.table("Cumulative gain of contacting recommendations in score order", gain,
+              [("top_percent", "Top percent by score", "count"), ("min_score", "Lowest score", "score"),
+               ("acceptance_rate", "Acceptance in this tenth", "percent"),
+               ("contacted_share", "Share contacted", "percent"),
+               ("captured_share", "Share of acceptances captured", "percent"),
+               ("cumulative_rate", "Cumulative acceptance", "percent"), ("lift", "Lift", "times"),
+               ("captured_vs_untargeted", "vs untargeted", "pp")])
+    ctx.chart("Gain chart: share of all acceptances captured when contacting the top offers by score (first line) "
+              "against an untargeted baseline (second line), in percent",
+              xy_chart("Gain of score-driven targeting", [f"Top {r['top_percent']}%" for r in rows],
+                       [("line", percent_values([r["captured_share"] for r in rows])),
+                        ("line", percent_values([r["contacted_share"] for r in rows]))], y_title="percent"), gain)
+    top = rows[0]
+    ctx.finding("targeting_advantage", "Advantage of score-driven targeting",
+                f"Contacting the top {fmt_count(top['top_percent'])}% of recommendations by score captures "
+                f"{fmt_pct(top['captured_share'])} of all acceptances at {fmt_pct(top['cumulative_rate'])} "
+                f"acceptance, {fmt_times(top['lift'])} the untargeted baseline of {fmt_pct(top['overall_rate'])}.",
+                top, [gain], effect=min(1.0, (float(top["lift"] or 1.0) - 1.0) / 2),
+                polarity="strength" if (top["lift"] or 0) >= 1.5 else "risk", n=top["recommendations"])
+    half = next((r for r in rows if r["top_percent"] == top["half_capture_percent"]), None)
+    middle = next((r for r in rows if r["top_percent"] == r["bottom_percent"]), None)  # the top half
+    if half and middle:
+        ctx.finding("capacity_focus", "Where the acceptances are",
+                    f"At least half of all acceptances come from the top {fmt_count(half['top_percent'])}% of "
+                    f"recommendations by score ({fmt_pct(half['captured_share'])} of acceptances at "
+                    f"{fmt_times(half['lift'])} the baseline rate, {fmt_pp(half['captured_vs_untargeted'])} against "
+                    f"untargeted contact). The lower {fmt_count(middle['bottom_percent'])}% by score yields only "
+                    f"{fmt_pct(middle['remaining_share'])} of acceptances.",
+                    {"half": half, "middle": middle, "overall_rate": top["overall_rate"]}, [gain],
+                    effect=min(1.0, float(half["captured_vs_untargeted"] or 0.0) * 2),
+                    polarity="opportunity", n=half["cum_recommendations"])
+
+
+def assess_integration_readiness(ctx: StepContext) -> None:
+    """Completeness of the dimensions new integrations consume (from the profile), sync latency, feed quality."""
+    profile = ctx.profile
+    stats_id = profile.get("query_ids", {}).get("stats")
+    columns = {c["name"]: c for c in profile.get("columns", [])}
+    flagged = {f.get("column") for f in profile.get("flags", []) if f.get("code") == "high-nulls"}
+    present = [d for d in READINESS_DIMENSIONS if d[0] in columns]
+    absent = [d for d in READINESS_DIMENSIONS if d[0] not in columns]
+    if not present or not stats_id:
+        ctx.skipped("Data readiness for open banking, real-time and event-driven integrations",
+                    "needs column(s) absent from the data: " + ", ".join(d[0] for d in READINESS_DIMENSIONS))
+    else:
+        rows: list[dict[str, Any]] = []
+        for col, label, use in READINESS_DIMENSIONS:
+            info = columns.get(col)
+            status = "Absent" if info is None else ("Gap" if col in flagged else "Ready")
+            rows.append({"dimension": label, "use": use, "null_rate": info["null_rate"] if info else None,
+                         "status": status})
+        ctx.table("Data readiness by integration dimension (empty share from the dataset profile)", stats_id,
+                  [("dimension", "Data dimension", "text"), ("use", "Integration use", "text"),
+                   ("null_rate", "Empty", "percent"), ("status", "Status", "text")], rows)
+        ready = [r for r in rows if r["status"] == "Ready"]
+        gaps = [r for r in rows if r["status"] == "Gap"]
+        worst = max((r for r in rows if r["null_rate"] is not None), key=lambda r: (r["null_rate"], r["dimension"]))
+        parts = []
+        if ready:
+            parts.append(f"{_names([r['dimension'].lower() for r in ready])} "
+                         f"{'is' if len(ready) == 1 else 'are'} complete enough to build integrations on")
+        if gaps:
+            parts.append(f"{_names([r['dimension'].lower() for r in gaps])} "
+                         f"{'has' if len(gaps) == 1 else 'have'} gaps the dataset profile flags")
+        if absent:
+            parts.append(f"{_names([d[1].lower() for d in absent])} "
+                         f"{'is' if len(absent) == 1 else 'are'} not in the data")
+        least = (f" The least complete is {worst['dimension'].lower()}, empty in {fmt_pct(worst['null_rate'])} of "
+                 "rows." if len(present) > 1 else "")
+        ctx.finding("data_readiness", "Data readiness for integrations",
+                    "Of the data new integrations would consume, " + "; ".join(parts) + "." + least,
+                    {"dimensions": rows, "worst": worst, "ready": [r["dimension"] for r in ready],
+                     "gaps": [r["dimension"] for r in gaps], "absent": [d[1] for d in absent]}, [stats_id],
+                    effect=0.6 if gaps or absent else min(1.0, float(worst["null_rate"] or 0.0) * 5),
+                    polarity="risk" if gaps or absent else "strength")
+    _source_quality(ctx)
+    if ctx.has("source_system"):
+        lat = ctx.sql("strategy/sync_latency", what="Sync latency by source system")
+    else:  # no source systems: latency over all records
+        lat = ctx.sql("strategy/sync_latency_overall", what="Sync latency")
+    if lat and lat.rows and lat.first().get("records"):
+        rows = lat.dicts()
+        ctx.table("Days from recommendation to connector sync" + (", by source system" if ctx.has("source_system")
+                                                                  else ""), lat,
+                  [("source_system", "Source system", "text"), ("records", "Records", "count"),
+                   ("median_days", "Median days", "number"), ("p95_days", "Tail latency (days)", "number"),
+                   ("max_days", "Slowest (days)", "number"), ("share_within_day", "Synced within a day", "percent")])
+        total = next(r for r in rows if r["is_total"] == 1)
+        sources = [r for r in rows if r["is_total"] == 0]
+        slowest = f" The slowest feed is {sources[0]['source_system']} (median {fmt_num(sources[0]['median_days'])} " \
+                  "days)." if len(sources) > 1 else ""
+        ctx.finding("sync_latency", "Sync latency",
+                    f"Recommendations reach the warehouse a median of {fmt_num(total['median_days'])} days after "
+                    f"they are made; {fmt_pct(total['tail_quantile'], 0)} arrive within "
+                    f"{fmt_num(total['p95_days'])} days and {_pct(total['share_within_day'])} within a day. "
+                    f"Batch sync at this pace cannot feed real-time (IoT-style) or event-driven offers.{slowest}",
+                    {**total, "slowest": sources[0] if sources else None}, [lat],
+                    effect=1.0 - float(total["share_within_day"] or 0.0),
+                    polarity="risk" if (total["share_within_day"] or 0) < 0.5 else "strength", n=total["records"])
+    ctx.note("The data does not measure blockchain, IoT devices or open-banking APIs directly. They are treated "
+             "here as options whose timing is gated by the readiness of the data they would consume: complete "
+             "customer and transaction fields, healthy source feeds and low sync latency.")
+
+
+def _source_quality(ctx: StepContext) -> None:
+    """Completeness and freshness by core banking feed, from the profile's per-source checks."""
+    profile = ctx.profile
+    sources = profile.get("sources") or []
+    ids = profile.get("query_ids", {})
+    gaps_id = ids.get("source_gaps")
+    if not sources or not gaps_id:
+        return
+    flags = profile.get("flags", [])
+
+    def flagged(code: str, name: str) -> bool:
+        return any(f.get("code") == code and str(f.get("message", "")).startswith(f"{name}:") for f in flags)
+
+    rows = [{**s, "gappy": flagged("source-gaps", s["source_system"]),
+             "stale": flagged("stale-source", s["source_system"])} for s in sources]
+    ctx.table("Empty fields by core banking source system (dataset profile)", gaps_id,
+              [("source_system", "Source system", "text"), ("records", "Records", "count"),
+               ("empty_rate", "Fields empty", "percent"), ("others_empty_rate", "Other systems", "percent")], rows)
+    weak = [r for r in rows if r["gappy"] or r["stale"]]
+    if weak:
+        worst = max(weak, key=lambda r: (r["empty_rate"] or 0.0, r["source_system"]))
+        text = (f"{worst['source_system']} is the weakest core banking feed: {fmt_pct(worst['empty_rate'])} of its "
+                f"checked fields are empty against {fmt_pct(worst['others_empty_rate'])} in the other systems")
+        qids = [gaps_id]
+        if worst["stale"] and worst.get("lag_days") is not None and ids.get("source_freshness"):
+            text += (f", and its newest recommendation is {fmt_count(worst['lag_days'])} days behind the newest "
+                     "overall")
+            qids.append(ids["source_freshness"])
+        ctx.finding("source_quality", "Core banking feed quality",
+                    text + ". Integrations that read from it would inherit these gaps.", worst, qids,
+                    effect=min(1.0, 0.4 + (0.3 if worst["gappy"] else 0.0) + (0.3 if worst["stale"] else 0.0)),
+                    polarity="risk", n=worst["records"])
+    else:
+        low = min(rows, key=lambda r: (r["empty_rate"] or 0.0, r["source_system"]))
+        high = max(rows, key=lambda r: (r["empty_rate"] or 0.0, r["source_system"]))
+        ctx.finding("source_quality", "Core banking feed quality",
+                    f"The core banking feeds are similarly complete: between {fmt_pct(low['empty_rate'])} "
+                    f"({low['source_system']}) and {fmt_pct(high['empty_rate'])} ({high['source_system']}) of "
+                    "checked fields are empty, and none is flagged as stale.",
+                    {"low": low, "high": high}, [gaps_id], effect=0.1, polarity="strength")
+
+
+def develop_strategy(ctx: StepContext) -> None:
+    """Segment roles (Grow / Defend / Nurture) and digital adoption by segment."""
+    roles = ctx.sql("strategy/segment_roles", what="Segment roles from acceptance and churn")
+    if roles and roles.rows:
+        rows = roles.dicts()
+        ctx.table("Segment roles: Grow (acceptance at or above overall, churn at or below), Defend (churn above "
+                  "overall), Nurture (otherwise)", roles,
+                  [("segment", "Segment", "text"), ("role", "Role", "text"), ("customers", "Customers", "count"),
+                   ("acceptance_rate", "Acceptance", "percent"), ("acceptance_vs_overall", "vs overall", "pp"),
+                   ("avg_churn", "Mean churn", "percent"), ("churn_vs_overall", "vs overall", "pp")])
+        _role_findings(ctx, roles, rows, with_churn=True)
+    elif roles is None and ctx.has("customer_segment"):  # churn absent: roles from acceptance only
+        fallback = ctx.sql("strategy/segment_acceptance", what="Segment roles from acceptance only")
+        if fallback and fallback.rows:
+            rows = fallback.dicts()
+            ctx.note("Churn probability is not in the data, so segment roles rest on acceptance only: Grow at or "
+                     "above the overall acceptance rate, Nurture below it; no segment can be marked Defend.")
+            ctx.table("Segment roles from acceptance only", fallback,
+                      [("segment", "Segment", "text"), ("role", "Role", "text"), ("customers", "Customers", "count"),
+                       ("acceptance_rate", "Acceptance", "percent"), ("acceptance_vs_overall", "vs overall", "pp")])
+            _role_findings(ctx, fallback, rows, with_churn=False)
+    dig = ctx.sql("strategy/segment_digital", what="Digital adoption by segment")
+    if dig and dig.rows and not any(r["digital_share"] for r in dig.dicts()):
+        ctx.note("No recommendation went through a channel counted as digital (the digital_channels assumption), "
+                 "so digital adoption cannot be compared across segments.")
+    elif dig and dig.rows:
+        rows = dig.dicts()
+        ctx.table("Digital adoption and digital against assisted acceptance by segment", dig,
+                  [("segment", "Segment", "text"), ("recommendations", "Recommendations", "count"),
+                   ("digital_share", "Digital share", "percent"), ("adoption_vs_overall", "vs overall", "pp"),
+                   ("digital_acceptance", "Digital acceptance", "percent"),
+                   ("assisted_acceptance", "Assisted acceptance", "percent"),
+                   ("digital_vs_assisted", "Digital advantage", "pp")])
+        compared = [r for r in rows if r["digital_vs_assisted"] is not None]
+        if compared:
+            target = compared[0]  # most extra acceptances from matching the most digital segment (query order)
+            lagging = target["segment"] != target["top_digital_segment"]
+            gap = (f"; {fmt_pct(target['digital_share'])} of their recommendations are digital against "
+                   f"{fmt_pct(target['top_digital_share'])} for {target['top_digital_segment']}, the most digital "
+                   f"segment, and matching that adoption would add about {fmt_count(target['extra_acceptances'])} "
+                   "acceptances on the same volume" if lagging else
+                   f"; {fmt_pct(target['digital_share'])} of their recommendations are already digital, the most of "
+                   "any segment")
+            ctx.finding("digital_segment", "Digital adoption opportunity",
+                        f"{target['segment']} customers convert {fmt_pp(target['digital_vs_assisted'])} better "
+                        f"through digital channels ({fmt_pct(target['digital_acceptance'])} against "
+                        f"{fmt_pct(target['assisted_acceptance'])} assisted){gap}. Overall, "
+                        f"{fmt_pct(target['overall_digital_share'])} of recommendations are digital.",
+                        {**target, "lagging": lagging}, [dig],
+                        effect=min(1.0, abs(float(target["digital_vs_assisted"] or 0.0)) * 5),
+                        polarity="opportunity" if target["digital_vs_assisted"] > 0 and lagging else "neutral",
+                        n=target["recommendations"])
+
+
+def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *, with_churn: bool) -> None:
+    by_role: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_role.setdefault(r["role"], []).append(r)
+    parts = [f"{role}: {_names([r['segment'] for r in by_role[role]])}" for role in ("Grow", "Defend", "Nurture")
+             if role in by_role]
+    first = rows[0]
+    basis = (f"against overall acceptance of {fmt_pct(first['overall_acceptance'])} and mean churn of "
+             f"{fmt_pct(first['overall_churn'])}; segments differ by up to "
+             f"{fmt_pp(first['acceptance_spread'], signed=False)} in acceptance and "
+             f"{fmt_pp(first['churn_spread'], signed=False)} in churn" if with_churn else
+             f"against overall acceptance of {fmt_pct(first['overall_acceptance'])}; churn is not in the data")
+    ctx.finding("segment_roles", "Segment roles", f"Segment roles ({basis}): " + "; ".join(parts) + ".",
+                {"roles": {k: [r["segment"] for r in v] for k, v in by_role.items()}, "with_churn": with_churn,
+                 "overall_acceptance": first["overall_acceptance"], "overall_churn": first.get("overall_churn"),
+                 "acceptance_spread": first.get("acceptance_spread"), "churn_spread": first.get("churn_spread")},
+                [result], effect=0.2,
+                n=sum(r["recommendations"] for r in rows))
+    grow = by_role.get("Grow", [])
+    if grow:
+        g = grow[0]  # highest acceptance among Grow segments (query order)
+        churn = (f" and a mean churn of {fmt_pct(g['avg_churn'])} ({fmt_pp(g['churn_vs_overall'])})"
+                 if with_churn else "")
+        ctx.finding("grow_segment", "Segment to grow",
+                    f"{g['segment']} ({fmt_count(g['customers'])} customers, {fmt_pct(g['customer_share'])} of the "
+                    f"base) accepts {fmt_pct(g['acceptance_rate'])} of offers "
+                    f"({fmt_pp(g['acceptance_vs_overall'])} against overall){churn}.",
+                    {**g, "with_churn": with_churn}, [result],
+                    effect=min(1.0, 0.2 + _share(g["acceptance_vs_overall"], g["overall_acceptance"])),
+                    polarity="opportunity", n=g["recommendations"])
+    defend = by_role.get("Defend", [])
+    if defend:
+        d = max(defend, key=lambda r: (r["avg_churn"], r["segment"]))
+        ctx.finding("defend_segment", "Segment to defend",
+                    f"{d['segment']} ({fmt_count(d['customers'])} customers) has the highest mean churn "
+                    f"probability of the segments to defend, {fmt_pct(d['avg_churn'])} "
+                    f"({fmt_pp(d['churn_vs_overall'])} against the overall {fmt_pct(d['overall_churn'])}); "
+                    f"{fmt_pct(d['share_high_risk'])} of its customers are at or above the high-churn threshold of "
+                    f"{fmt_pct(d['high_churn_threshold'], 0)}.",
+                    d, [result], effect=min(1.0, 0.2 + 2 * _share(d["churn_vs_overall"], d["overall_churn"])),
+                    polarity="risk", n=d["customers"])
+
+
+# -- rules for the offline analyst (the roadmap: Now / Next / Later) -------------------------------------
+def _best_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if (v.get("lift_vs_others") or 0) < CLEAR_LEAD:
+        return RuleOutput(insight=f"Channels convert alike: the best, {v['channel']}, reaches "
+                                  f"{fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for the "
+                                  "others, so channel mix is not a lever on its own.")
+    return RuleOutput(
+        insight=f"{v['channel']} is the bank's strongest channel: it converts {fmt_times(v['lift_vs_others'])} as "
+                f"often as the other channels ({fmt_pct(v['acceptance_rate'])} against "
+                f"{fmt_pct(v['others_rate'])}).",
+        recommendation=RecDraft(
+            f"Shift recommendation volume towards {v['channel']}",
+            f"{v['channel']} converts at {fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for "
+            f"the other channels but carries only {fmt_pct(v['share'])} of recommendations.",
+            effort="Low", owner="Digital Channels", horizon="Now",
+            success_metric=f"{v['channel']} share of recommendations above the current {fmt_pct(v['share'])} "
+                           f"with its acceptance held at {fmt_pct(v['acceptance_rate'])}"))
+
+
+def _weakest_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if (v.get("lift") or 0) > 1 / CLEAR_LEAD:
+        return RuleOutput(insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} "
+                                  "acceptance, close to the overall rate.")
+    return RuleOutput(
+        insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} acceptance.",
+        recommendation=RecDraft(
+            f"Redesign {v['channel']} recommendations",
+            f"{v['channel']} offers convert at {fmt_pct(v['acceptance_rate'])}, {fmt_pp(v['vs_overall'])} against "
+            f"the overall rate, on {fmt_pct(v['share'])} of recommendations.",
+            effort="Medium", owner="Marketing", horizon="Next",
+            success_metric=f"{v['channel']} acceptance up to the overall rate of {fmt_pct(v['overall_rate'])}"))
+
+
+def _digital(f: Finding, idx: FindingIndex) -> RuleOutput | None:
+    v = f.values
+    if not v.get("digital_recommendations"):
+        return RuleOutput(insight="No recommendation went through a channel counted as digital; if the data names "
+                                  "its channels differently, set the digital_channels assumption to match.")
+    if v.get("digital_vs_assisted") is None:
+        return RuleOutput(insight=f"Digital channels carry {fmt_pct(v['digital_share'])} of recommendations.")
+    if v["digital_vs_assisted"] > 0:
+        return RuleOutput(insight=f"Digital delivery pays: digital channels convert "
+                                  f"{fmt_times(v['digital_assisted_ratio'])} as often as assisted ones and already "
+                                  f"carry {fmt_pct(v['digital_share'])} of recommendations.")
+    return RuleOutput(insight=f"Digital channels convert no better than assisted ones "
+                              f"({fmt_pct(v['digital_acceptance'])} against {fmt_pct(v['assisted_acceptance'])}): "
+                              "digital reach alone is not a conversion advantage.")
+
+
+def _crm(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if (v["spread"] or 0) < 0.1 * (v["overall_rate"] or 0):
+        return RuleOutput(insight=f"The CRM platform barely affects conversion (a spread of "
+                                  f"{fmt_pp(v['spread'], signed=False)} across platforms), so platform consolidation "
+                                  "can be decided on cost and integration grounds.")
+    return RuleOutput(
+        insight=f"CRM platforms convert differently: {v['top']['crm_system']} reaches "
+                f"{fmt_pct(v['top']['acceptance_rate'])}, {v['low']['crm_system']} "
+                f"{fmt_pct(v['low']['acceptance_rate'])}.",
+        recommendation=RecDraft(
+            f"Bring {v['low']['crm_system']} journeys up to the {v['top']['crm_system']} standard",
+            f"Acceptance spans {fmt_pp(v['spread'], signed=False)} across CRM platforms.",
+            effort="Medium", owner="CRM Platform Team", horizon="Next",
+            success_metric=f"{v['low']['crm_system']} acceptance up to {fmt_pct(v['top']['acceptance_rate'])}"))
+
+
+def _targeting_advantage(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if f.polarity == "risk":
+        return RuleOutput(
+            insight=f"Score-driven targeting gives little advantage: the top {fmt_count(v['top_percent'])}% by "
+                    f"score convert at only {fmt_times(v['lift'])} the untargeted rate.",
+            recommendation=RecDraft(
+                "Rebuild the matching model before scaling personalisation",
+                f"The top {fmt_count(v['top_percent'])}% of offers by score capture only "
+                f"{fmt_pct(v['captured_share'])} of acceptances.",
+                effort="High", owner="Data Science", horizon="Next",
+                success_metric=f"top {fmt_count(v['top_percent'])}% lift above the current {fmt_times(v['lift'])}",
+                topic="model-retrain"))
+    return RuleOutput(
+        insight=f"Personalisation is a measurable competitive advantage: the top {fmt_count(v['top_percent'])}% of "
+                f"offers by score capture {fmt_pct(v['captured_share'])} of acceptances at "
+                f"{fmt_times(v['lift'])} the untargeted rate.",
+        recommendation=RecDraft(
+            "Rank every outreach list by recommendation score",
+            f"Contacting the top {fmt_count(v['top_percent'])}% by score converts at "
+            f"{fmt_pct(v['cumulative_rate'])} against the untargeted {fmt_pct(v['overall_rate'])}.",
+            effort="Low", owner="Marketing Operations", horizon="Now",
+            success_metric=f"the top {fmt_count(v['top_percent'])}% by score keeps converting at "
+                           f"{fmt_times(v['lift'])} the baseline or better, tracked monthly"))
+
+
+def _capacity_focus(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v, half, middle = f.values, f.values["half"], f.values["middle"]
+    return RuleOutput(
+        insight=f"Contact capacity is concentrated value: the top {fmt_count(half['top_percent'])}% of offers by "
+                f"score hold {fmt_pct(half['captured_share'])} of acceptances, while the lower "
+                f"{fmt_count(middle['bottom_percent'])}% hold {fmt_pct(middle['remaining_share'])}.",
+        recommendation=RecDraft(
+            "Suppress low-scoring offers and redeploy their contact capacity",
+            f"The lower {fmt_count(middle['bottom_percent'])}% of offers by score yield only "
+            f"{fmt_pct(middle['remaining_share'])} of acceptances.",
+            effort="Medium", owner="Marketing Operations", horizon="Next",
+            success_metric=f"overall acceptance above the current {fmt_pct(v['overall_rate'])} at the same contact "
+                           "volume"))
+
+
+def _data_readiness(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    worst = v["worst"]
+    missing = [d.lower() for d in v["gaps"] + v["absent"]]
+    ready = _names([d.lower() for d in v["ready"]])
+    if missing:
+        insight = (f"Integration readiness is limited: {_names(missing)} "
+                   f"{'is' if len(missing) == 1 else 'are'} missing or incomplete"
+                   + (f", while {ready} can support pilots." if ready else "."))
+        rationale = (f"Open banking, real-time (IoT-style) and event-driven use cases need {_names(missing)}, which "
+                     f"{'is' if len(missing) == 1 else 'are'} missing or incomplete in the data today.")
+        metric = f"{_names(missing)} captured for every customer before a pilot that needs them launches"
+    else:
+        insight = (f"The data is ready for integration pilots: {ready} are complete; the least complete, "
+                   f"{worst['dimension'].lower()}, is empty in {fmt_pct(worst['null_rate'])} of rows.")
+        rationale = ("Open banking, real-time (IoT-style) and event-driven use cases need complete customer and "
+                     f"transaction data; the least complete dimension, {worst['dimension'].lower()}, is empty in "
+                     f"{fmt_pct(worst['null_rate'])} of rows today.")
+        metric = (f"each dimension a pilot uses no emptier than today's worst ({fmt_pct(worst['null_rate'])}) at "
+                  "launch and throughout the pilot")
+    return RuleOutput(
+        insight=insight,
+        recommendation=RecDraft("Pilot open-banking and event-driven offers only on integration-ready data",
+                                rationale, effort="High", owner="Digital Banking Innovation", horizon="Later",
+                                success_metric=metric))
+
+
+def _source_quality_rule(f: Finding, idx: FindingIndex) -> RuleOutput | None:
+    v = f.values
+    if f.polarity != "risk":
+        return RuleOutput(insight="The core banking feeds are similarly complete, so no feed blocks new "
+                                  "integrations.")
+    return RuleOutput(
+        insight=f"{v['source_system']} is the bottleneck for integration: its feed is the least complete "
+                f"({fmt_pct(v['empty_rate'])} of fields empty).",
+        recommendation=RecDraft(
+            f"Repair the {v['source_system']} feed before building integrations on it",
+            f"{fmt_pct(v['empty_rate'])} of its checked fields are empty against {fmt_pct(v['others_empty_rate'])} "
+            "in the other core banking systems.",
+            effort="Medium", owner="Data Engineering", horizon="Next",
+            success_metric=f"{v['source_system']} empty-field rate down to the other systems' "
+                           f"{fmt_pct(v['others_empty_rate'])}", topic=f"feed-gaps:{v['source_system']}"))
+
+
+def _sync_latency(f: Finding, idx: FindingIndex) -> RuleOutput | None:
+    v = f.values
+    if f.polarity != "risk":
+        return RuleOutput(insight=f"Most records sync within a day ({_pct(v['share_within_day'])}), fast "
+                                  "enough for event-driven offers.")
+    return RuleOutput(
+        insight=f"Real-time banking is not yet possible on this data: the median record syncs "
+                f"{fmt_num(v['median_days'])} days after the recommendation.",
+        recommendation=RecDraft(
+            "Move core banking feeds from batch sync to event streaming",
+            f"Only {_pct(v['share_within_day'])} of records reach the warehouse within a day; the median takes "
+            f"{fmt_num(v['median_days'])} days.",
+            effort="High", owner="IT Architecture", horizon="Later",
+            success_metric=f"median sync latency under a day, down from {fmt_num(v['median_days'])} days"))
+
+
+def _segment_roles(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    roles = v["roles"]
+    text = "; ".join(f"{role} {_names(roles[role])}" for role in ("Grow", "Defend", "Nurture") if role in roles)
+    caveat = ""
+    if v.get("with_churn") and (v.get("churn_spread") or 0) < 0.1 * (v.get("overall_churn") or 0):
+        caveat = (f" Churn differs little between segments (a spread of {fmt_pp(v['churn_spread'], signed=False)}), "
+                  "so Defend marks a slight excess rather than a crisis.")
+    return RuleOutput(insight=f"Segment priorities for the roadmap: {text}.{caveat}")
+
+
+def _grow_segment(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    return RuleOutput(
+        recommendation=RecDraft(
+            f"Expand personalised offers to {v['segment']} customers",
+            f"{v['segment']} accepts {fmt_pct(v['acceptance_rate'])} of offers against the overall "
+            f"{fmt_pct(v['overall_acceptance'])}.",
+            effort="Medium", owner="Product Management", horizon="Next",
+            success_metric=f"{v['segment']} acceptance held at or above {fmt_pct(v['acceptance_rate'])} as offer "
+                           "volume grows"))
+
+
+def _defend_segment(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    return RuleOutput(
+        insight=f"{v['segment']} needs retention before cross-sell: mean churn {fmt_pct(v['avg_churn'])} against "
+                f"{fmt_pct(v['overall_churn'])} overall.",
+        recommendation=RecDraft(
+            f"Lead with retention offers for {v['segment']} customers",
+            f"Mean churn probability is {fmt_pct(v['avg_churn'])} ({fmt_pp(v['churn_vs_overall'])} against "
+            f"overall) and {fmt_pct(v['share_high_risk'])} of customers are at high risk.",
+            effort="Medium", owner="Customer Experience (retention)", horizon="Now",
+            success_metric=f"{v['segment']} mean churn down to the overall {fmt_pct(v['overall_churn'])}"))
+
+
+def _digital_segment(f: Finding, idx: FindingIndex) -> RuleOutput | None:
+    v = f.values
+    if f.polarity != "opportunity":
+        return RuleOutput(insight=f"No segment lags clearly on digital adoption; {v['segment']} converts "
+                                  f"{fmt_pp(v['digital_vs_assisted'])} differently through digital channels.")
+    return RuleOutput(
+        insight=f"Digital migration pays most for {v['segment']} customers: digital converts "
+                f"{fmt_pp(v['digital_vs_assisted'])} better than assisted channels, and their digital adoption "
+                f"trails {v['top_digital_segment']}.",
+        recommendation=RecDraft(
+            f"Migrate {v['segment']} customers to digital channels",
+            f"Digital offers convert at {fmt_pct(v['digital_acceptance'])} against "
+            f"{fmt_pct(v['assisted_acceptance'])} assisted, but {fmt_pct(v['digital_share'])} of this segment's "
+            f"recommendations are digital against {fmt_pct(v['top_digital_share'])} for "
+            f"{v['top_digital_segment']}.",
+            effort="Medium", owner="Digital Banking", horizon="Next",
+            success_metric=f"digital share of {v['segment']} recommendations up to "
+                           f"{fmt_pct(v['top_digital_share'])}, the level of {v['top_digital_segment']}"))
+
 
 AGENT = AgentSpec(
     key="strategy",
@@ -14,16 +610,25 @@ AGENT = AgentSpec(
              "adoption and segment opportunities, and lays out a phased roadmap with success metrics.",
     steps=(
         StepSpec("Banking Technology Assessment", "data",
-                 "Loading the digital banking context: channels and systems across customers and products."),
+                 "Loading the digital banking context: channels and systems across customers and products.",
+                 assess_technology),
         StepSpec("Financial Services Competitive Advantage Analysis", "data",
-                 "Measuring the advantage of AI-driven personalisation over untargeted recommendation."),
+                 "Measuring the advantage of AI-driven personalisation over untargeted recommendation.",
+                 competitive_advantage),
         StepSpec("Emerging FinTech Integration", "data",
-                 "Assessing data readiness for open banking, real-time (IoT) and other integrations."),
+                 "Assessing data readiness for open banking, real-time (IoT) and other integrations.",
+                 assess_integration_readiness),
         StepSpec("Digital Banking Strategy Development", "data",
-                 "Developing segment and channel priorities for the digital transformation roadmap."),
+                 "Developing segment and channel priorities for the digital transformation roadmap.",
+                 develop_strategy),
         StepSpec("AI Banking Strategic Processing", "ai",
                  "Strategic recommendations with the selected AI model (or the offline analyst)."),
         StepSpec("Digital Banking Report Generation", "report",
                  "The digital banking roadmap, ready for executive review."),
     ),
+    rules={"best_channel": _best_channel, "weakest_channel": _weakest_channel, "digital": _digital, "crm": _crm,
+           "targeting_advantage": _targeting_advantage, "capacity_focus": _capacity_focus,
+           "data_readiness": _data_readiness, "source_quality": _source_quality_rule,
+           "sync_latency": _sync_latency, "segment_roles": _segment_roles, "grow_segment": _grow_segment,
+           "defend_segment": _defend_segment, "digital_segment": _digital_segment},
 )

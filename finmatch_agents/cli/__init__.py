@@ -28,8 +28,10 @@ def report_error(exc: FinMatchError) -> None:
     if exc.hint:
         console.print(f"[dim]hint: {escape(exc.hint)}[/]")
     if common.JSON_ERRORS.get():
-        payload: dict[str, Any] = {"event": "error", "error": exc.title, "message": exc.message,
-                                   "exit_code": exc.exit_code}
+        from finmatch_agents.evidence import utc_now
+
+        payload: dict[str, Any] = {"event": "error", "run_id": None, "agent": None, "step": None, "ts": utc_now(),
+                                   "error": exc.title, "message": exc.message, "exit_code": exc.exit_code}
         for key in ("rule", "file", "line", "row", "column"):
             if getattr(exc, key, None) is not None:
                 payload[key] = getattr(exc, key)
@@ -48,6 +50,8 @@ class FinMatchGroup(TyperGroup):
         except KeyboardInterrupt:
             common.err().print("[yellow]Interrupted.[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            raise
         except Exception as exc:
             if type(exc).__module__.startswith("typer") or os.environ.get("FINMATCH_DEBUG"):
                 raise
@@ -88,8 +92,10 @@ def root(
 
 
 def _register() -> None:
-    from finmatch_agents.cli import data, doctor, explore, metrics, sql
+    from finmatch_agents.cli import analyze, data, doctor, explore, history, metrics, sql
 
+    app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
+    app.add_typer(history.app, name="history", rich_help_panel="Runs")
     app.add_typer(data.app, name="data", rich_help_panel="Data")
     app.command("sql", rich_help_panel="Data")(sql.sql)
     app.command("explore", rich_help_panel="Data")(explore.explore)
@@ -106,3 +112,7 @@ def main() -> None:
         app(prog_name="finmatch")
     except KeyboardInterrupt:  # outside a command (e.g. during start-up)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # the reader of our stdout went away (`| head`): not an error worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

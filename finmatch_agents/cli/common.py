@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from finmatch_agents.config import OPTION_BY_NAME, Settings, load_settings
+from finmatch_agents.data.defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
+
+__all__ = ["DEFAULT_CUSTOMERS", "DEFAULT_SEED"]
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,8 +26,6 @@ if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
-DEFAULT_CUSTOMERS = 25_000
-DEFAULT_SEED = 42
 #: per-invocation state set by the root callback (reset on every invocation, also under CliRunner)
 CONFIG_PATH: ContextVar[Path | None] = ContextVar("finmatch_config_path", default=None)
 JSON_ERRORS: ContextVar[bool] = ContextVar("finmatch_json_errors", default=False)
@@ -80,14 +81,9 @@ def emit_json(obj: Any) -> None:
 
 def ensure_database(s: Settings) -> None:
     """On a fresh checkout the default database does not exist yet: create the synthetic one, saying so."""
-    if s.db.exists() or not s.db_is_default:
-        return
-    from finmatch_agents.data.generator import write_synthetic
+    from finmatch_agents.data.generator import ensure_default_database
 
-    err().print(f"[bold]No database at {s.db}[/] — creating the default synthetic dataset "
-                f"({DEFAULT_CUSTOMERS:,} customers, seed {DEFAULT_SEED}); see data/README.md.")
-    counts = write_synthetic(s.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
-    err().print(f"Created {s.db} with {counts['fpr_records']:,} recommendation records.")
+    ensure_default_database(s, lambda message: err().print(message, markup=False))
 
 
 def open_sandbox(s: Settings, source: str, *, create_default: bool = True) -> tuple[DuckDBEngine, QueryLog]:

@@ -9,6 +9,7 @@ on every machine and every day.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
@@ -320,3 +321,19 @@ def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict
 
     writer.atomic_write(db, work)
     return {"fpr_records": records.num_rows, "products": products.num_rows}
+
+
+def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> bool:
+    """Create the default synthetic database when it is missing (fresh checkout); True if it was created.
+
+    Only the default path is created: a mistyped --db must be an error, not a silent new database.
+    """
+    from finmatch_agents.data.defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
+
+    if settings.db.exists() or not settings.db_is_default:
+        return False
+    notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "
+           f"customers, seed {DEFAULT_SEED}); see data/README.md.")
+    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
+    notify(f"Created {settings.db} with {counts['fpr_records']:,} recommendation records.")
+    return True

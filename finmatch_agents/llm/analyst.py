@@ -41,6 +41,8 @@ class Recommendation:
     query_ids: list[str]
     agent: str = ""
     score: float = 0.0
+    #: what the action is about; agents that reach the same action share a topic, so summaries merge them
+    topic: str | None = None
 
     @property
     def priority(self) -> float:
@@ -113,6 +115,7 @@ class RecDraft:
     success_metric: str
     impact: str | None = None
     horizon: str | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True)

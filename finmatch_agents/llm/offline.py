@@ -61,7 +61,7 @@ class OfflineAnalyst:
                                                                                                       f.confidence),
                     effort=d.effort, owner=d.owner, success_metric=d.success_metric,
                     horizon=d.horizon or HORIZON_BY_EFFORT[d.effort], finding_ids=[f.id],
-                    query_ids=list(f.query_ids), agent=agent.key, score=score))
+                    query_ids=list(f.query_ids), agent=agent.key, score=score, topic=d.topic))
             if out.risk:
                 risks.append(with_refs(out.risk, f))
         recs.sort(key=lambda r: (-r.priority, r.finding_ids))
@@ -82,12 +82,30 @@ class OfflineAnalyst:
             refs = " ".join(f"[{ids[k]}]" for k in ("stats", "customers") if ids.get(k))
             headline.append(f"The analysis covers {scope}. {refs}".strip())
         insights = [i for a in analyses for i in a.insights[:INSIGHTS_PER_AGENT]]
-        recs = sorted((r for a in analyses for r in a.recommendations), key=lambda r: (-r.priority, r.agent,
-                                                                                          r.finding_ids))
+        recs = merge_topics(sorted((r for a in analyses for r in a.recommendations),
+                                   key=lambda r: (-r.priority, r.agent, r.finding_ids)))
         caveats = [flag_text(f) for f in profile.get("flags", []) if f.get("severity") in ("warning", "error")]
         caveats += [r for a in analyses for r in a.risks[:1]]
         return Summary(headline=headline, insights=insights, recommendations=recs[:TOP_RECOMMENDATIONS],
                        caveats=caveats, analyst=self.name)
+
+
+def merge_topics(recs: list[Recommendation]) -> list[Recommendation]:
+    """Keep the first (highest-priority) recommendation per topic; it also cites the others' evidence."""
+    from dataclasses import replace
+
+    kept: list[Recommendation] = []
+    by_topic: dict[str, int] = {}
+    for rec in recs:
+        if rec.topic and rec.topic in by_topic:
+            i = by_topic[rec.topic]
+            merged = list(dict.fromkeys([*kept[i].query_ids, *rec.query_ids]))
+            kept[i] = replace(kept[i], query_ids=merged, finding_ids=[*kept[i].finding_ids, *rec.finding_ids])
+            continue
+        if rec.topic:
+            by_topic[rec.topic] = len(kept)
+        kept.append(rec)
+    return kept
 
 
 def flag_text(flag: dict[str, Any]) -> str:

@@ -1,0 +1,48 @@
+-- title: Revenue per recommendation by customer segment
+-- requires: customer_segment, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
+WITH settings AS (
+    SELECT CAST({{cost_per_recommendation}} AS DOUBLE) AS unit_cost, {{min_group_size}} AS min_group_size
+),
+catalogue AS (
+    SELECT product_id, max(margin) AS margin
+    FROM {{products}}
+    GROUP BY product_id
+),
+base AS (
+    SELECT r.customer_segment AS segment,
+           CASE WHEN r.product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+           CASE WHEN r.product_recommendation_status = 'Accepted'
+                THEN coalesce(r.product_sales_amount * c.margin, 0) ELSE 0 END AS revenue
+    FROM {{table}} AS r
+    LEFT JOIN catalogue AS c ON c.product_id = r.product_id
+    WHERE r.customer_segment IS NOT NULL
+),
+overall AS (
+    SELECT count(*) AS all_recommendations, sum(revenue) / nullif(count(*), 0) AS overall_per_recommendation
+    FROM base
+),
+groups AS (
+    SELECT segment, count(*) AS recommendations, avg(accepted) AS acceptance_rate, sum(revenue) AS revenue,
+           sum(revenue) / count(*) AS per_recommendation
+    FROM base
+    GROUP BY segment
+    HAVING count(*) >= {{min_group_size}}
+)
+SELECT g.segment, g.recommendations,
+       g.recommendations / o.all_recommendations AS recommendation_share,
+       g.acceptance_rate,
+       round(g.revenue, 2) AS annual_revenue,
+       g.revenue / nullif(sum(g.revenue) OVER (), 0) AS revenue_share,
+       round(g.per_recommendation, 2) AS revenue_per_recommendation,
+       s.unit_cost AS cost_per_recommendation,
+       round(g.per_recommendation - s.unit_cost, 2) AS net_per_recommendation,
+       round(o.overall_per_recommendation, 2) AS overall_revenue_per_recommendation,
+       round(o.overall_per_recommendation - s.unit_cost, 2) AS overall_net_per_recommendation,
+       g.per_recommendation / nullif(o.overall_per_recommendation, 0) AS index_vs_overall,
+       max(g.per_recommendation) OVER () / nullif(min(g.per_recommendation) OVER (), 0) AS best_worst_ratio,
+       coalesce(sum(g.recommendations) FILTER (WHERE g.per_recommendation < o.overall_per_recommendation) OVER (), 0)
+         / o.all_recommendations AS below_average_recommendation_share,
+       count(*) OVER () AS groups_compared,
+       s.min_group_size
+FROM groups AS g, overall AS o, settings AS s
+ORDER BY g.per_recommendation DESC, g.segment

@@ -1,0 +1,28 @@
+-- title: Acceptance and undecided share by CRM system
+-- requires: crm_system, product_recommendation_status
+WITH systems AS (
+    SELECT crm_system AS system, count(*) AS recommendations,
+           count(*) FILTER (WHERE product_recommendation_status = 'Accepted') AS accepted,
+           count(*) FILTER (WHERE product_recommendation_status IN ('Accepted', 'Declined')) AS decided,
+           count(*) FILTER (WHERE product_recommendation_status IN ('Pending', 'In Progress')) AS undecided
+    FROM {{table}}
+    WHERE crm_system IS NOT NULL
+    GROUP BY 1
+),
+rates AS (
+    SELECT *, recommendations / sum(recommendations) OVER () AS share,
+           accepted / recommendations AS acceptance_rate,
+           accepted / nullif(decided, 0) AS decided_acceptance_rate,
+           undecided / recommendations AS undecided_share,
+           (sum(accepted) OVER () - accepted) / nullif(sum(recommendations) OVER () - recommendations, 0)
+             AS others_acceptance_rate
+    FROM systems
+)
+SELECT system, recommendations, share, accepted, decided, undecided, acceptance_rate, decided_acceptance_rate,
+       undecided_share, others_acceptance_rate,
+       acceptance_rate - others_acceptance_rate AS vs_others,
+       max(acceptance_rate) OVER () - min(acceptance_rate) OVER () AS acceptance_spread,
+       max(undecided_share) OVER () - min(undecided_share) OVER () AS undecided_spread,
+       count(*) OVER () AS systems
+FROM rates
+ORDER BY system

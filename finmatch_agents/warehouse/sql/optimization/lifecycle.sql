@@ -1,0 +1,23 @@
+-- title: Acceptance by customer lifecycle stage (optimisation view)
+-- requires: customer_lifecycle_stage, product_recommendation_status
+WITH stages AS (
+    SELECT customer_lifecycle_stage AS stage, count(*) AS recommendations,
+           avg(CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END) AS acceptance_rate
+    FROM {{table}}
+    WHERE customer_lifecycle_stage IS NOT NULL
+    GROUP BY 1
+    HAVING count(*) >= {{min_group_size}}
+),
+overall AS (
+    SELECT sum(recommendations * acceptance_rate) / sum(recommendations) AS overall_rate FROM stages
+)
+SELECT stage, recommendations,
+       recommendations / sum(recommendations) OVER () AS share,
+       acceptance_rate,
+       acceptance_rate - overall_rate AS vs_overall,
+       overall_rate,
+       max(acceptance_rate) OVER () - min(acceptance_rate) OVER () AS acceptance_spread,
+       max(acceptance_rate) OVER () / nullif(min(acceptance_rate) OVER (), 0) AS best_worst_ratio
+FROM stages, overall
+ORDER BY CASE stage WHEN 'New' THEN 1 WHEN 'Growing' THEN 2 WHEN 'Mature' THEN 3 WHEN 'At Risk' THEN 4
+                    WHEN 'Dormant' THEN 5 ELSE 6 END, stage

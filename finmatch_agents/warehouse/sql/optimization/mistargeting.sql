@@ -1,0 +1,43 @@
+-- title: Mis-targeted segment x product pairs: acceptance against the score-expected rate
+-- requires: customer_segment, product_type, recommendation_score, product_recommendation_status, record_id
+WITH scored AS (
+    SELECT customer_segment AS segment, product_type, recommendation_score AS score,
+           CASE WHEN product_recommendation_status = 'Accepted' THEN 1 ELSE 0 END AS accepted,
+           ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
+    FROM {{table}}
+    WHERE recommendation_score IS NOT NULL
+),
+deciles AS (
+    SELECT decile, avg(accepted) AS decile_rate
+    FROM scored
+    GROUP BY decile
+),
+pairs AS (
+    SELECT s.segment, s.product_type, count(*) AS recommendations, sum(s.accepted) AS accepted,
+           avg(s.score) AS avg_score, avg(s.accepted) AS acceptance_rate, avg(d.decile_rate) AS expected_rate
+    FROM scored AS s
+    JOIN deciles AS d ON d.decile = s.decile
+    WHERE s.segment IS NOT NULL AND s.product_type IS NOT NULL
+    GROUP BY s.segment, s.product_type
+    HAVING count(*) >= {{min_group_size}}
+),
+gaps AS (
+    SELECT *, expected_rate - acceptance_rate AS gap,
+           (expected_rate - acceptance_rate) * recommendations AS missed_acceptances,
+           expected_rate - acceptance_rate >= {{mistarget_gap}} AS mistargeted
+    FROM pairs
+)
+SELECT segment, product_type, recommendations, accepted, avg_score, acceptance_rate, expected_rate, gap,
+       missed_acceptances, mistargeted,
+       expected_rate / nullif(acceptance_rate, 0) AS expected_actual_ratio,
+       recommendations - accepted AS not_accepted,
+       (recommendations - accepted) * CAST({{cost_per_recommendation}} AS DOUBLE) AS not_accepted_cost,
+       CAST({{cost_per_recommendation}} AS DOUBLE) AS cost_per_recommendation,
+       CAST({{mistarget_gap}} AS DOUBLE) AS mistarget_gap,
+       {{min_group_size}} AS min_group_size,
+       count(*) OVER () AS pairs_compared,
+       count(*) FILTER (WHERE mistargeted) OVER () AS mistargeted_pairs,
+       sum(recommendations) FILTER (WHERE mistargeted) OVER () AS mistargeted_recommendations,
+       sum(missed_acceptances) FILTER (WHERE mistargeted) OVER () AS mistargeted_missed_acceptances
+FROM gaps
+ORDER BY missed_acceptances DESC, segment, product_type

@@ -1,0 +1,19 @@
+-- title: Acceptance by product-usage trend
+-- requires: customer_product_usage_trend, product_recommendation_status
+WITH trends AS (
+    SELECT customer_product_usage_trend AS trend, count(*) AS recommendations,
+           avg(CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END) AS acceptance_rate
+    FROM {{table}}
+    WHERE customer_product_usage_trend IS NOT NULL
+    GROUP BY 1
+)
+SELECT trend, recommendations,
+       recommendations / sum(recommendations) OVER () AS share,
+       acceptance_rate,
+       max(acceptance_rate) FILTER (WHERE trend = 'Increasing') OVER ()
+         - max(acceptance_rate) FILTER (WHERE trend = 'Decreasing') OVER () AS increasing_decreasing_gap,
+       max(acceptance_rate) FILTER (WHERE trend = 'Increasing') OVER ()
+         / nullif(max(acceptance_rate) FILTER (WHERE trend = 'Decreasing') OVER (), 0) AS increasing_decreasing_ratio,
+       max(acceptance_rate) OVER () - min(acceptance_rate) OVER () AS acceptance_spread
+FROM trends
+ORDER BY CASE trend WHEN 'Increasing' THEN 1 WHEN 'Stable' THEN 2 WHEN 'Decreasing' THEN 3 ELSE 4 END, trend

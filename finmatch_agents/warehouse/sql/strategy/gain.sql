@@ -1,0 +1,42 @@
+-- title: Gain of score-driven targeting: acceptances captured by score tenth against an untargeted baseline
+-- requires: recommendation_score, product_recommendation_status, record_id
+WITH scored AS (
+    SELECT CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+           recommendation_score AS score,
+           ntile(10) OVER (ORDER BY recommendation_score DESC, record_id) AS tenth
+    FROM {{table}}
+    WHERE recommendation_score IS NOT NULL
+),
+tenths AS (
+    SELECT tenth, count(*) AS recommendations, sum(accepted) AS accepted, avg(accepted) AS acceptance_rate,
+           min(score) AS min_score
+    FROM scored
+    GROUP BY tenth
+),
+cumulative AS (
+    SELECT tenth, recommendations, accepted, acceptance_rate, min_score,
+           sum(recommendations) OVER (ORDER BY tenth) AS cum_recommendations,
+           sum(accepted) OVER (ORDER BY tenth) AS cum_accepted,
+           sum(recommendations) OVER () AS total_recommendations,
+           sum(accepted) OVER () AS total_accepted
+    FROM tenths
+),
+gain AS (
+    SELECT *,
+           tenth * 10 AS top_percent,
+           100 - tenth * 10 AS bottom_percent,
+           cum_recommendations / total_recommendations AS contacted_share,
+           cum_accepted / nullif(total_accepted, 0) AS captured_share,
+           cum_accepted / cum_recommendations AS cumulative_rate,
+           total_accepted / total_recommendations AS overall_rate
+    FROM cumulative
+)
+SELECT tenth, top_percent, bottom_percent, recommendations, accepted, acceptance_rate, min_score,
+       cum_recommendations, cum_accepted, contacted_share, captured_share, cumulative_rate, overall_rate,
+       cumulative_rate / nullif(overall_rate, 0) AS lift,
+       captured_share - contacted_share AS captured_vs_untargeted,
+       1 - captured_share AS remaining_share,
+       min(top_percent) FILTER (WHERE captured_share >= 0.5) OVER () AS half_capture_percent,
+       total_recommendations, total_accepted
+FROM gain
+ORDER BY tenth

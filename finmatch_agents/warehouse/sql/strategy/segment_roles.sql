@@ -1,0 +1,48 @@
+-- title: Segment roles from acceptance and churn (Grow, Defend, Nurture)
+-- requires: customer_id, customer_segment, product_recommendation_status, customer_churn_probability
+WITH base AS (
+    SELECT customer_id, customer_segment AS segment, customer_churn_probability AS churn,
+           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+    FROM {{table}}
+    WHERE customer_segment IS NOT NULL
+),
+per_customer AS (
+    SELECT customer_id, segment, avg(churn) AS churn
+    FROM base
+    GROUP BY customer_id, segment
+),
+overall AS (
+    SELECT (SELECT avg(accepted) FROM base) AS overall_acceptance,
+           (SELECT avg(churn) FROM per_customer) AS overall_churn,
+           (SELECT count(*) FROM per_customer) AS all_customers
+),
+segments AS (
+    SELECT b.segment, count(*) AS recommendations, avg(b.accepted) AS acceptance_rate
+    FROM base b
+    GROUP BY b.segment
+    HAVING count(*) >= {{min_group_size}}
+),
+seg_churn AS (
+    SELECT segment, count(*) AS customers, avg(churn) AS avg_churn,
+           avg(CASE WHEN churn >= {{high_churn_threshold}} THEN 1.0 ELSE 0.0 END) AS share_high_risk
+    FROM per_customer
+    GROUP BY segment
+),
+roles AS (
+    SELECT s.segment, c.customers, c.customers / o.all_customers AS customer_share, s.recommendations,
+           s.acceptance_rate, c.avg_churn, c.share_high_risk, o.overall_acceptance, o.overall_churn,
+           s.acceptance_rate - o.overall_acceptance AS acceptance_vs_overall,
+           c.avg_churn - o.overall_churn AS churn_vs_overall,
+           c.avg_churn / nullif(o.overall_churn, 0) AS churn_index,
+           CASE WHEN c.avg_churn > o.overall_churn THEN 'Defend'
+                WHEN s.acceptance_rate >= o.overall_acceptance THEN 'Grow'
+                ELSE 'Nurture' END AS role
+    FROM segments s JOIN seg_churn c USING (segment), overall o
+)
+SELECT segment, role, customers, customer_share, recommendations, acceptance_rate, avg_churn, share_high_risk,
+       overall_acceptance, overall_churn, acceptance_vs_overall, churn_vs_overall, churn_index,
+       max(acceptance_rate) OVER () - min(acceptance_rate) OVER () AS acceptance_spread,
+       max(avg_churn) OVER () - min(avg_churn) OVER () AS churn_spread,
+       {{high_churn_threshold}} AS high_churn_threshold
+FROM roles
+ORDER BY CASE role WHEN 'Grow' THEN 1 WHEN 'Defend' THEN 2 ELSE 3 END, acceptance_rate DESC, segment

@@ -1,0 +1,15 @@
+-- title: Sync latency overall (days from recommendation to connector sync)
+-- requires: product_recommendation_date, _fivetran_synced
+WITH lags AS (
+    SELECT date_diff('minute', CAST(product_recommendation_date AS TIMESTAMP), _fivetran_synced) / 1440.0 AS days
+    FROM {{table}}
+    WHERE product_recommendation_date IS NOT NULL AND _fivetran_synced IS NOT NULL
+)
+SELECT 'All sources' AS source_system, count(*) AS records, avg(days) AS mean_days,
+       quantile_cont(days, 0.5) AS median_days, quantile_cont(days, 0.95) AS p95_days, max(days) AS max_days,
+       avg(CASE WHEN days <= 1 THEN 1.0 ELSE 0.0 END) AS share_within_day,
+       0.95 AS tail_quantile,
+       quantile_cont(days, 0.5) AS overall_median_days,
+       avg(CASE WHEN days <= 1 THEN 1.0 ELSE 0.0 END) AS overall_share_within_day,
+       1 AS is_total
+FROM lags
