@@ -94,7 +94,8 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
     from finmatch_agents.data.generator import ensure_default_database
     from finmatch_agents.graph import build_graph
     from finmatch_agents.llm.registry import get_analyst
-    from finmatch_agents.runs import RunStore, new_run_id, open_checkpointer, pid_alive
+    from finmatch_agents.processes import pid_alive
+    from finmatch_agents.runs import RunStore, new_run_id, open_checkpointer
     from finmatch_agents.state import RunContext
     from finmatch_agents.warehouse.engine import open_engine
 

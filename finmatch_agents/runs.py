@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.evidence import utc_now
+from finmatch_agents.processes import pid_alive
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -119,18 +120,6 @@ CREATE TABLE IF NOT EXISTS model_calls (
 def new_run_id() -> str:
     """Sortable and readable: ``20261122-0435-a1f3`` (UTC time plus four random hex digits)."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def connect(path: Path) -> sqlite3.Connection:

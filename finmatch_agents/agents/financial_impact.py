@@ -246,10 +246,11 @@ def lifetime_value(ctx: StepContext) -> None:
                         effect=min(1.0, abs(head["satisfaction_gap_multi_vs_none"]) / 5), n=most["customers"])
 
 
-def _efficiency(ctx: StepContext, name: str, finding_key: str, column: str, label: str, dimension: str,
+def _efficiency(ctx: StepContext, group_column: str, finding_key: str, column: str, label: str, dimension: str,
                 chart_title: str, noun: Callable[[str], str]) -> None:
     cur = _currency(ctx)
-    res = ctx.sql(name, what=f"Revenue per recommendation by {dimension}")
+    res = ctx.sql("financial/efficiency", what=f"Revenue per recommendation by {dimension}",
+                  group_column=group_column, group_alias=column, group_label=dimension)
     if not res or not res.rows:
         return
     rows = res.dicts()
@@ -281,9 +282,9 @@ def _efficiency(ctx: StepContext, name: str, finding_key: str, column: str, labe
 
 def portfolio_efficiency(ctx: StepContext) -> None:
     """Revenue per recommendation, gross and net of delivery cost, by customer segment and by product type."""
-    _efficiency(ctx, "financial/efficiency_segment", "efficiency_segment", "segment", "Segment", "customer segment",
+    _efficiency(ctx, "customer_segment", "efficiency_segment", "segment", "Segment", "customer segment",
                 "Revenue per recommendation by segment", lambda s: f"to {s} customers")
-    _efficiency(ctx, "financial/efficiency_product", "efficiency_product", "product_type", "Product type",
+    _efficiency(ctx, "product_type", "efficiency_product", "product_type", "Product type",
                 "product type", "Revenue per recommendation by product", lambda t: f"for a {t} product")
 
 

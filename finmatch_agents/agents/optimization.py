@@ -309,10 +309,12 @@ def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> 
 
 def integrate_systems(ctx: StepContext) -> None:
     """Acceptance per core banking and CRM system; freshness and completeness of each core banking feed."""
-    sources = ctx.sql("optimization/source_systems", what="Acceptance by core banking system")
+    sources = ctx.sql("optimization/systems", what="Acceptance by core banking system", group_column="source_system",
+                      group_label="core banking source system")
     if sources and sources.rows:
         _system_finding(ctx, "source_systems", "core banking system", sources)
-    crms = ctx.sql("optimization/crm_systems", what="Acceptance by CRM system")
+    crms = ctx.sql("optimization/systems", what="Acceptance by CRM system", group_column="crm_system",
+                   group_label="CRM system")
     if crms and crms.rows:
         _system_finding(ctx, "crm_systems", "CRM system", crms)
     if not ctx.has("source_system"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data.schema import columns_of
 from finmatch_agents.errors import Busy, DataError, UsageError
+from finmatch_agents.processes import pid_alive
 from finmatch_agents.warehouse.sqltext import quote_ident
 
 if TYPE_CHECKING:
@@ -74,21 +75,11 @@ def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temp_files(db: Path) -> None:
     """Temp databases left by writers that were killed (their PID is gone) are garbage."""
     for leftover in db.parent.glob(f".{db.name}.*.tmp*"):
         pid = leftover.name[len(db.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
 
 

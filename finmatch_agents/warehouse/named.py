@@ -5,19 +5,23 @@ A file starts with header comments::
     -- title: Acceptance rate by customer segment
     -- requires: customer_segment, product_recommendation_status
 
-``requires`` lists the records-table columns the query reads. On data that lacks one of them (real files
-often do) the query is not run and the caller gets a :class:`Skipped` naming the absent columns, so the
-report can say so instead of failing or inventing a figure.
+``requires`` lists the records-table columns the query reads (``products.margin`` for catalogue columns).
+On data that lacks one of them (real files often do) the query is not run and the caller gets a
+:class:`Skipped` naming the absent columns, so the report can say so instead of failing or inventing a
+figure. Headers may use the query's ``{{placeholders}}`` (one file can serve several grouping columns).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from finmatch_agents.warehouse.sqltext import render
+
+_HEADER_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
@@ -76,11 +80,17 @@ def all_names() -> list[str]:
     return sorted(names)
 
 
+def _header(text: str, params: dict[str, object]) -> str:
+    """Fill ``{{placeholders}}`` in a header line with the raw parameter values."""
+    return _HEADER_PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), text)
+
+
 def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: str | None = None,
         **params: object) -> QueryResult | Skipped:
     """Render and run a named query, or skip it when a required column is absent."""
     query = load(name)
-    absent = tuple(c for c in query.requires if c not in present)
+    heading = title or _header(query.title, params)
+    absent = tuple(c for c in (_header(r, params) for r in query.requires) if c not in present)
     if absent:
-        return Skipped(name, title or query.title, absent)
-    return engine.query(render(query.sql, **params), log=log, title=title or query.title)
+        return Skipped(name, heading, absent)
+    return engine.query(render(query.sql, **params), log=log, title=heading)

@@ -1,5 +1,5 @@
--- title: Revenue per recommendation by customer segment
--- requires: customer_segment, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
+-- title: Revenue per recommendation by {{group_label}}
+-- requires: {{group_column}}, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
 WITH settings AS (
     SELECT CAST({{cost_per_recommendation}} AS DOUBLE) AS unit_cost, {{min_group_size}} AS min_group_size
 ),
@@ -9,26 +9,26 @@ catalogue AS (
     GROUP BY product_id
 ),
 base AS (
-    SELECT r.customer_segment AS segment,
+    SELECT r.{{group_column}} AS {{group_alias}},
            CASE WHEN r.product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
            CASE WHEN r.product_recommendation_status = 'Accepted'
                 THEN coalesce(r.product_sales_amount * c.margin, 0) ELSE 0 END AS revenue
     FROM {{table}} AS r
     LEFT JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.customer_segment IS NOT NULL
+    WHERE r.{{group_column}} IS NOT NULL
 ),
 overall AS (
     SELECT count(*) AS all_recommendations, sum(revenue) / nullif(count(*), 0) AS overall_per_recommendation
     FROM base
 ),
 groups AS (
-    SELECT segment, count(*) AS recommendations, avg(accepted) AS acceptance_rate, sum(revenue) AS revenue,
+    SELECT {{group_alias}}, count(*) AS recommendations, avg(accepted) AS acceptance_rate, sum(revenue) AS revenue,
            sum(revenue) / count(*) AS per_recommendation
     FROM base
-    GROUP BY segment
+    GROUP BY {{group_alias}}
     HAVING count(*) >= {{min_group_size}}
 )
-SELECT g.segment, g.recommendations,
+SELECT g.{{group_alias}}, g.recommendations,
        g.recommendations / o.all_recommendations AS recommendation_share,
        g.acceptance_rate,
        round(g.revenue, 2) AS annual_revenue,
@@ -45,4 +45,4 @@ SELECT g.segment, g.recommendations,
        count(*) OVER () AS groups_compared,
        s.min_group_size
 FROM groups AS g, overall AS o, settings AS s
-ORDER BY g.per_recommendation DESC, g.segment
+ORDER BY g.per_recommendation DESC, g.{{group_alias}}

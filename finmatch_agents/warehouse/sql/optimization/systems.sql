@@ -1,12 +1,12 @@
--- title: Acceptance and undecided share by CRM system
--- requires: crm_system, product_recommendation_status
+-- title: Acceptance and undecided share by {{group_label}}
+-- requires: {{group_column}}, product_recommendation_status
 WITH systems AS (
-    SELECT crm_system AS system, count(*) AS recommendations,
+    SELECT {{group_column}} AS system, count(*) AS recommendations,
            count(*) FILTER (WHERE product_recommendation_status = 'Accepted') AS accepted,
            count(*) FILTER (WHERE product_recommendation_status IN ('Accepted', 'Declined')) AS decided,
            count(*) FILTER (WHERE product_recommendation_status IN ('Pending', 'In Progress')) AS undecided
     FROM {{table}}
-    WHERE crm_system IS NOT NULL
+    WHERE {{group_column}} IS NOT NULL
     GROUP BY 1
 ),
 rates AS (
