@@ -43,6 +43,10 @@ OPTIONS: tuple[Option, ...] = (
            "Table holding the recommendation records."),
     Option("currency", "FINMATCH_CURRENCY", "finmatch.currency", "USD", str,
            "Currency code shown with money figures (amounts are taken as stored)."),
+    Option("strict_grounding", "FINMATCH_STRICT_GROUNDING", "llm.strict_grounding", False, bool,
+           "Reject model output with numbers not found in the run's evidence (fall back to the offline analyst)."),
+    Option("model_fallback", "FINMATCH_MODEL_FALLBACK", "llm.fallback", True, bool,
+           "When a model fails, let the offline analyst write the step (off: exit 4)."),
     Option("sql_max_rows", "FINMATCH_SQL_MAX_ROWS", "sql.max_rows", 10_000, int,
            "Row cap for one query result; larger results are marked truncated."),
     Option("sql_timeout", "FINMATCH_SQL_TIMEOUT", "sql.timeout", 30.0, float,
@@ -63,6 +67,8 @@ class Settings:
     model: str = "offline"
     table: str = "fpr_records"
     currency: str = "USD"
+    strict_grounding: bool = False
+    model_fallback: bool = True
     sql_max_rows: int = 10_000
     sql_timeout: float = 30.0
     threads: int = 0
@@ -104,6 +110,15 @@ def _coerce(opt: Option, value: Any, origin: str) -> Any:
             return Path(str(value)).expanduser()
         if opt.kind is int and isinstance(value, str):
             return int(value.replace("_", ""))
+        if opt.kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
         return opt.kind(value)
     except (TypeError, ValueError) as exc:
         where = opt.env if origin == "env" else (f"'{opt.toml}' in config" if origin == "config" else opt.name)

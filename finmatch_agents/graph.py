@@ -19,7 +19,7 @@ from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.agents.base import RunCancelled, build_agent_graph
 from finmatch_agents.errors import DataError
 from finmatch_agents.evidence import Finding, QueryLog, QueryRecord
-from finmatch_agents.llm.analyst import AgentAnalysis
+from finmatch_agents.llm.analyst import AgentAnalysis, AnalysisContext
 from finmatch_agents.state import RunContext, RunState
 from finmatch_agents.trace import make_event
 from finmatch_agents.warehouse.sqltext import literal
@@ -71,7 +71,8 @@ def prepare(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 def route(state: RunState) -> list[Send]:
     focus = state["run"]["focus"]
-    return [Send(key, {"agent": key, "run": state["run"], "profile": state["profile"]})
+    context = [q for q in state.get("queries", []) if q.get("agent") == PREPARE]
+    return [Send(key, {"agent": key, "run": state["run"], "profile": state["profile"], "context_queries": context})
             for key in FOCUS_ORDER if key in focus]
 
 
@@ -84,7 +85,14 @@ def synthesize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     sections = state.get("sections", {})
     analyses = [AgentAnalysis.from_dict(sections[k]["analysis"]) for k in FOCUS_ORDER if k in sections]
     findings = [Finding.from_dict(f) for f in state.get("findings", [])]
-    summary = ctx.analyst.summarize(analyses, findings, state.get("profile", {}))
+    queries = list(state.get("queries", []))
+    actx = AnalysisContext(run_id=run["run_id"], agent=SYNTHESIZE, step=SYNTHESIZE_STEP,
+                           currency=run.get("currency", "USD"), emit=emit, evidence=lambda: queries,
+                           extra_evidence=[state.get("profile", {}), run.get("assumptions", [])],
+                           cancelled=ctx.cancel.is_set)
+    summary = ctx.analyst.summarize(analyses, findings, state.get("profile", {}), actx)
+    for warning in summary.warnings:
+        emit(make_event("warning", run["run_id"], SYNTHESIZE, SYNTHESIZE_STEP, message=warning))
     emit(make_event("step_finished", run["run_id"], SYNTHESIZE, SYNTHESIZE_STEP, index=1, status="done",
                     elapsed_ms=round((time.perf_counter() - started) * 1000, 1), queries=0, rows=0, findings=0))
     return {"summary": summary.to_dict()}

@@ -212,7 +212,7 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
     store.save_results(run_id, state.get("queries", []), state.get("findings", []))
     store.finish_run(run_id, "completed", fingerprint=profile.get("fingerprint"), dataset_rows=profile.get("rows"),
                      report_path=report.get("path"), queries=report.get("queries"), findings=report.get("findings"),
-                     model_calls=report.get("model_calls"), tokens=report.get("tokens"),
+                     model_calls=report.get("model_calls"), tokens=report.get("tokens"), cost=report.get("model_cost"),
                      ungrounded=report.get("ungrounded_numbers"), duration_s=report.get("duration_s"))
     with contextlib.suppress(Exception):  # checkpoints of a finished run are no longer needed
         graph.checkpointer.delete_thread(run_id)
@@ -220,7 +220,7 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
                     elapsed_s=round(time.perf_counter() - started, 2), queries=report.get("queries"),
                     findings=report.get("findings"), ungrounded_numbers=report.get("ungrounded_numbers")))
     return RunResult(run_id, "completed", report.get("path"), report.get("latest"),
-                     {k: report.get(k) for k in ("queries", "findings", "model_calls", "tokens",
+                     {k: report.get(k) for k in ("queries", "findings", "model_calls", "tokens", "model_cost",
                                                  "ungrounded_numbers", "duration_s")}, resumed, state)
 
 

@@ -43,12 +43,14 @@ class AgentInput(TypedDict):
     agent: str
     run: dict[str, Any]
     profile: dict[str, Any]
+    context_queries: list[dict[str, Any]]  # prepare's queries: evidence agents may cite, not output
 
 
 class AgentState(TypedDict, total=False):
     agent: str
     run: dict[str, Any]
     profile: dict[str, Any]
+    context_queries: list[dict[str, Any]]
     queries: Annotated[list[dict[str, Any]], operator.add]
     findings: Annotated[list[dict[str, Any]], operator.add]
     steps: Annotated[list[dict[str, Any]], operator.add]

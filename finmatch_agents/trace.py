@@ -128,6 +128,7 @@ class LiveView:
         self.queries: dict[str, int] = {}
         self.scanned: dict[str, int] = {}
         self.latest: dict[str, str] = {}
+        self.model: dict[str, list[int]] = {}  # agent -> [calls, tokens]
         self.table_rows: dict[str, int] = {}
         self.messages: list[str] = []
         self.run_id = ""
@@ -175,6 +176,9 @@ class LiveView:
                                                                    for t in event.get("tables", []))
         elif kind == "finding" and agent:
             self.latest[agent] = f"{event.get('title')}: {event.get('statement')}"
+        elif kind == "model_call" and agent:
+            calls, tokens = self.model.get(agent, [0, 0])
+            self.model[agent] = [calls + int(event.get("attempts") or 1), tokens + int(event.get("total_tokens") or 0)]
         elif kind in ("warning", "error"):
             self.messages.append(f"{kind}: {agent or ''} {event.get('message', '')}")
         elif kind == "report_written":
@@ -207,6 +211,10 @@ class LiveView:
         scanned = _compact(self.scanned.get(key, 0))
         grid.add_row("", Text(f"{self.queries.get(key, 0)} queries · ~{scanned} rows scanned", style="dim",
                               no_wrap=True, overflow="ellipsis"))
+        if key in self.model:
+            calls, tokens = self.model[key]
+            grid.add_row("", Text(f"model: {calls} call(s) · {_compact(tokens)} tokens", style="magenta",
+                                  no_wrap=True, overflow="ellipsis"))
         if key in self.latest:
             grid.add_row("", Text(_short(self.latest[key], 120), style="italic", no_wrap=True, overflow="ellipsis"))
         return Panel(grid, title=self.titles[key], title_align="left")

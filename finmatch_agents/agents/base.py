@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 # LangGraph reads node annotations at runtime (get_type_hints), so these imports cannot be type-only.
 from langgraph.runtime import Runtime  # noqa: TC002
 
-from finmatch_agents.errors import FinMatchError, Interrupted
+from finmatch_agents.errors import FinMatchError, Interrupted, ModelError
 from finmatch_agents.evidence import Finding, QueryLog, QueryRecord
-from finmatch_agents.llm.analyst import AgentAnalysis, RuleOutput
+from finmatch_agents.llm.analyst import AgentAnalysis, AnalysisContext, RuleOutput
 from finmatch_agents.state import AgentState, RunContext
 from finmatch_agents.trace import make_event
 from finmatch_agents.warehouse import named
@@ -187,6 +187,30 @@ class StepContext:
         self.blocks.append({"type": "chart", "title": title, "query": result.id, "mermaid": mermaid})
 
 
+def analysis_context(sc: StepContext, state: AgentState, emit: Emit) -> AnalysisContext:
+    """What the AI step's analyst may use: this agent's evidence, the profile, and the sandbox for tools."""
+    engine = sc.ctx.engine
+    own = list(state.get("context_queries", [])) + list(state.get("queries", []))
+    run = state["run"]
+
+    def evidence() -> list[dict[str, Any]]:
+        return own + [q.to_dict() for q in sc.log.records]
+
+    def run_sql(sql: str, purpose: str, max_rows: int) -> QueryResult:
+        return engine.query(sql, log=sc.log, title=f"Model query: {purpose}", max_rows=max_rows)
+
+    def on_model_query(result: QueryResult) -> None:
+        sc.finding("model_query", "Query requested by the model",
+                   f"The model checked the data with an additional query ({result.record.rows} rows).",
+                   {"rows": result.record.rows}, [result])
+
+    return AnalysisContext(
+        run_id=sc.run_id, agent=sc.spec.key, step=sc.step.name, currency=run.get("currency", "USD"), emit=emit,
+        evidence=evidence, extra_evidence=[state.get("profile", {}), run.get("assumptions", [])], run_sql=run_sql,
+        tables=engine.tables(), describe=lambda t: [(c.name, c.type) for c in engine.columns(t)],
+        on_model_query=on_model_query, cancelled=sc.ctx.cancel.is_set)
+
+
 def node_name(step: StepSpec) -> str:
     return step.name
 
@@ -230,7 +254,8 @@ def make_step_node(spec: AgentSpec, index: int, step: StepSpec) -> Callable[...,
                 if step.run is not None:  # deterministic SQL the AI step needs (e.g. scenario projections)
                     step.run(sc)
                 findings = sc.prior_findings + sc.findings
-                analysis = ctx.analyst.analyze(spec, findings, state.get("profile", {}))
+                actx = analysis_context(sc, state, emit)
+                analysis = ctx.analyst.analyze(spec, findings, state.get("profile", {}), actx)
                 for warning in analysis.warnings:
                     emit(make_event("warning", run_id, spec.key, step.name, message=warning))
                 update["analysis"] = analysis.to_dict()
@@ -242,9 +267,7 @@ def make_step_node(spec: AgentSpec, index: int, step: StepSpec) -> Callable[...,
                                                state.get("queries", []), state["run"].get("currency", "USD"))
                 update["sections"] = {spec.key: {"title": spec.title, "markdown": section,
                                                  "analysis": analysis.to_dict()}}
-        except RunCancelled:
-            raise
-        except Interrupted:
+        except (Interrupted, ModelError):  # a stop request, or a model failure with fallback off: end the run
             raise
         except FinMatchError as exc:  # a query failed or timed out: report it, keep going
             if ctx.cancel.is_set():

@@ -92,7 +92,7 @@ def root(
 
 
 def _register() -> None:
-    from finmatch_agents.cli import analyze, data, doctor, explore, history, metrics, sql
+    from finmatch_agents.cli import analyze, data, doctor, explore, history, metrics, models, sql
 
     app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
@@ -100,6 +100,7 @@ def _register() -> None:
     app.command("sql", rich_help_panel="Data")(sql.sql)
     app.command("explore", rich_help_panel="Data")(explore.explore)
     app.command("metrics", rich_help_panel="Data")(metrics.metrics)
+    app.add_typer(models.app, name="models", rich_help_panel="Setup")
     app.command("doctor", rich_help_panel="Setup")(doctor.doctor)
 
 

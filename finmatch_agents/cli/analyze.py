@@ -29,6 +29,12 @@ def analyze(
                                            "error) instead of the live view.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the report path.")] = False,
     table: common.TableOpt = None,
+    strict_grounding: Annotated[bool | None, typer.Option(
+        "--strict-grounding/--lenient-grounding", help="Reject model output whose numbers are not in the run's "
+        "evidence (the offline analyst writes that step instead).", envvar="FINMATCH_STRICT_GROUNDING",
+        show_default=False)] = None,
+    no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Exit 4 when the model fails instead of "
+                                              "falling back to the offline analyst.")] = False,
 ) -> None:
     """Run the focus agents over the data and write an evidence-backed markdown report.
 
@@ -44,7 +50,8 @@ def analyze(
 
         raise UsageError("--focus cannot be combined with --resume (a resumed run keeps its focus)")
     focus_list = resolve_focus(focus or ["all"])
-    s = common.settings(db=db, reports_dir=out, model=model, table=table)
+    s = common.settings(db=db, reports_dir=out, model=model, table=table, strict_grounding=strict_grounding,
+                        model_fallback=False if no_fallback else None)
     sink: Any
     view: contextlib.AbstractContextManager[Any]
     if json_out:
@@ -65,6 +72,7 @@ def analyze(
         stats = result.stats
         common.err().print(
             f"Run {result.run_id} {'resumed and ' if result.resumed else ''}completed: {stats.get('queries')} "
-            f"queries, {stats.get('findings')} findings, {stats.get('ungrounded_numbers') or 0} ungrounded numbers. "
+            f"queries, {stats.get('findings')} findings, {stats.get('model_calls') or 0} model calls, "
+            f"{stats.get('tokens') or 0} tokens, {stats.get('ungrounded_numbers') or 0} ungrounded numbers. "
             f"Latest: {result.latest_path}", markup=False, highlight=False)
     typer.echo(result.report_path)

@@ -7,12 +7,14 @@ own (the grounding check flags any that do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
     from finmatch_agents.evidence import Finding
+    from finmatch_agents.warehouse.engine import QueryResult
 
 IMPACT_WEIGHT = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
 EFFORT_WEIGHT = {"Low": 1.0, "Medium": 2.0, "High": 3.0}
@@ -58,6 +60,7 @@ class AgentAnalysis:
     analyst: str = "offline"
     model_calls: int = 0
     tokens: int = 0
+    cost: float = 0.0
     ungrounded: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -79,7 +82,9 @@ class Summary:
     analyst: str = "offline"
     model_calls: int = 0
     tokens: int = 0
+    cost: float = 0.0
     ungrounded: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,13 +95,32 @@ class Summary:
                       "recommendations": [Recommendation(**r) for r in data.get("recommendations", [])]})
 
 
+@dataclass
+class AnalysisContext:
+    """What an analyst may use while it works: the evidence, the sandbox (for model tool calls), events."""
+
+    run_id: str
+    agent: str
+    step: str
+    currency: str
+    emit: Callable[[dict[str, Any]], None]
+    evidence: Callable[[], list[dict[str, Any]]]  # query records (with result samples) visible to this step
+    extra_evidence: list[Any] = field(default_factory=list)  # profile and assumption values
+    run_sql: Callable[[str, str, int], QueryResult] | None = None  # (sql, purpose, max_rows); None: no tools
+    tables: list[str] = field(default_factory=list)
+    describe: Callable[[str], list[tuple[str, str]]] | None = None
+    on_model_query: Callable[[QueryResult], None] | None = None
+    cancelled: Callable[[], bool] = lambda: False
+
+
 class Analyst(Protocol):
     name: str
 
-    def analyze(self, agent: AgentSpec, findings: list[Finding], profile: dict[str, Any]) -> AgentAnalysis: ...
+    def analyze(self, agent: AgentSpec, findings: list[Finding], profile: dict[str, Any],
+                actx: AnalysisContext) -> AgentAnalysis: ...
 
-    def summarize(self, analyses: list[AgentAnalysis], findings: list[Finding], profile: dict[str, Any]) -> Summary:
-        ...
+    def summarize(self, analyses: list[AgentAnalysis], findings: list[Finding], profile: dict[str, Any],
+                  actx: AnalysisContext) -> Summary: ...
 
 
 def impact_from(effect: float, confidence: float) -> str:

@@ -62,9 +62,12 @@ class Evidence:
         self.dates = set(dates)
 
     @classmethod
-    def from_queries(cls, queries: Iterable[Any]) -> Evidence:
+    def from_queries(cls, queries: Iterable[Any], extra: Iterable[Any] = ()) -> Evidence:
+        """Evidence from query results (records or dicts with a ``sample``) plus ``extra`` values (any JSON)."""
         values: list[float] = []
         dates: list[str] = []
+        for item in extra:
+            _collect(item, values, dates)
         for q in queries:
             sample = q["sample"] if isinstance(q, dict) else q.sample
             for row in sample:
@@ -91,6 +94,10 @@ def _collect(cell: Any, values: list[float], dates: list[str]) -> None:
         return
     if isinstance(cell, list | tuple):
         for item in cell:
+            _collect(item, values, dates)
+        return
+    if isinstance(cell, dict):
+        for item in cell.values():
             _collect(item, values, dates)
         return
     numbers, found = find_numbers(str(cell))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from finmatch_agents.llm.analyst import (
     HORIZON_BY_EFFORT,
     AgentAnalysis,
+    AnalysisContext,
     Insight,
     Recommendation,
     Summary,
@@ -39,7 +40,8 @@ def rank(findings: list[Finding]) -> list[Finding]:
 class OfflineAnalyst:
     name = "offline"
 
-    def analyze(self, agent: AgentSpec, findings: list[Finding], profile: dict[str, Any]) -> AgentAnalysis:
+    def analyze(self, agent: AgentSpec, findings: list[Finding], profile: dict[str, Any],
+                actx: AnalysisContext | None = None) -> AgentAnalysis:
         from finmatch_agents.agents.base import FindingIndex
 
         index = FindingIndex(findings)
@@ -68,7 +70,8 @@ class OfflineAnalyst:
         return AgentAnalysis(agent=agent.key, insights=insights, recommendations=recs, risks=risks,
                              analyst=self.name)
 
-    def summarize(self, analyses: list[AgentAnalysis], findings: list[Finding], profile: dict[str, Any]) -> Summary:
+    def summarize(self, analyses: list[AgentAnalysis], findings: list[Finding], profile: dict[str, Any],
+                  actx: AnalysisContext | None = None) -> Summary:
         from finmatch_agents.formatting import fmt_count
 
         ids = profile.get("query_ids", {})

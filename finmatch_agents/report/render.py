@@ -51,6 +51,7 @@ def report_stats(state: dict[str, Any]) -> dict[str, Any]:
         "findings": len(state.get("findings", [])),
         "model_calls": sum(a.get("model_calls", 0) for a in analyses) + summary.get("model_calls", 0),
         "tokens": sum(a.get("tokens", 0) for a in analyses) + summary.get("tokens", 0),
+        "model_cost": round(sum(a.get("cost", 0.0) for a in analyses) + summary.get("cost", 0.0), 6),
         "ungrounded_numbers": sum(a.get("ungrounded", 0) for a in analyses) + summary.get("ungrounded", 0),
     }
 

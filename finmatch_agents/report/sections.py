@@ -72,6 +72,7 @@ def render_agent_section(spec: AgentSpec, steps: list[dict[str, Any]], analysis:
             for block in (record or {}).get("blocks", []):
                 out += [render_block(block, by_id, currency), ""]
             out += [f"Analyst: `{md_escape(analysis.analyst)}`.", ""]
+            out += [f"> **Note:** {prose(w)}" for w in analysis.warnings] + ([""] if analysis.warnings else [])
             if analysis.insights:
                 out += ["**Insights**", ""]
                 out += [f"- {prose(i.text)}" for i in analysis.insights]

@@ -23,16 +23,23 @@ from finmatch_agents.warehouse.engine import open_engine
 ACTIVE = "(SELECT * FROM fpr_records WHERE NOT coalesce(_fivetran_deleted, false))"
 
 
-def run_graph(db: Path, focus: list[str], reports: Path, run_id: str = "test-run") -> dict[str, Any]:
+def run_graph(db: Path, focus: list[str], reports: Path, run_id: str = "test-run", analyst: Any = None,
+              events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     settings = load_settings(db=db, reports_dir=reports, env={})
     engine = open_engine(settings)
     try:
         ctx = RunContext(engine=engine, settings=settings, assumptions=load_assumptions(settings),
-                         analyst=OfflineAnalyst())
+                         analyst=analyst or OfflineAnalyst())
         run = {"run_id": run_id, "focus": focus, "model": "offline", "db": str(db), "table": "fpr_records",
                "created_at": utc_now(), "currency": "USD", "assumptions": ctx.assumptions.to_list()}
         graph = build_graph()
-        state = graph.invoke({"run": run}, context=ctx)
+        state: dict[str, Any] = {}
+        for namespace, mode, payload in graph.stream({"run": run}, context=ctx, stream_mode=["custom", "values"],
+                                                     subgraphs=True):
+            if mode == "values" and not namespace:
+                state = payload
+            elif mode == "custom" and events is not None:
+                events.append(payload)
     finally:
         engine.close()
     return state
