@@ -141,6 +141,10 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             run = {"run_id": run_id, "focus": focus, "model": settings.model, "db": str(settings.db),
                    "table": settings.table, "created_at": utc_now(), "currency": settings.currency,
                    "version": __version__, "assumptions": assumptions.to_list(), "job": request.job}
+            if request.job:  # the report's "Changes since last run" compares with the job's previous run
+                from finmatch_agents.diff import previous_meta
+
+                run["previous"] = previous_meta(store, request.job)
             store.start_run(run)
             graph_input = {"run": run}
         return _stream(graph, graph_input, config, ctx, store, run, sink, resumed)

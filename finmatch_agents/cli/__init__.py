@@ -95,7 +95,16 @@ def _register() -> None:
     from finmatch_agents.cli import analyze, data, doctor, explore, history, metrics, models, sql
 
     app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
+    from finmatch_agents.cli import chat
+
+    app.command("chat", rich_help_panel="Analysis")(chat.chat)
+    app.command("ask", rich_help_panel="Analysis")(chat.ask)
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
+    from finmatch_agents.cli import diff as diff_cli
+    from finmatch_agents.cli import schedule
+
+    app.command("diff", rich_help_panel="Runs")(diff_cli.diff)
+    app.add_typer(schedule.app, name="schedule", rich_help_panel="Runs")
     app.add_typer(data.app, name="data", rich_help_panel="Data")
     app.command("sql", rich_help_panel="Data")(sql.sql)
     app.command("explore", rich_help_panel="Data")(explore.explore)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,30 +11,7 @@ from finmatch_agents.cli import common
 from finmatch_agents.cli.render import data_table
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import QueryLog
-    from finmatch_agents.warehouse.engine import DuckDBEngine
-
-#: shown when no --columns are given and the table is too wide to read in a terminal
-DEFAULT_VIEW = {
-    "fpr_records": ["record_id", "customer_id", "customer_segment", "product_name", "product_recommendation_status",
-                    "recommendation_score", "channel", "product_recommendation_date"],
-}
-MAX_DEFAULT_COLUMNS = 10
-
-
-@dataclass
-class Page:
-    table: str
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-    page: int
-    page_size: int
-    total: int
-    query_ids: list[str]
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
+    from finmatch_agents.explore import Page
 
 
 def explore(
@@ -57,6 +31,7 @@ def explore(
     On a terminal, n/p move between pages, g jumps to a page and q quits; otherwise one page is printed.
     """
     from finmatch_agents.errors import UsageError
+    from finmatch_agents.explore import check_where, choose_columns, fetch_page
 
     common.want_json(json_out)
     s = common.settings(db=db)
@@ -65,8 +40,8 @@ def explore(
         name = table or s.table
         common.require_table(engine, name)
         available = [c.name for c in engine.columns(name)]
-        chosen = _columns(columns, available, name, json_out)
-        condition = _where(where)
+        chosen = choose_columns(columns, available, name, json_out)
+        condition = check_where(where)
         current = fetch_page(engine, log, name, chosen, condition, page, page_size)
         if page > current.pages:
             raise UsageError(f"--page {page}: {name} has {current.pages} page(s) of {page_size} rows"
@@ -92,60 +67,6 @@ def explore(
             if target is None or not 1 <= target <= current.pages:
                 continue
             current = fetch_page(engine, log, name, chosen, condition, target, page_size)
-
-
-def _columns(spec: str | None, available: list[str], table: str, json_out: bool) -> list[str]:
-    from finmatch_agents.errors import UsageError
-
-    if not spec:
-        if json_out or len(available) <= MAX_DEFAULT_COLUMNS:
-            return available
-        preferred = [c for c in DEFAULT_VIEW.get(table, []) if c in available]
-        return preferred or available[:MAX_DEFAULT_COLUMNS]
-    chosen = [c.strip() for c in spec.split(",") if c.strip()]
-    for col in chosen:
-        if col not in available:
-            close = difflib.get_close_matches(col, available, n=1)
-            raise UsageError(f"--columns: '{col}' is not a column of {table}"
-                             + (f"; did you mean {close[0]}?" if close else ""))
-    return chosen
-
-
-def _where(expr: str | None) -> str | None:
-    """Check that --where is one SQL condition (the full statement is then validated by the sandbox)."""
-    if expr is None or not expr.strip():
-        return None
-    import sqlglot
-    from sqlglot import exp
-
-    from finmatch_agents.errors import UsageError
-
-    try:
-        parsed = sqlglot.parse(expr, read="duckdb")
-    except sqlglot.errors.SqlglotError as exc:
-        raise UsageError(f"--where: not a valid SQL condition ({str(exc).splitlines()[0]})") from exc
-    if len(parsed) != 1 or parsed[0] is None or isinstance(parsed[0], exp.Query | exp.Command | exp.DDL | exp.DML):
-        raise UsageError("--where: give one condition such as \"channel = 'Email' AND recommendation_score > 0.8\"")
-    return expr
-
-
-def fetch_page(engine: DuckDBEngine, log: QueryLog, table: str, columns: list[str], where: str | None, page: int,
-               page_size: int) -> Page:
-    from finmatch_agents.data.schema import PRIMARY_KEYS
-    from finmatch_agents.warehouse.sqltext import quote_ident
-
-    source = quote_ident(table)
-    condition = f" WHERE ({where})" if where else ""
-    total = engine.query(f"SELECT count(*) AS total FROM {source}{condition}", log=log,
-                         title=f"Rows of {table} matching the filter").scalar()
-    key = PRIMARY_KEYS.get(table)
-    order = f" ORDER BY {quote_ident(key)}" if key and any(c.name == key for c in engine.columns(table)) else ""
-    cols = ", ".join(quote_ident(c) for c in columns)
-    res = engine.query(f"SELECT {cols} FROM {source}{condition}{order} LIMIT {page_size} "
-                       f"OFFSET {(page - 1) * page_size}", log=log, title=f"Page {page} of {table}",
-                       max_rows=page_size)
-    return Page(table, res.columns, res.rows, page, page_size, int(total or 0),
-                [r.id for r in log.records[-2:]])
 
 
 def _render(p: Page, hidden: int, interactive: bool) -> None:

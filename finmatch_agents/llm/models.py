@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 OFFLINE = "offline"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KNOWN_KEYS = {"base_url", "model", "api_key_env", "temperature", "max_tokens", "timeout", "extra_body", "streaming",
-              "input_price", "output_price", "max_retries", "headers", "tools"}
+              "input_price", "output_price", "max_retries", "headers", "tools", "context_tokens"}
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 
@@ -52,6 +52,7 @@ class ModelConfig:
     max_retries: int = DEFAULT_RETRIES
     streaming: bool = False
     tools: bool = True  # whether to offer tool calling (some local servers lack it)
+    context_tokens: int = 16_000  # chat history is trimmed to this budget (system prompt always kept)
     extra_body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     input_price: float | None = None  # per 1M tokens
@@ -104,6 +105,7 @@ def _from_table(name: str, table: dict[str, Any]) -> ModelConfig:
         timeout=_number(name, "timeout", table.get("timeout", DEFAULT_TIMEOUT), float),
         max_retries=_number(name, "max_retries", table.get("max_retries", DEFAULT_RETRIES), int),
         streaming=bool(table.get("streaming", False)), tools=bool(table.get("tools", True)),
+        context_tokens=_number(name, "context_tokens", table.get("context_tokens", 16_000), int),
         extra_body=dict(table.get("extra_body", {})),
         headers={str(k): str(v) for k, v in table.get("headers", {}).items()},
         input_price=_number(name, "input_price", table["input_price"], float) if "input_price" in table else None,

@@ -29,6 +29,16 @@ def md_escape(value: Any, *, line_start: bool = False) -> str:
     return _NUMBERED.sub(r"\1\\\2", _LINE_START.sub(r"\\\1", text))
 
 
+def code(value: Any) -> str:
+    """An inline code span showing ``value`` literally (escapes are not processed inside code spans, so
+    ``md_escape`` would show its backslashes): one line, fenced by more backticks than the value contains."""
+    text = " ".join(("" if value is None else str(value)).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def prose(text: str, *, line_start: bool = False) -> str:
     """Escape analyst or finding text (plain text by contract) but keep its [Q12] / [F3] references."""
     return _REF.sub(r"[\1]", md_escape(text, line_start=line_start))

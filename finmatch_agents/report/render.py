@@ -15,7 +15,7 @@ from finmatch_agents import __version__
 from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.formatting import display
 from finmatch_agents.llm.analyst import AgentAnalysis, Recommendation, Summary
-from finmatch_agents.report.markdown import md_escape, prose, table
+from finmatch_agents.report.markdown import code, md_escape, prose, table
 from finmatch_agents.report.sections import recommendations_table
 
 APPENDIX_TITLE = "Appendix — Evidence & provenance"
@@ -70,7 +70,7 @@ def render_summary(summary: Summary, run: dict[str, Any]) -> list[str]:
         out += ["**Caveats**", ""] + [f"- {prose(c)}" for c in summary.caveats] + [""]
     titles = [AGENTS[k].title for k in FOCUS_ORDER if k in run["focus"]]
     names = ", ".join(titles[:-1]) + (" and " if len(titles) > 1 else "") + titles[-1] if titles else ""
-    out += [f"_Summary written by the `{md_escape(summary.analyst)}` analyst from the findings of the {names} "
+    out += [f"_Summary written by the {code(summary.analyst)} analyst from the findings of the {names} "
             f"agent{'s' if len(titles) > 1 else ''}._", ""]
     return out
 
@@ -105,7 +105,7 @@ def render_quality(profile: dict[str, Any]) -> list[str]:
         return [*out, "No data-quality flags were raised.", ""]
     for f in flags:
         ref = f" [{f['query_id']}]" if f.get("query_id") else ""
-        out.append(f"- **{md_escape(f['severity'])}** `{md_escape(f['code'])}`: {prose(f['message'])}{ref}")
+        out.append(f"- **{md_escape(f['severity'])}** {code(f['code'])}: {prose(f['message'])}{ref}")
     return [*out, ""]
 
 
@@ -140,11 +140,16 @@ def render_report(state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     }
     if run.get("job"):
         front["job"] = run["job"]
+        front["previous_run"] = (run.get("previous") or {}).get("run_id")
     title = f"FinMatch analysis of {md_escape(run['table'])}"
     out = ["---", *_yaml(front), "---", "", f"# {title}", ""]
     summary = state.get("summary")
     if summary:
         out += render_summary(Summary.from_dict(summary), run)
+    if run.get("job"):  # scheduled reports: what changed since the job's previous run (finmatch_agents.diff)
+        from finmatch_agents.diff import changes_section
+
+        out += changes_section(state)
     sections = state.get("sections", {})
     all_recs: list[Recommendation] = []
     for key in FOCUS_ORDER:

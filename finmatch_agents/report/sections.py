@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.formatting import fmt_value
-from finmatch_agents.report.markdown import md_escape, prose, table
+from finmatch_agents.report.markdown import code, md_escape, prose, table
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
@@ -71,7 +71,7 @@ def render_agent_section(spec: AgentSpec, steps: list[dict[str, Any]], analysis:
         if step.kind == "ai":
             for block in (record or {}).get("blocks", []):
                 out += [render_block(block, by_id, currency), ""]
-            out += [f"Analyst: `{md_escape(analysis.analyst)}`.", ""]
+            out += [f"Analyst: {code(analysis.analyst)}.", ""]
             out += [f"> **Note:** {prose(w)}" for w in analysis.warnings] + ([""] if analysis.warnings else [])
             if analysis.insights:
                 out += ["**Insights**", ""]

@@ -130,7 +130,9 @@ class DuckDBEngine:
             raise DataError(f"not a usable DuckDB database: {exc}", file=str(self.path)) from exc
         self._catalog_name = self._con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
         self._catalog = self._read_catalog()
-        self._con.execute("SET lock_configuration = true")
+        if not self._con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:  # type: ignore[index]
+            self._con.execute("SET lock_configuration = true")
+        # else: another engine of this process opened the same file and already locked the shared instance
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
@@ -260,6 +262,10 @@ class DuckDBEngine:
     def cancel(self) -> None:
         """Stop every running query (Ctrl-C, SIGTERM) and refuse new ones; safe from a signal handler."""
         self._cancel.set()
+        self.interrupt_running()
+
+    def interrupt_running(self) -> None:
+        """Stop the queries running now but keep the engine usable (chat: Ctrl-C cancels one answer)."""
         with self._cursor_lock:
             cursors = list(self._cursors)
         for cur in cursors:

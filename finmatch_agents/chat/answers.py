@@ -1,0 +1,261 @@
+"""What the chat answers with, and the offline answers to verified questions.
+
+An :class:`Answer` is markdown text plus tables (raw values with units, formatted when shown) and the ids
+of the queries behind it. Verified answers are built from one reviewed query each; their sentences only
+use values from that query's result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from finmatch_agents.chat.questions import LIBRARY, Match, normalise
+from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times, fmt_value
+from finmatch_agents.report.markdown import code, md_escape
+from finmatch_agents.warehouse import named
+
+if TYPE_CHECKING:
+    from finmatch_agents.chat.session import ChatSession
+    from finmatch_agents.warehouse.engine import QueryResult
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[tuple[str, str, str]]  # (key, heading, unit)
+    rows: list[dict[str, Any]]
+    query: str | None = None
+
+    def formatted(self, currency: str, *, markdown: bool = True) -> list[list[str]]:
+        """Cells as text: numbers by unit; text escaped for markdown (or as is, for the terminal)."""
+        def text(value: Any) -> str:
+            return md_escape(value) if markdown else ("" if value is None else str(value))
+
+        return [[text(r.get(k)) if unit == "text" else fmt_value(r.get(k), unit, currency)
+                 for k, _, unit in self.columns] for r in self.rows]
+
+
+@dataclass
+class Answer:
+    kind: str  # verified | model | command | unavailable | unknown | error | exit
+    text: str
+    tables: list[Table] = field(default_factory=list)
+    query_ids: list[str] = field(default_factory=list)
+    matched: str | None = None
+    streamed: bool = False  # the text was already shown token by token
+    exit_code: int = 0  # for `finmatch ask`: the documented code of an error answer
+
+    def to_dict(self) -> dict[str, Any]:
+        from finmatch_agents.evidence import jsonable
+
+        data = asdict(self)
+        data.pop("streamed")
+        result: dict[str, Any] = jsonable(data)
+        return result
+
+
+def refs(*ids: str | None) -> str:
+    return " ".join(f"[{i}]" for i in dict.fromkeys(i for i in ids if i))
+
+
+#: what each verified query shows, in order: (column, heading, unit)
+COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "chat/acceptance_by": [("label", "", "text"), ("recommendations", "Recommendations", "count"),
+                           ("accepted", "Accepted", "count"), ("acceptance_rate", "Acceptance", "percent"),
+                           ("vs_overall", "vs overall", "pp")],
+    "chat/churn_by": [("label", "", "text"), ("customers", "Customers", "count"),
+                      ("avg_churn", "Mean churn probability", "percent"),
+                      ("share_high_risk", "At high churn risk", "percent")],
+    "chat/satisfaction_by": [("label", "", "text"), ("customers", "Customers", "count"),
+                             ("avg_satisfaction", "Mean satisfaction", "score"),
+                             ("share_dissatisfied", "Scoring 1-4", "percent")],
+    "chat/high_churn": [("label", "Segment", "text"), ("high_risk_customers", "At high churn risk", "count"),
+                        ("customers", "Customers", "count"), ("share_high_risk", "Share", "percent")],
+    "performance/products": [("product_name", "Product", "text"), ("product_type", "Type", "text"),
+                             ("recommendations", "Recommendations", "count"),
+                             ("acceptance_rate", "Acceptance", "percent")],
+    "financial/revenue_by_type": [("product_type", "Product type", "text"),
+                                  ("accepted_sales", "Accepted sales", "count"),
+                                  ("annual_revenue", "Annual revenue", "currency"),
+                                  ("revenue_share", "Share of revenue", "percent")],
+    "optimization/systems": [("system", "System", "text"), ("recommendations", "Recommendations", "count"),
+                             ("acceptance_rate", "Acceptance", "percent"),
+                             ("undecided_share", "Undecided", "percent")],
+    "chat/offers": [("record_id", "Record", "text"), ("customer_id", "Customer", "text"),
+                    ("product_type", "Product type", "text"), ("recommended_on", "Recommended on", "text")],
+    "performance/calibration": [("decile", "Score decile", "count"), ("recommendations", "Recommendations", "count"),
+                                ("avg_score", "Mean score", "score"), ("acceptance_rate", "Acceptance", "percent")],
+}
+
+
+def answer_verified(session: ChatSession, m: Match, text: str) -> Answer:
+    q = m.question
+    if q.kind == "explain":
+        return explain(session, text, q.id)
+    assert q.query is not None
+    result = session.named(q.query, **m.params)
+    if isinstance(result, named.Skipped):
+        return Answer("unavailable", f"I know this question (“{q.question}”), but the data lacks "
+                      f"{', '.join(result.absent)}, so it cannot be answered here.", matched=q.id)
+    builder = {"ranking": _ranking, "offers": _offers, "calibration": _calibration, "overall": _overall,
+               "scope": _scope}[q.kind]
+    answer = builder(session, m, result)
+    answer.matched = q.id
+    answer.query_ids = [result.id]
+    return answer
+
+
+def _label(row: dict[str, Any]) -> str:
+    return md_escape(next(v for k, v in row.items() if isinstance(v, str)))
+
+
+def _ranking(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+    q = m.question
+    rows = [r for r in res.dicts() if r.get(q.metric) is not None]
+    if not rows:
+        return Answer("verified", f"No data to answer “{q.question}”. {refs(res.id)}")
+    rows.sort(key=lambda r: r[q.metric], reverse=True)
+    top, bottom = rows[0], rows[-1]
+    cur = session.settings.currency
+
+    def value(r: dict[str, Any]) -> str:
+        return fmt_value(r[q.metric], q.unit, cur)
+
+    text = f"**{_label(top)}** has the highest {q.phrase} ({value(top)})"
+    text += f"; **{_label(bottom)}** the lowest ({value(bottom)})." if len(rows) > 1 else "."
+    if q.id == "high_churn_customers":
+        text = (f"{fmt_count(top['total_high_risk'])} customers are at high churn risk; the most are in "
+                f"**{_label(top)}** ({fmt_count(top['high_risk_customers'])}, {fmt_pct(top['share_high_risk'])} of "
+                "its customers).")
+    table = Table(q.question, COLUMNS.get(q.query or "", []), rows, res.id)
+    if table.columns and table.columns[0][1] == "":
+        table.columns[0] = ("label", str(m.params.get("group_label", "")).capitalize(), "text")
+    return Answer("verified", f"{text} {refs(res.id)}", [table])
+
+
+def _offers(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+    rows = res.dicts()
+    p = m.params
+    first = rows[0] if rows else {}
+    total = first.get("total_matching", 0) or 0
+    what = f"{p['status'].lower()} {md_escape(p['product_type']) + ' ' if p['product_type'] else ''}recommendations"
+    period = f"the latest {p['period']} of the data ({first.get('period_start')} to {first.get('period_last_day')})"
+    listed = [r for r in rows if r.get("record_id")]
+    if not total:
+        return Answer("verified", f"No {what} in {period}. {refs(res.id)}")
+    text = f"{fmt_count(total)} {what} were made in {period}"
+    text += f"; the newest {fmt_count(len(listed))} are listed." if len(listed) < total else ":"
+    return Answer("verified", f"{text} {refs(res.id)}", [Table(f"{what.capitalize()}", COLUMNS["chat/offers"],
+                                                               listed, res.id)])
+
+
+def _calibration(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+    rows = res.dicts()
+    if not rows:
+        return Answer("verified", f"There are no scored recommendations. {refs(res.id)}")
+    head = rows[0]
+    text = (f"Acceptance rises from {fmt_pct(head['bottom_decile_rate'])} in the lowest score decile to "
+            f"{fmt_pct(head['top_decile_rate'])} in the highest ({fmt_times(head['top_bottom_ratio'])}); the "
+            f"correlation between mean score and acceptance across deciles is "
+            f"{fmt_num(head['score_acceptance_correlation'])}.")
+    return Answer("verified", f"{text} {refs(res.id)}",
+                  [Table("Acceptance by score decile", COLUMNS["performance/calibration"], rows, res.id)])
+
+
+def _overall(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+    r = res.first()
+    if m.question.id == "overall_churn":
+        text = (f"The mean churn probability per customer is {fmt_pct(r['avg_churn_probability'])} over "
+                f"{fmt_count(r['customers_scored'])} customers; {fmt_pct(r['share_high_churn_risk'])} of them are "
+                "at high churn risk.")
+    else:
+        text = (f"{fmt_pct(r['acceptance_rate'])} of {fmt_count(r['recommendations'])} recommendations were "
+                f"accepted ({fmt_count(r['accepted'])}); among decided offers (accepted or declined) the rate is "
+                f"{fmt_pct(r['decided_acceptance_rate'])}.")
+    return Answer("verified", f"{text} {refs(res.id)}")
+
+
+def _scope(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+    r = res.first()
+    text = (f"The data holds {fmt_count(r['records'])} recommendations to {fmt_count(r['customers'])} customers "
+            f"across {fmt_count(r['product_types'])} product types "
+            f"({fmt_num(r['recommendations_per_customer'], 1)} per customer).")
+    return Answer("verified", f"{text} {refs(res.id)}")
+
+
+# -- "why is the X report recommending Y?" ------------------------------------------------------------------
+_AGENT_WORDS = {"performance": "Overall Performance", "optimi": "Optimization Opportunities",
+                "financ": "Financial Impact", "roi": "Financial Impact", "strateg": "Strategic Recommendations",
+                "roadmap": "Strategic Recommendations"}
+_STOP = frozenset({
+    "why", "is", "the", "are", "was", "report", "recommend", "recommending", "recommends", "recommendation", "a",
+    "an", "of", "to", "for", "in", "on", "what", "does", "do", "we", "it", "this", "that", "our",
+})
+_ROW = re.compile(r"^\| \*\*(?P<title>.+?)\*\* — (?P<rationale>.+?) \| (?P<impact>High|Medium|Low) \| "
+                  r"(?P<effort>Low|Medium|High) \| (?P<when>Now|Next|Later) \| (?P<owner>.+?) \| (?P<metric>.+?) \| "
+                  r"(?P<evidence>.*?) \|$", re.M)
+
+
+def explain(session: ChatSession, text: str, matched: str) -> Answer:
+    """Look the recommendation up in the latest completed report and show its rationale and evidence."""
+    from pathlib import Path
+
+    from finmatch_agents.runs import RunStore
+
+    store = RunStore(session.settings.state_dir / "runs.sqlite")
+    try:
+        runs = [r for r in store.list_runs(50) if r["status"] == "completed" and r["report_path"]]
+    finally:
+        store.close()
+    if not runs:
+        return Answer("unavailable", "No completed analysis to explain yet: run `/analyze` first.", matched=matched)
+    run = runs[0]
+    path = Path(run["report_path"])
+    if not path.is_absolute() and not path.exists():
+        path = session.settings.reports_dir.parent / path
+    if not path.exists():
+        return Answer("unavailable", f"The report of run {run['run_id']} is no longer at {path}.", matched=matched)
+    report = path.read_text(encoding="utf-8")
+    norm = normalise(text)
+    agent = next((title for word, title in _AGENT_WORDS.items() if f" {word}" in norm), None)
+    sections = re.split(r"^## ", report, flags=re.M)
+    candidates = []
+    for section in sections:
+        title = section.split("\n", 1)[0].strip()
+        if agent and title != agent:
+            continue
+        if title in ("All recommendations by priority", "Executive summary"):
+            continue
+        for row in _ROW.finditer(section):
+            words = set(normalise(row["title"] + " " + row["rationale"]).split()) - _STOP
+            wanted = set(norm.split()) - _STOP
+            candidates.append((len(words & wanted), title, row))
+    candidates = [c for c in candidates if c[0] > 0]
+    if not candidates:
+        scope = f"the {agent} section of " if agent else ""
+        return Answer("unavailable", f"No recommendation in {scope}the latest report (run {run['run_id']}) matches "
+                      "that question. `/report` shows the report.", matched=matched)
+    _score, section_title, row = max(candidates, key=lambda c: c[0])
+    answer = (f"In run {run['run_id']} the {section_title} agent recommends **{row['title']}**.\n\n"
+              f"Why: {row['rationale']}\n\nImpact {row['impact']}, effort {row['effort']}, {row['when']}; owner "
+              f"{row['owner']}; success metric: {row['metric']}. Evidence {row['evidence']} in {code(path)}.")
+    return Answer("verified", answer, matched=matched,
+                  query_ids=re.findall(r"\[(Q\d+)\]", row["evidence"]))
+
+
+def help_text() -> str:
+    lines = ["**Commands**", "",
+             "- `/tables` — tables and row counts",
+             "- `/describe TABLE` — columns, types and meaning",
+             "- `/sql SELECT ...` — one read-only query through the sandbox",
+             "- `/metrics` — the KPI dashboard",
+             "- `/analyze [FOCUS ...]` — run the analysis (performance, optimization, financial-impact, strategy)",
+             "- `/explore [TABLE] [CONDITION]` — the first page of a table",
+             "- `/history` — past runs; `/report [RUN_ID]` — a run's executive summary",
+             "- `/save [PATH]` — this session as a markdown report with provenance",
+             "- `/model [NAME]` — show or switch the model; `/help`; `/exit` (or Ctrl-D)", "",
+             "**Questions answered offline (verified SQL)**", ""]
+    lines += [f"- {q.question}" for q in LIBRARY]
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Chat sessions on disk (``<state_dir>/chat.sqlite``, WAL): sessions, turns and the queries each turn ran.
+
+The transcript is what ``/save`` writes and what a resumed session continues from; query ids keep counting
+across restarts so citations stay unique within a session. A model's own memory lives in the LangGraph
+checkpointer (``chat_checkpoints.sqlite``, one thread per session).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from finmatch_agents.errors import UsageError
+from finmatch_agents.evidence import QueryRecord, utc_now
+from finmatch_agents.runs import connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    name TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, model TEXT, db TEXT,
+    turns INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS turns (
+    session TEXT NOT NULL, n INTEGER NOT NULL, question TEXT, answer TEXT, kind TEXT, matched TEXT,
+    query_ids TEXT, created_at TEXT, PRIMARY KEY (session, n)
+);
+CREATE TABLE IF NOT EXISTS queries (
+    session TEXT NOT NULL, query_id TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (session, query_id)
+);
+"""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(f"--session: '{name}' is not a valid session name (letters, digits, '.', '_', '-')")
+    return name
+
+
+class ChatStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con = connect(path)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._con.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _write(self, sql: str, args: list[Any]) -> None:
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute(sql, args)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def open_session(self, name: str, model: str, db: str) -> bool:
+        """Create the session if new; True when it already existed (a resume)."""
+        existing = self.session(name)
+        if existing:
+            self._write("UPDATE sessions SET updated_at = ?, model = ? WHERE name = ?", [utc_now(), model, name])
+            return True
+        now = utc_now()
+        self._write("INSERT INTO sessions (name, created_at, updated_at, model, db) VALUES (?, ?, ?, ?, ?)",
+                    [name, now, now, model, db])
+        return False
+
+    def session(self, name: str) -> dict[str, Any] | None:
+        cur = self._con.execute("SELECT * FROM sessions WHERE name = ?", [name])
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def sessions(self) -> list[dict[str, Any]]:
+        cur = self._con.execute("SELECT * FROM sessions ORDER BY updated_at DESC, name")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def add_turn(self, name: str, question: str, answer: dict[str, Any], queries: list[QueryRecord]) -> int:
+        n = int(self._con.execute("SELECT count(*) FROM turns WHERE session = ?", [name]).fetchone()[0]) + 1
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                  [name, n, question, json.dumps(answer, default=str), answer.get("kind"),
+                                   answer.get("matched"), json.dumps(answer.get("query_ids", [])), utc_now()])
+                self._con.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?)",
+                                      [[name, q.id, json.dumps(q.to_dict(with_sample=False), default=str)]
+                                       for q in queries])
+                self._con.execute("UPDATE sessions SET turns = ?, updated_at = ? WHERE name = ?",
+                                  [n, utc_now(), name])
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+        return n
+
+    def turns(self, name: str) -> list[dict[str, Any]]:
+        rows = self._con.execute("SELECT n, question, answer, created_at FROM turns WHERE session = ? ORDER BY n",
+                                 [name]).fetchall()
+        return [{"n": n, "question": q, "answer": json.loads(a), "created_at": ts} for n, q, a, ts in rows]
+
+    def queries(self, name: str) -> list[dict[str, Any]]:
+        rows = self._con.execute("SELECT record FROM queries WHERE session = ?", [name]).fetchall()
+        out = [json.loads(r[0]) for r in rows]
+        return sorted(out, key=lambda q: int(str(q["id"])[1:]))
+
+    def next_query_number(self, name: str) -> int:
+        ids = [int(str(r[0])[1:]) for r in self._con.execute("SELECT query_id FROM queries WHERE session = ?",
+                                                              [name]).fetchall()]
+        return max(ids, default=0) + 1
