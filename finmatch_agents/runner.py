@@ -118,6 +118,7 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
         run_id = new_run_id()
 
     engine = open_engine(settings)
+    checkpointer = None
     try:
         if not engine.has_table(settings.table):
             raise UsageError(f"table '{settings.table}' is not in {settings.db} (tables: {', '.join(engine.tables())})",
@@ -151,6 +152,8 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
     finally:
         engine.close()
         store.close()
+        if checkpointer is not None:  # a chat session runs many analyses in one process
+            checkpointer.conn.close()
 
 
 def _check_same_data(engine: Any, run: dict[str, Any], profile: dict[str, Any]) -> None:

@@ -122,14 +122,44 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def connect(path: Path) -> sqlite3.Connection:
+@contextlib.contextmanager
+def _setup_lock(path: Path) -> Iterator[None]:
+    """Serialise opening ``path`` across processes: switching a new database to WAL takes an exclusive lock
+    that SQLite does not wait for (two jobs starting at once got "database is locked")."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.setup-lock").open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _open(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                           check_same_thread=False)
     con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
     return con
+
+
+def connect(path: Path, schema: str = "") -> sqlite3.Connection:
+    """A WAL connection with a busy timeout, its ``schema`` (idempotent DDL) created."""
+    with _setup_lock(path):
+        con = _open(path)
+        if schema:
+            con.executescript(schema)  # executescript manages its own transaction
+    return con
+
+
+def open_saver(path: Path) -> SqliteSaver:
+    """A LangGraph SQLite checkpointer on ``path``, its tables created (under the same setup lock)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with _setup_lock(path):
+        saver = SqliteSaver(_open(path))
+        saver.setup()
+    return saver
 
 
 @dataclass
@@ -149,10 +179,8 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con = connect(path)
+        self._con = connect(path, SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._con.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -291,6 +319,4 @@ class RunStore:
 
 
 def open_checkpointer(state_dir: Path) -> SqliteSaver:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    return SqliteSaver(connect(state_dir / "checkpoints.sqlite"))
+    return open_saver(state_dir / "checkpoints.sqlite")

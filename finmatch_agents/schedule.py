@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finmatch_agents.errors import Busy, ConfigError, UsageError
 from finmatch_agents.evidence import utc_now
+from finmatch_agents.report.files import atomic_write_text
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
@@ -278,26 +279,6 @@ def get_job(settings: Settings, name: str) -> Job:
 
 
 # -- the config file ------------------------------------------------------------------------------------
-def _write_atomic(path: Path, text: str) -> None:
-    """Temporary file beside ``path``, fsync, rename (the file's permissions are kept)."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def _editing(config_path: Path, state_dir: Path) -> Iterator[Any]:
     """The config as a tomlkit document (comments and layout kept); saved atomically on success.
@@ -323,29 +304,25 @@ def _editing(config_path: Path, state_dir: Path) -> Iterator[Any]:
             raise ConfigError(f"{config_path}: not valid TOML ({exc})") from exc
         yield doc
         out = tomlkit.dumps(doc)
-        _write_atomic(config_path, out.rstrip("\n") + "\n" if out.strip() else "")
+        atomic_write_text(config_path, out.rstrip("\n") + "\n" if out.strip() else "")
 
 
 def _jobs_table(doc: Any, config_path: Path, *, create: bool) -> Any:
+    """``[schedule.jobs]`` of the config document (created on demand), or None when absent."""
     import tomlkit
 
-    schedule = doc.get("schedule")
-    if schedule is None:
-        if not create:
-            return None
-        schedule = tomlkit.table(is_super_table=True)
-        doc["schedule"] = schedule
-    if not isinstance(schedule, dict):
-        raise ConfigError(f"{config_path}: [schedule] must be a table")
-    jobs = schedule.get("jobs")
-    if jobs is None:
-        if not create:
-            return None
-        jobs = tomlkit.table(is_super_table=True)
-        schedule["jobs"] = jobs
-    if not isinstance(jobs, dict):
-        raise ConfigError(f"{config_path}: [schedule.jobs] must be a table")
-    return jobs
+    table = doc
+    for key, label in (("schedule", "[schedule]"), ("jobs", "[schedule.jobs]")):
+        child = table.get(key)
+        if child is None:
+            if not create:
+                return None
+            child = tomlkit.table(is_super_table=True)
+            table[key] = child
+        if not isinstance(child, dict):
+            raise ConfigError(f"{config_path}: {label} must be a table")
+        table = child
+    return table
 
 
 def save_job(config_path: Path, state_dir: Path, job: Job, *, replace: bool = False) -> bool:

@@ -61,18 +61,15 @@ TOOLS: list[dict[str, Any]] = [
 
 class ChatAgent:
     def __init__(self, session: ChatSession, cfg: ModelConfig, chat: Any = None) -> None:
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
         from finmatch_agents.llm.pii import Masker, load_key
         from finmatch_agents.llm.registry import privacy
-        from finmatch_agents.runs import connect
+        from finmatch_agents.runs import open_saver
 
         self.session, self.cfg = session, cfg
         columns, self.unmask = privacy(session.settings)
         self.masker = Masker(load_key(session.settings.state_dir), columns)
         self._chat = chat
-        self._saver_con = connect(session.settings.state_dir / "chat_checkpoints.sqlite")
-        self.checkpointer = SqliteSaver(self._saver_con)
+        self.checkpointer = open_saver(session.settings.state_dir / "chat_checkpoints.sqlite")
         self.graph = self._build()
         self._tool_calls = 0
         self._turn_queries: list[str] = []
@@ -90,7 +87,7 @@ class ChatAgent:
         self._chat = value
 
     def close(self) -> None:
-        self._saver_con.close()
+        self.checkpointer.conn.close()
 
     # -- the graph ------------------------------------------------------------------------------------------
     def _system_prompt(self) -> str:

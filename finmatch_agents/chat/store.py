@@ -42,10 +42,8 @@ def check_name(name: str) -> str:
 class ChatStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con = connect(path)
+        self._con = connect(path, SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._con.executescript(SCHEMA)
 
     def close(self) -> None:
         self._con.close()
