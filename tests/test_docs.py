@@ -34,3 +34,12 @@ def test_every_named_query_declares_a_title() -> None:
     for name in named.all_names():
         q = named.load(name)
         assert q.title != name and q.sql.upper().startswith(("SELECT", "WITH")), name
+        assert "{{>" not in q.sql and "(fragment)" not in q.sql, name  # fragments expanded, their headers gone
+
+
+def test_shared_rules_are_fragments_expanded_into_each_query() -> None:
+    names = named.all_names()
+    assert not [n for n in names if "/_" in n]  # fragments are not queries of their own
+    users = [n for n in names if "max(margin) AS margin" in named.load(n).sql]
+    assert len(users) >= 7 and "financial/clv" in users and "financial/revenue_by_type" in users
+    assert all(named.load(n).sql.count("max(margin) AS margin") == 1 for n in users)

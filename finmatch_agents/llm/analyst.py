@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
@@ -51,48 +51,39 @@ class Recommendation:
         return IMPACT_WEIGHT[self.impact] / EFFORT_WEIGHT[self.effort] + self.score / 10
 
 
-@dataclass
-class AgentAnalysis:
-    agent: str
+@dataclass(kw_only=True)
+class AnalystOutput:
+    """What every analyst output carries besides its content: who wrote it, what it cost, what it flagged."""
+
     insights: list[Insight]
     recommendations: list[Recommendation]
+    analyst: str = "offline"
+    model_calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    ungrounded: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls(**{**data, "insights": [Insight(**i) for i in data.get("insights", [])],
+                      "recommendations": [Recommendation(**r) for r in data.get("recommendations", [])]})
+
+
+@dataclass(kw_only=True)
+class AgentAnalysis(AnalystOutput):
+    agent: str
     risks: list[str]
-    analyst: str = "offline"
-    model_calls: int = 0
-    tokens: int = 0
-    cost: float = 0.0
-    ungrounded: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AgentAnalysis:
-        return cls(**{**data, "insights": [Insight(**i) for i in data.get("insights", [])],
-                      "recommendations": [Recommendation(**r) for r in data.get("recommendations", [])]})
 
 
-@dataclass
-class Summary:
+@dataclass(kw_only=True)
+class Summary(AnalystOutput):
     headline: list[str]  # key figures, each with references
-    insights: list[Insight]  # the most important insight of each agent
-    recommendations: list[Recommendation]  # top recommendations across agents
     caveats: list[str]
-    analyst: str = "offline"
-    model_calls: int = 0
-    tokens: int = 0
-    cost: float = 0.0
-    ungrounded: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Summary:
-        return cls(**{**data, "insights": [Insight(**i) for i in data.get("insights", [])],
-                      "recommendations": [Recommendation(**r) for r in data.get("recommendations", [])]})
+    # insights: the most important insight of each agent; recommendations: the top ones across agents
 
 
 @dataclass

@@ -9,6 +9,10 @@ A file starts with header comments::
 On data that lacks one of them (real files often do) the query is not run and the caller gets a
 :class:`Skipped` naming the absent columns, so the report can say so instead of failing or inventing a
 figure. Headers may use the query's ``{{placeholders}}`` (one file can serve several grouping columns).
+
+A rule several queries share (e.g. one margin per catalogue product) lives once, in a fragment file whose
+name starts with ``_``, and is pulled in with ``{{> folder/_fragment}}``. Fragments are expanded when the
+file is loaded, so the logged SQL (and the provenance appendix) is still the complete statement that ran.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 from finmatch_agents.warehouse.sqltext import render
 
 _HEADER_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_INCLUDE = re.compile(r"\{\{>\s*([\w/]+)\s*\}\}")
 
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
@@ -63,10 +68,12 @@ def _parse(name: str, text: str) -> NamedQuery:
 
 @cache
 def load(name: str) -> NamedQuery:
-    """``load("metrics/acceptance")`` reads ``warehouse/sql/metrics/acceptance.sql``."""
+    """``load("metrics/acceptance")`` reads ``warehouse/sql/metrics/acceptance.sql`` (fragments expanded)."""
     *folders, stem = name.split("/")
     node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
-    return _parse(name, node.read_text(encoding="utf-8"))
+    query = _parse(name, node.read_text(encoding="utf-8"))
+    sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
+    return NamedQuery(query.name, query.title, query.requires, sql)
 
 
 def all_names() -> list[str]:
@@ -74,8 +81,9 @@ def all_names() -> list[str]:
     names: list[str] = []
     for entry in root.iterdir():
         if entry.is_dir():
-            names += [f"{entry.name}/{f.name[:-4]}" for f in entry.iterdir() if f.name.endswith(".sql")]
-        elif entry.name.endswith(".sql"):
+            names += [f"{entry.name}/{f.name[:-4]}" for f in entry.iterdir()
+                      if f.name.endswith(".sql") and not f.name.startswith("_")]
+        elif entry.name.endswith(".sql") and not entry.name.startswith("_"):
             names.append(entry.name[:-4])
     return sorted(names)
 

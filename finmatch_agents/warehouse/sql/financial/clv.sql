@@ -3,21 +3,7 @@
 WITH settings AS (
     SELECT CAST({{lifetime_cap_years}} AS DOUBLE) AS cap, CAST({{high_churn_threshold}} AS DOUBLE) AS threshold
 ),
-catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
-per_customer AS (
-    SELECT r.customer_id,
-           coalesce(sum(r.product_sales_amount * c.margin)
-                    FILTER (WHERE r.product_recommendation_status = 'Accepted'), 0) AS annual_revenue,
-           avg(r.customer_churn_probability) AS churn
-    FROM {{table}} AS r
-    LEFT JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.customer_id IS NOT NULL
-    GROUP BY r.customer_id
-),
+{{> financial/_customer_revenue}},
 valued AS (
     SELECT p.customer_id, p.annual_revenue, p.churn,
            CASE WHEN p.churn <= 0 THEN s.cap ELSE least(1.0 / p.churn, s.cap) END AS lifetime,

@@ -1,10 +1,6 @@
 -- title: Customer lifetime value by customer segment
 -- requires: customer_id, customer_segment, product_recommendation_status, product_sales_amount, product_id, customer_churn_probability, products.product_id, products.margin
-WITH catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
+WITH {{> financial/_catalogue}},
 per_customer AS (
     SELECT r.customer_id, r.customer_segment AS segment,
            coalesce(sum(r.product_sales_amount * c.margin)

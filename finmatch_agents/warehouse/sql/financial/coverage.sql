@@ -1,10 +1,6 @@
 -- title: Catalogue coverage: accepted sales whose product has a margin
 -- requires: product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
-WITH catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
+WITH {{> financial/_catalogue}},
 sales AS (
     SELECT r.product_id, r.product_sales_amount AS amount, c.margin
     FROM {{table}} AS r

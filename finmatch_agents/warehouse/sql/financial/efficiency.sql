@@ -3,11 +3,7 @@
 WITH settings AS (
     SELECT CAST({{cost_per_recommendation}} AS DOUBLE) AS unit_cost, {{min_group_size}} AS min_group_size
 ),
-catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
+{{> financial/_catalogue}},
 base AS (
     SELECT r.{{group_column}} AS {{group_alias}},
            CASE WHEN r.product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,

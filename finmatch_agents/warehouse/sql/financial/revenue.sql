@@ -5,11 +5,7 @@ WITH settings AS (
            CAST({{cost_per_recommendation}} AS DOUBLE) AS unit_cost,
            CAST({{attribution_rate}} AS DOUBLE) AS attribution_rate
 ),
-catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
+{{> financial/_catalogue}},
 booked AS (
     SELECT sum(r.product_sales_amount * c.margin) AS revenue,
            sum(r.product_sales_amount) AS sales

@@ -1,10 +1,6 @@
 -- title: Annual revenue by product type
 -- requires: product_type, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
-WITH catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
+WITH {{> financial/_catalogue}},
 sold AS (
     SELECT r.product_type, r.product_sales_amount AS amount, r.product_sales_amount * c.margin AS revenue
     FROM {{table}} AS r

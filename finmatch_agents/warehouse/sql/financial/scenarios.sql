@@ -3,21 +3,7 @@
 WITH settings AS (
     SELECT CAST({{sales_uplift}} AS DOUBLE) AS uplift, CAST({{churn_reduction}} AS DOUBLE) AS reduction
 ),
-catalogue AS (
-    SELECT product_id, max(margin) AS margin
-    FROM {{products}}
-    GROUP BY product_id
-),
-per_customer AS (
-    SELECT r.customer_id,
-           coalesce(sum(r.product_sales_amount * c.margin)
-                    FILTER (WHERE r.product_recommendation_status = 'Accepted'), 0) AS annual_revenue,
-           avg(r.customer_churn_probability) AS churn
-    FROM {{table}} AS r
-    LEFT JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.customer_id IS NOT NULL
-    GROUP BY r.customer_id
-),
+{{> financial/_customer_revenue}},
 book AS (
     SELECT count(*) AS customers, sum(annual_revenue) AS revenue, sum(annual_revenue * churn) AS at_risk
     FROM per_customer
