@@ -201,16 +201,11 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
                         elapsed_s=round(time.perf_counter() - started, 2)))
         raise Interrupted(f"run {run_id} stopped; finished steps are saved",
                           hint=f"continue it with: finmatch analyze --resume {run_id}") from exc
-    except FinMatchError as exc:
-        store.mark_open_steps(run_id, "failed")
-        store.finish_run(run_id, "failed", error=f"{exc.title}: {exc.message}")
-        emit(make_event("error", run_id, None, None, message=f"{exc.title}: {exc.message}"))
-        emit(make_event("run_finished", run_id, None, None, status="failed"))
-        raise
     except Exception as exc:
+        message = f"{exc.title}: {exc.message}" if isinstance(exc, FinMatchError) else f"{type(exc).__name__}: {exc}"
         store.mark_open_steps(run_id, "failed")
-        store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        emit(make_event("error", run_id, None, None, message=f"{type(exc).__name__}: {exc}"))
+        store.finish_run(run_id, "failed", error=message)
+        emit(make_event("error", run_id, None, None, message=message))
         emit(make_event("run_finished", run_id, None, None, status="failed"))
         raise
     state = graph.get_state(config).values

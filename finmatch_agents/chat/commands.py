@@ -86,20 +86,16 @@ def _unit(rows: list[tuple[object, ...]], i: int) -> str:
 
 
 def metrics(session: ChatSession, rest: str) -> Answer:
+    from finmatch_agents.formatting import fmt_value
     from finmatch_agents.metrics import compute_dashboard
 
     before = len(session.log.records)
-    d = compute_dashboard(session.engine, session.log, table=session.settings.table,
-                          currency=session.settings.currency)
-    rows = [{"metric": m.label, "value": m.value, "unit": m.unit, "query": m.query_id}
+    cur = session.settings.currency
+    d = compute_dashboard(session.engine, session.log, table=session.settings.table, currency=cur)
+    rows = [{"metric": m.label, "value": fmt_value(m.value, m.unit, cur), "query": m.query_id}  # each in its unit
             for m in [*d.kpis, *d.financial] if not m.absent]
-    table = Table("Key metrics", [("metric", "Metric", "text"), ("value", "Value", "number"), ("query", "Query",
-                                                                                             "text")], rows)
-    for row in rows:  # each value formatted by its own unit
-        from finmatch_agents.formatting import fmt_value
-
-        row["value"] = fmt_value(row["value"], row.pop("unit"), session.settings.currency)
-    table.columns[1] = ("value", "Value", "text")
+    table = Table("Key metrics", [("metric", "Metric", "text"), ("value", "Value", "text"),
+                                  ("query", "Query", "text")], rows)
     ids = [q.id for q in session.log.records[before:]]
     return Answer("command", f"The metrics dashboard. {refs(*ids)}", [table], ids)
 

@@ -157,4 +157,5 @@ def suggestions(text: str, limit: int = 3) -> list[str]:
     for order, q in enumerate(LIBRARY):
         hits = sum(any(_has(norm, normalise(t).strip()) for t in group) for group in q.groups)
         scored.append((-hits, order, q.question))
-    return [q for hits, _, q in sorted(scored) if hits < 0][:limit] or [LIBRARY[3].question, LIBRARY[9].question]
+    return [q for hits, _, q in sorted(scored) if hits < 0][:limit] or [
+        q.question for q in LIBRARY if q.id in ("acceptance_by_segment", "churn_by_segment")]
