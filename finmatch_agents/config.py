@@ -1,7 +1,9 @@
 """One typed settings object: flag > env (FINMATCH_*) > finmatch.toml > default.
 
-Every option is declared once in ``OPTIONS`` with its env var, TOML key, default and help text; the CLI
-help, ``finmatch doctor`` and docs/configuration.md all read from that table, so they cannot drift.
+Every option is declared once, as a :class:`Settings` field with its env var, TOML key, default and help
+text; ``OPTIONS`` is built from those fields and the CLI help, ``finmatch doctor`` and
+docs/configuration.md all read from it, so they cannot drift. Unknown sections and keys in finmatch.toml
+are errors that name the key and the known ones.
 Paths given in finmatch.toml are relative to the file; paths from flags or env are relative to the
 working directory.
 """
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from finmatch_agents.errors import ConfigError
 
 CONFIG_ENV = "FINMATCH_CONFIG"
+#: longest query deadline accepted (a day); larger values, inf and nan are refused
+MAX_SQL_TIMEOUT = 86_400.0
 DEFAULT_CONFIG = Path("finmatch.toml")
 
 
@@ -30,49 +34,38 @@ class Option:
     help: str
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("db", "FINMATCH_DB", "finmatch.db", Path("data/finmatch.duckdb"), Path,
-           "DuckDB database file with fpr_records (created with synthetic data if it is the default and missing)."),
-    Option("reports_dir", "FINMATCH_REPORTS_DIR", "finmatch.reports_dir", Path("reports"), Path,
-           "Folder for generated reports."),
-    Option("state_dir", "FINMATCH_STATE_DIR", "finmatch.state_dir", Path("data"), Path,
-           "Folder for the run store, checkpoints, chat history and the SQL audit log."),
-    Option("model", "FINMATCH_MODEL", "finmatch.model", "offline", str,
-           "Model used for AI steps; 'offline' is the deterministic offline analyst."),
-    Option("table", "FINMATCH_TABLE", "finmatch.table", "fpr_records", str,
-           "Table holding the recommendation records."),
-    Option("currency", "FINMATCH_CURRENCY", "finmatch.currency", "USD", str,
-           "Currency code shown with money figures (amounts are taken as stored)."),
-    Option("strict_grounding", "FINMATCH_STRICT_GROUNDING", "llm.strict_grounding", False, bool,
-           "Reject model output with numbers not found in the run's evidence (fall back to the offline analyst)."),
-    Option("model_fallback", "FINMATCH_MODEL_FALLBACK", "llm.fallback", True, bool,
-           "When a model fails, let the offline analyst write the step (off: exit 4)."),
-    Option("sql_max_rows", "FINMATCH_SQL_MAX_ROWS", "sql.max_rows", 10_000, int,
-           "Row cap for one query result; larger results are marked truncated."),
-    Option("sql_timeout", "FINMATCH_SQL_TIMEOUT", "sql.timeout", 30.0, float,
-           "Deadline in seconds for one query; the query is interrupted when it passes."),
-    Option("threads", "FINMATCH_THREADS", "sql.threads", 0, int,
-           "DuckDB worker threads for analysis connections (0 = number of CPUs, at most 8)."),
-    Option("memory_limit", "FINMATCH_MEMORY_LIMIT", "sql.memory_limit", "4GB", str,
-           "DuckDB memory limit for analysis connections."),
-)
-OPTION_BY_NAME = {o.name: o for o in OPTIONS}
+def _option(default: Any, env: str, toml: str, help: str) -> Any:
+    """A settings field that declares, once, its default, env var, finmatch.toml key and help text."""
+    return field(default=default, metadata={"env": env, "toml": toml, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    db: Path = Path("data/finmatch.duckdb")
-    reports_dir: Path = Path("reports")
-    state_dir: Path = Path("data")
-    model: str = "offline"
-    table: str = "fpr_records"
-    currency: str = "USD"
-    strict_grounding: bool = False
-    model_fallback: bool = True
-    sql_max_rows: int = 10_000
-    sql_timeout: float = 30.0
-    threads: int = 0
-    memory_limit: str = "4GB"
+    db: Path = _option(Path("data/finmatch.duckdb"), "FINMATCH_DB", "finmatch.db",
+                       "DuckDB database file with fpr_records (created with synthetic data if it is the default and "
+                       "missing).")
+    reports_dir: Path = _option(Path("reports"), "FINMATCH_REPORTS_DIR", "finmatch.reports_dir",
+                                "Folder for generated reports.")
+    state_dir: Path = _option(Path("data"), "FINMATCH_STATE_DIR", "finmatch.state_dir",
+                              "Folder for the run store, checkpoints, chat history and the SQL audit log.")
+    model: str = _option("offline", "FINMATCH_MODEL", "finmatch.model",
+                         "Model used for AI steps; 'offline' is the deterministic offline analyst.")
+    table: str = _option("fpr_records", "FINMATCH_TABLE", "finmatch.table", "Table holding the recommendation records.")
+    currency: str = _option("USD", "FINMATCH_CURRENCY", "finmatch.currency",
+                            "Currency code shown with money figures (amounts are taken as stored).")
+    strict_grounding: bool = _option(False, "FINMATCH_STRICT_GROUNDING", "llm.strict_grounding",
+                                     "Reject model output with numbers not found in the run's evidence (fall back to "
+                                     "the offline analyst).")
+    model_fallback: bool = _option(True, "FINMATCH_MODEL_FALLBACK", "llm.fallback",
+                                   "When a model fails, let the offline analyst write the step (off: exit 4).")
+    sql_max_rows: int = _option(10_000, "FINMATCH_SQL_MAX_ROWS", "sql.max_rows",
+                                "Row cap for one query result; larger results are marked truncated.")
+    sql_timeout: float = _option(30.0, "FINMATCH_SQL_TIMEOUT", "sql.timeout",
+                                 "Deadline in seconds for one query; the query is interrupted when it passes.")
+    threads: int = _option(0, "FINMATCH_THREADS", "sql.threads",
+                           "DuckDB worker threads for analysis connections (0 = number of CPUs, at most 8).")
+    memory_limit: str = _option("4GB", "FINMATCH_MEMORY_LIMIT", "sql.memory_limit",
+                                "DuckDB memory limit for analysis connections.")
     config_path: Path = DEFAULT_CONFIG
     #: where each value came from ("flag", "env", "config", "default") — shown by `finmatch doctor`
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -102,6 +95,50 @@ class Settings:
         if not given:
             return self
         return replace(self, **given, sources={**self.sources, **dict.fromkeys(given, "flag")})
+
+
+_KINDS: dict[str, type] = {"Path": Path, "str": str, "bool": bool, "int": int, "float": float}
+#: every option, from the Settings fields that declare one (the CLI help, `doctor` and the docs read this)
+OPTIONS: tuple[Option, ...] = tuple(
+    Option(f.name, f.metadata["env"], f.metadata["toml"], f.default, _KINDS[str(f.type)], f.metadata["help"])
+    for f in fields(Settings) if "env" in f.metadata)
+OPTION_BY_NAME = {o.name: o for o in OPTIONS}
+
+#: bounds on model use, ``[llm]`` in finmatch.toml (whole numbers; docs/models.md explains each)
+LLM_LIMITS: dict[str, int] = {
+    "max_calls_per_run": 40,  # model calls one analysis may make (all agents and the summary)
+    "max_tokens_per_run": 300_000,  # tokens one analysis may use
+    "max_tool_calls": 4,  # tool calls of one AI step
+    "max_tool_rows": 50,  # rows of one tool result
+    "max_turns": 8,  # model turns of one AI step or one chat answer
+    "max_chat_tool_calls": 6,  # tool calls of one chat answer
+    "max_session_calls": 400,  # model calls of one chat session (a named session, across restarts)
+}
+#: keys of finmatch.toml sections that are not options of their own
+OTHER_KEYS: dict[str, frozenset[str]] = {"llm": frozenset(LLM_LIMITS)}
+#: top-level tables whose content other modules validate: [models.NAME], [schedule.jobs.NAME], ...
+OWNED_SECTIONS = frozenset({"models", "schedule", "assumptions", "privacy"})
+
+
+def _check_sections(raw: dict[str, Any], path: Path) -> None:
+    """Unknown sections and keys are errors naming the key and the known ones (``[sql] timeot = 60``)."""
+    keys: dict[str, set[str]] = {}
+    for opt in OPTIONS:
+        section, key = opt.toml.split(".", 1)
+        keys.setdefault(section, set()).add(key)
+    for section, extra in OTHER_KEYS.items():
+        keys.setdefault(section, set()).update(extra)
+    known_sections = sorted({*keys, *OWNED_SECTIONS})
+    for section, table in raw.items():
+        if section not in keys and section not in OWNED_SECTIONS:
+            raise ConfigError(f"{path}: [{section}] is not a known section; known: {', '.join(known_sections)}")
+        if section in OWNED_SECTIONS:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key in table:
+            if key not in keys[section]:
+                raise ConfigError(f"{path}: [{section}] {key}: unknown key; known: {', '.join(sorted(keys[section]))}")
 
 
 def _coerce(opt: Option, value: Any, origin: str) -> Any:
@@ -158,6 +195,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     if explicit and not cfg_path.exists():
         raise ConfigError(f"config file {cfg_path} does not exist (from {'--config' if config_path else CONFIG_ENV})")
     raw = read_config_file(cfg_path)
+    _check_sections(raw, cfg_path)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -184,7 +222,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
 def _validate(s: Settings) -> None:
     if s.sql_max_rows < 1:
         raise ConfigError(f"sql_max_rows must be at least 1 (got {s.sql_max_rows})")
-    if s.sql_timeout <= 0:
-        raise ConfigError(f"sql_timeout must be positive (got {s.sql_timeout})")
+    if not 0 < s.sql_timeout <= MAX_SQL_TIMEOUT:  # also refuses inf and nan, which would disable the deadline
+        raise ConfigError(f"sql_timeout must be between 0 and {MAX_SQL_TIMEOUT:g} seconds (got {s.sql_timeout})")
     if not s.table.replace("_", "").isalnum():
         raise ConfigError(f"table must be a plain identifier (got {s.table!r})")

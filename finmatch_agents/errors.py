@@ -132,3 +132,7 @@ class Interrupted(FinMatchError):
 
     exit_code = EXIT_INTERRUPTED
     title = "Interrupted"
+
+
+class RunCancelled(Interrupted):
+    """Raised inside a graph node when the run was asked to stop (Ctrl-C, SIGTERM)."""

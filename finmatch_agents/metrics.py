@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.data import queries
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class _Runner:
 
     def get(self, name: str) -> QueryResult | named.Skipped:
         if name not in self.results:
-            self.results[name] = named.run(self.engine, self.log, name, present=self.present, table=self.table)
+            self.results[name] = queries.run(self.engine, self.log, name, present=self.present, table=self.table)
         return self.results[name]
 
     def metric(self, spec: MetricSpec) -> MetricValue:

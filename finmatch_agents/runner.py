@@ -18,15 +18,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents import __version__
-from finmatch_agents.errors import Busy, DataError, FinMatchError, Interrupted, UsageError
-from finmatch_agents.evidence import AuditLog, QueryLog, utc_now
-from finmatch_agents.trace import make_event
+from finmatch_agents.agents import FOCUS_ORDER
+from finmatch_agents.analysts.registry import get_analyst
+from finmatch_agents.assumptions import load_assumptions
+from finmatch_agents.clock import utc_now
+from finmatch_agents.data.generator import ensure_default_database
+from finmatch_agents.data.profile import profile_dataset
+from finmatch_agents.diff import previous_snapshot
+from finmatch_agents.errors import Busy, DataError, FinMatchError, Interrupted, RunCancelled, UsageError
+from finmatch_agents.events import make_event
+from finmatch_agents.evidence import AuditLog, QueryLog
+from finmatch_agents.graph import RunServices, build_graph
+from finmatch_agents.processes import pid_alive
+from finmatch_agents.records import AssumptionValue, Profile, ReportFile, RunMeta
+from finmatch_agents.runs import RunStore, new_run_id, open_checkpointer
+from finmatch_agents.warehouse.engine import open_engine
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
     from finmatch_agents.config import Settings
-    from finmatch_agents.runs import RunStore
 
 Sink = Callable[[dict[str, Any]], None]
 FOCUS_ALL = "all"
@@ -51,8 +62,6 @@ class RunResult:
 
 
 def resolve_focus(values: list[str]) -> list[str]:
-    from finmatch_agents.agents import FOCUS_ORDER
-
     chosen: list[str] = []
     for value in values or [FOCUS_ALL]:
         for item in (v.strip() for v in value.split(",")):
@@ -90,17 +99,9 @@ def cancel_on_signals(cancel: Callable[[], None]) -> Iterator[threading.Event]:
 def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
                  notify: Callable[[str], None] | None = None) -> RunResult:
     """Run (or resume) one analysis to completion; raises :class:`Interrupted` if stopped."""
-    from finmatch_agents.assumptions import load_assumptions
-    from finmatch_agents.data.generator import ensure_default_database
-    from finmatch_agents.graph import build_graph
-    from finmatch_agents.llm.registry import get_analyst
-    from finmatch_agents.processes import pid_alive
-    from finmatch_agents.runs import RunStore, new_run_id, open_checkpointer
-    from finmatch_agents.state import RunContext
-    from finmatch_agents.warehouse.engine import open_engine
-
     store = RunStore(settings.state_dir / "runs.sqlite")
     resumed = request.resume is not None
+    focus: list[str] = []
     if request.resume:
         row = store.get(request.resume)
         if row is None:
@@ -126,29 +127,35 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
         assumptions = load_assumptions(settings)
         analyst = get_analyst(settings.model, settings)
         audit = AuditLog(settings.state_dir / "sql-audit.jsonl", f"analyze:{run_id}")
-        ctx = RunContext(engine=engine, settings=settings, assumptions=assumptions, analyst=analyst, audit=audit)
+        services = RunServices(engine=engine, settings=settings, assumptions=assumptions, analyst=analyst,
+                               audit=audit)
         checkpointer = open_checkpointer(settings.state_dir)
         graph = build_graph(checkpointer)
         config: RunnableConfig = {"configurable": {"thread_id": run_id}}
+        graph_input: dict[str, Any] | None
         if resumed:
             snapshot = graph.get_state(config)
             if not snapshot.values:
                 raise UsageError(f"run {run_id} has no checkpoint to resume from; start a new run")
-            run = snapshot.values["run"]
-            _check_same_data(engine, run, snapshot.values.get("profile", {}))
+            run: RunMeta = snapshot.values["run"]
+            _check_same_data(engine, run, snapshot.values.get("profile"))
+            if not snapshot.next and snapshot.values.get("profile") is not None:
+                # nothing pending, yet the run is not complete: continue after prepare, which routes only to
+                # what is missing (agents without an analysis, then the summary and the report)
+                graph.update_state(config, None, as_node="prepare")
             store.resume_run(run_id)
-            graph_input: dict[str, Any] | None = None
+            graph_input = None
         else:
-            run = {"run_id": run_id, "focus": focus, "model": settings.model, "db": str(settings.db),
-                   "table": settings.table, "created_at": utc_now(), "currency": settings.currency,
-                   "version": __version__, "assumptions": assumptions.to_list(), "job": request.job}
-            if request.job:  # the report's "Changes since last run" compares with the job's previous run
-                from finmatch_agents.diff import previous_meta
-
-                run["previous"] = previous_meta(store, request.job)
+            run = RunMeta(run_id=run_id, focus=tuple(focus), model=settings.model, db=str(settings.db),
+                          table=settings.table, created_at=utc_now(), currency=settings.currency,
+                          version=__version__,
+                          assumptions=tuple(AssumptionValue(**a) for a in assumptions.to_list()), job=request.job,
+                          # the report's "Changes since last run" compares with the job's previous run
+                          previous=previous_snapshot(store, request.job) if request.job else None)
             store.start_run(run)
             graph_input = {"run": run}
-        return _stream(graph, graph_input, config, ctx, store, run, sink, resumed)
+        audit.warn = lambda message: sink(make_event("warning", run_id, None, None, message=message))
+        return _stream(graph, graph_input, config, services, store, run, sink, resumed)
     finally:
         engine.close()
         store.close()
@@ -156,24 +163,29 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             checkpointer.conn.close()
 
 
-def _check_same_data(engine: Any, run: dict[str, Any], profile: dict[str, Any]) -> None:
+def _check_same_data(engine: Any, run: RunMeta, profile: Profile | None) -> None:
     """Resuming on changed data would mix two datasets in one report: refuse."""
-    from finmatch_agents.data.profile import profile_dataset
-
-    if not profile:
+    if profile is None:
         return
-    current = profile_dataset(engine, QueryLog(), run["table"]).fingerprint
-    if current != profile.get("fingerprint"):
-        raise DataError(f"the data changed since run {run['run_id']} started (fingerprint {profile.get('fingerprint')}"
+    current = profile_dataset(engine, QueryLog(), run.table).fingerprint
+    if current != profile.fingerprint:
+        raise DataError(f"the data changed since run {run.run_id} started (fingerprint {profile.fingerprint}"
                         f" -> {current}); a resumed report would mix two datasets",
-                        file=run["db"], hint="start a new run instead of resuming")
+                        file=run.db, hint="start a new run instead of resuming")
 
 
-def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConfig, ctx: Any, store: RunStore,
-            run: dict[str, Any], sink: Sink, resumed: bool) -> RunResult:
-    from finmatch_agents.agents.base import RunCancelled
+def missing_parts(state: dict[str, Any]) -> list[str]:
+    """What a finished graph state still lacks: a selected agent's analysis, the summary, the report."""
+    run: RunMeta = state["run"]
+    analyses = state.get("analyses", {})
+    missing = [f"agent {k}" for k in FOCUS_ORDER if k in run.focus and k not in analyses]
+    missing += [part for part in ("summary", "report") if state.get(part) is None]
+    return missing
 
-    run_id = run["run_id"]
+
+def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConfig, services: RunServices,
+            store: RunStore, run: RunMeta, sink: Sink, resumed: bool) -> RunResult:
+    run_id = run.run_id
     started = time.perf_counter()
 
     def emit(event: dict[str, Any]) -> None:
@@ -181,19 +193,23 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
         sink(event)
 
     def stop() -> None:
-        ctx.cancel.set()
-        ctx.engine.cancel()
+        services.cancel.set()
+        services.engine.cancel()
 
-    emit(make_event("run_started", run_id, None, None, focus=run["focus"], model=run["model"], db=run["db"],
-                    table=run["table"], resumed=resumed, completed_steps=_done_steps(store, run_id)))
+    emit(make_event("run_started", run_id, None, None, focus=list(run.focus), model=run.model, db=run.db,
+                    table=run.table, resumed=resumed, completed_steps=_done_steps(store, run_id)))
     try:
         with cancel_on_signals(stop) as signalled:
-            for _ns, _mode, payload in graph.stream(graph_input, config, context=ctx, stream_mode=["custom"],
+            for _ns, _mode, payload in graph.stream(graph_input, config, context=services, stream_mode=["custom"],
                                                     subgraphs=True, durability="sync"):
                 if isinstance(payload, dict) and payload.get("event"):
                     emit(payload)
             if signalled.is_set() and graph.get_state(config).next:
                 raise RunCancelled("stopped by signal")
+        state = graph.get_state(config).values
+        missing = missing_parts(state)
+        if missing:
+            raise Interrupted(f"run {run_id} ended without {', '.join(missing)}")
     except (RunCancelled, Interrupted, KeyboardInterrupt) as exc:
         store.mark_open_steps(run_id, "interrupted")
         store.finish_run(run_id, "interrupted", error="stopped before finishing; resume with --resume")
@@ -208,22 +224,21 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
         emit(make_event("error", run_id, None, None, message=message))
         emit(make_event("run_finished", run_id, None, None, status="failed"))
         raise
-    state = graph.get_state(config).values
-    report = state.get("report", {})
-    profile = state.get("profile", {})
+    report: ReportFile = state["report"]
+    profile: Profile = state["profile"]
+    stats = report.stats
     store.save_results(run_id, state.get("queries", []), state.get("findings", []))
-    store.finish_run(run_id, "completed", fingerprint=profile.get("fingerprint"), dataset_rows=profile.get("rows"),
-                     report_path=report.get("path"), queries=report.get("queries"), findings=report.get("findings"),
-                     model_calls=report.get("model_calls"), tokens=report.get("tokens"), cost=report.get("model_cost"),
-                     ungrounded=report.get("ungrounded_numbers"), duration_s=report.get("duration_s"))
-    with contextlib.suppress(Exception):  # checkpoints of a finished run are no longer needed
+    store.finish_run(run_id, "completed", fingerprint=profile.fingerprint, dataset_rows=profile.rows,
+                     report_path=report.path, queries=stats.queries, findings=stats.findings,
+                     model_calls=stats.model_calls, tokens=stats.tokens, cost=stats.model_cost,
+                     ungrounded=stats.ungrounded_numbers, duration_s=stats.duration_s)
+    with contextlib.suppress(Exception):  # the report is written: the run's checkpoints are no longer needed
         graph.checkpointer.delete_thread(run_id)
-    emit(make_event("run_finished", run_id, None, None, status="completed", report=report.get("path"),
-                    elapsed_s=round(time.perf_counter() - started, 2), queries=report.get("queries"),
-                    findings=report.get("findings"), ungrounded_numbers=report.get("ungrounded_numbers")))
-    return RunResult(run_id, "completed", report.get("path"), report.get("latest"),
-                     {k: report.get(k) for k in ("queries", "findings", "model_calls", "tokens", "model_cost",
-                                                 "ungrounded_numbers", "duration_s")}, resumed, state)
+    emit(make_event("run_finished", run_id, None, None, status="completed", report=report.path,
+                    elapsed_s=round(time.perf_counter() - started, 2), queries=stats.queries,
+                    findings=stats.findings, ungrounded_numbers=stats.ungrounded_numbers))
+    return RunResult(run_id, "completed", report.path, report.latest,
+                     stats.model_dump(exclude={"duration_s"}) | {"duration_s": stats.duration_s}, resumed, state)
 
 
 def _done_steps(store: RunStore, run_id: str) -> list[dict[str, Any]]:

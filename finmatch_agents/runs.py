@@ -15,16 +15,19 @@ import secrets
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.evidence import utc_now
+from finmatch_agents.clock import utc_now
+from finmatch_agents.files import locked
 from finmatch_agents.processes import pid_alive
+from finmatch_agents.records import CHECKPOINT_TYPES, Finding, Query, RunMeta
 
 if TYPE_CHECKING:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
     from langgraph.checkpoint.sqlite import SqliteSaver
 
 BUSY_TIMEOUT_MS = 30_000
@@ -55,7 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     attempts INTEGER DEFAULT 1,
     pid INTEGER,
     host TEXT,
-    error TEXT
+    error TEXT,
+    currency TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 CREATE TABLE IF NOT EXISTS steps (
@@ -98,6 +102,7 @@ CREATE TABLE IF NOT EXISTS findings (
     vals TEXT,
     query_ids TEXT,
     polarity TEXT,
+    record TEXT,
     PRIMARY KEY (run_id, finding_id)
 );
 CREATE TABLE IF NOT EXISTS model_calls (
@@ -122,15 +127,15 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
+#: columns added after the first release: (table, column, type), added to older stores when they are opened
+MIGRATIONS = (("runs", "currency", "TEXT"), ("findings", "record", "TEXT"), ("sessions", "next_query", "INTEGER"))
+
+
 @contextlib.contextmanager
 def _setup_lock(path: Path) -> Iterator[None]:
     """Serialise opening ``path`` across processes: switching a new database to WAL takes an exclusive lock
     that SQLite does not wait for (two jobs starting at once got "database is locked")."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / f".{path.name}.setup-lock").open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    with locked(path.parent / f".{path.name}.setup-lock"):
         yield
 
 
@@ -149,15 +154,19 @@ def connect(path: Path, schema: str = "") -> sqlite3.Connection:
         con = _open(path)
         if schema:
             con.executescript(schema)  # executescript manages its own transaction
+            for table, column, kind in MIGRATIONS:
+                columns = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+                if f"TABLE IF NOT EXISTS {table} " in schema and column not in columns:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     return con
 
 
 def open_saver(path: Path) -> SqliteSaver:
     """A LangGraph SQLite checkpointer on ``path``, its tables created (under the same setup lock)."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.checkpoint.sqlite import SqliteSaver  # start-up speed: only runs and chats load LangGraph
 
     with _setup_lock(path):
-        saver = SqliteSaver(_open(path))
+        saver = SqliteSaver(_open(path), serde=checkpoint_serde())
         saver.setup()
     return saver
 
@@ -197,13 +206,13 @@ class RunStore:
         self._con.close()
 
     # -- runs -------------------------------------------------------------------------------------------
-    def start_run(self, run: dict[str, Any]) -> None:
+    def start_run(self, run: RunMeta) -> None:
         with self._tx() as con:
             con.execute(
                 "INSERT INTO runs (run_id, status, created_at, updated_at, focus, model, db, table_name, job, pid, "
-                "host) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run["run_id"], run["created_at"], utc_now(), json.dumps(run["focus"]), run["model"], run["db"],
-                 run["table"], run.get("job"), os.getpid(), socket.gethostname()])
+                "host, currency) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run.run_id, run.created_at, utc_now(), json.dumps(list(run.focus)), run.model, run.db,
+                 run.table, run.job, os.getpid(), socket.gethostname(), run.currency])
 
     def resume_run(self, run_id: str) -> None:
         with self._tx() as con:
@@ -282,20 +291,35 @@ class RunStore:
                      event.get("completion_tokens"), event.get("latency_ms"), event.get("cost"),
                      event.get("status"), event.get("error"), event["ts"]])
 
-    def save_results(self, run_id: str, queries: list[dict[str, Any]], findings: list[dict[str, Any]]) -> None:
-        """Full query text and findings of a finished run (for `history show` and `diff`)."""
+    def save_results(self, run_id: str, queries: Sequence[Query], findings: Sequence[Finding]) -> None:
+        """Full query text and findings of a finished run (for `history show` and `diff`). Each finding is also
+        kept whole (``record``), so ``diff`` reads back the record the step produced."""
         with self._tx() as con:
             con.executemany(
                 "INSERT OR REPLACE INTO queries (run_id, query_id, agent, step, title, sql, status, rows, truncated, "
                 "elapsed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, q["id"], q.get("agent"), q.get("step"), q.get("title"), q.get("sql"), q.get("status"),
-                  q.get("rows"), int(bool(q.get("truncated"))), q.get("elapsed_ms")] for q in queries])
+                [[run_id, q.id, q.agent, q.step, q.title, q.sql, q.status, q.rows, int(q.truncated), q.elapsed_ms]
+                 for q in queries])
             con.executemany(
                 "INSERT OR REPLACE INTO findings (run_id, finding_id, agent, step, key, title, statement, vals, "
-                "query_ids, polarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, f["id"], f["agent"], f["step"], f["key"], f["title"], f["statement"],
-                  json.dumps(f["values"], sort_keys=True, default=str), json.dumps(f["query_ids"]),
-                  f.get("polarity")] for f in findings])
+                "query_ids, polarity, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, f.id, f.agent, f.step, f.key, f.title, f.statement,
+                  json.dumps(f.to_json()["values"], sort_keys=True, default=str), json.dumps(list(f.query_ids)),
+                  f.polarity, f.model_dump_json()] for f in findings])
+
+    def findings(self, run_id: str) -> list[Finding]:
+        """The findings of a run as records (rows written before records were kept whole are rebuilt)."""
+        out = []
+        for row in self.table_rows("findings", run_id):
+            if row.get("record"):
+                out.append(Finding.model_validate_json(row["record"]))
+                continue
+            out.append(Finding(id=row["finding_id"], agent=row["agent"] or "", step=row["step"] or "",
+                               key=row["key"] or "", title=row["title"] or "", statement=row["statement"] or "",
+                               values=json.loads(row["vals"] or "{}"), query_ids=tuple(json.loads(row["query_ids"]
+                                                                                             or "[]")),
+                               polarity=row["polarity"] or "neutral"))
+        return out
 
     def mark_open_steps(self, run_id: str, status: str) -> None:
         with self._tx() as con:
@@ -316,6 +340,21 @@ class RunStore:
         if table == "queries":
             rows.sort(key=lambda r: int(str(r["query_id"])[1:]))
         return rows
+
+
+#: LangChain message classes the chat and model loops checkpoint
+_MESSAGE_TYPES = (("langchain_core.messages.ai", "AIMessage"), ("langchain_core.messages.human", "HumanMessage"),
+                  ("langchain_core.messages.system", "SystemMessage"), ("langchain_core.messages.tool", "ToolMessage"),
+                  ("langchain_core.messages.ai", "AIMessageChunk"))
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The serializer for checkpoints: it rebuilds only our records and LangChain's messages (an allow-list,
+    so a tampered checkpoint file cannot make it construct anything else)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # start-up speed (see open_saver)
+
+    allowed = [(t.__module__, t.__name__) for t in CHECKPOINT_TYPES] + list(_MESSAGE_TYPES)
+    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 
 def open_checkpointer(state_dir: Path) -> SqliteSaver:

@@ -16,10 +16,10 @@ import pytest
 
 from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.config import load_settings
+from finmatch_agents.events import EVENT_KINDS
 from finmatch_agents.llm.grounding import Evidence, ungrounded
 from finmatch_agents.runner import RunRequest, run_analysis
 from finmatch_agents.runs import RunStore
-from finmatch_agents.trace import EVENT_KINDS
 from tests.agents.conftest import body_of
 
 VOLATILE = [(re.compile(r'^(run_id|created_at|duration_s): .*$', re.M), r"\1: <volatile>"),
@@ -73,7 +73,7 @@ def test_every_number_in_the_report_body_comes_from_a_query(small_db: Path) -> N
 def test_every_query_is_in_the_provenance_appendix(small_db: Path) -> None:
     result = analyze_library(small_db)
     appendix = Path(result.report_path).read_text().split("## Appendix — Evidence & provenance")[1]
-    ids = [q["id"] for q in result.state["queries"]]
+    ids = [q.id for q in result.state["queries"]]
     assert len(ids) == len(set(ids)) > 30
     for qid in ids:
         assert f"### {qid} — " in appendix
@@ -277,11 +277,13 @@ def test_resume_refuses_completed_runs_and_changed_data(cli, db_copy: Path, tmp_
 
     graph = build_graph(open_checkpointer(settings.state_dir))
     config = {"configurable": {"thread_id": "old-run"}}
-    graph.update_state(config, {"run": {"run_id": "old-run", "table": "fpr_records", "db": str(db_copy),
-                                        "focus": ["performance"]},
-                                "profile": {"fingerprint": "0000000000000000"}}, as_node="prepare")
-    store.start_run({"run_id": "old-run", "created_at": "2026-01-01T00:00:00Z", "focus": ["performance"],
-                     "model": "offline", "db": str(db_copy), "table": "fpr_records"})
+    from finmatch_agents.records import Profile, RunMeta
+
+    run = RunMeta(run_id="old-run", table="fpr_records", db=str(db_copy), focus=("performance",), model="offline",
+                  created_at="2026-01-01T00:00:00Z")
+    graph.update_state(config, {"run": run, "profile": Profile(db=str(db_copy), table="fpr_records", rows=1,
+                                                               fingerprint="0000000000000000")}, as_node="prepare")
+    store.start_run(run)
     store.finish_run("old-run", "interrupted")
     store.close()
     changed = cli("analyze", "--resume", "old-run")

@@ -10,8 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finmatch_agents.diff import compare, flatten, side_from_meta, side_from_state
+from finmatch_agents.diff import compare, flatten
 from finmatch_agents.llm.grounding import Evidence, ungrounded
+from finmatch_agents.records import Finding, RunMeta, RunSnapshot
 from tests.agents.conftest import ACTIVE
 
 PAIR = "customer_segment = 'Mass Market' AND product_type = 'Wealth Management'"
@@ -105,8 +106,8 @@ def test_diff_usage_errors(cli, small_db: Path, isolated: Path) -> None:
     from finmatch_agents.runs import RunStore
 
     store = RunStore(isolated / "data" / "runs.sqlite")
-    store.start_run({"run_id": "stopped-run", "created_at": "2026-01-01T00:00:00Z", "focus": ["strategy"],
-                     "model": "offline", "db": str(small_db), "table": "fpr_records"})
+    store.start_run(RunMeta(run_id="stopped-run", created_at="2026-01-01T00:00:00Z", focus=("strategy",),
+                            model="offline", db=str(small_db), table="fpr_records"))
     store.finish_run("stopped-run", "interrupted")
     store.close()
     stopped = cli("diff", "stopped-run", a)
@@ -114,20 +115,18 @@ def test_diff_usage_errors(cli, small_db: Path, isolated: Path) -> None:
 
 
 def test_identity_tells_repeated_findings_apart() -> None:
-    def finding(fid: str, key: str, values: dict) -> dict:
-        return {"id": fid, "agent": "optimization", "step": "s", "key": key, "title": key, "statement": f"{fid} [Q1]",
-                "values": values, "query_ids": ["Q1"]}
+    def finding(fid: str, key: str, values: dict) -> Finding:
+        return Finding(id=fid, agent="optimization", step="s", key=key, title=key, statement=f"{fid} [Q1]",
+                       values=values, query_ids=("Q1",))
 
-    prev = {"run_id": "A", "findings": [
-        {**finding("F203", "mistargeted", {"segment": "S1", "product_type": "P1", "missed_acceptances": 10}),
-         "finding_id": "F203"},
-        {**finding("F204", "mistargeted", {"segment": "S2", "product_type": "P2", "missed_acceptances": 5}),
-         "finding_id": "F204"},
-        {**finding("F205", "scope", {"total": 10, "nested": {"share": 0.5}}), "finding_id": "F205"}]}
-    state = {"run": {"run_id": "B", "focus": []}, "findings": [
+    prev = RunSnapshot(run_id="A", findings=(
+        finding("F203", "mistargeted", {"segment": "S1", "product_type": "P1", "missed_acceptances": 10}),
+        finding("F204", "mistargeted", {"segment": "S2", "product_type": "P2", "missed_acceptances": 5}),
+        finding("F205", "scope", {"total": 10, "nested": {"share": 0.5}})))
+    current = RunSnapshot(run_id="B", findings=(
         finding("F203", "mistargeted", {"segment": "S2", "product_type": "P2", "missed_acceptances": 7}),
-        finding("F204", "scope", {"total": 10, "nested": {"share": 0.25}})]}
-    cmp = compare(side_from_meta(prev), side_from_state(state))
+        finding("F204", "scope", {"total": 10, "nested": {"share": 0.25}})))
+    cmp = compare(prev, current)
     (kpi,) = cmp.kpis
     assert kpi.label == "Missed acceptances (S2 x P2)" and (kpi.a, kpi.b) == (5, 7)
     assert (kpi.a_finding, kpi.b_finding) == ("F204", "F203")
@@ -198,16 +197,17 @@ def test_unscheduled_reports_are_unchanged(cli, small_db: Path) -> None:
 
 
 def test_section_escapes_data_values() -> None:
-    from finmatch_agents.diff import changes_section
+    from finmatch_agents.records import Profile
+    from finmatch_agents.report.changes import changes_section
 
     evil = "<img src=x> **bold** [link](http://x)"
-    prev = {"run_id": "A", "created_at": "2026-01-01T00:00:00Z", "model": "offline", "rows": 10, "fingerprint": "f1",
-            "findings": [{"finding_id": "F101", "agent": "performance", "key": "best_cell", "title": "Best",
-                          "statement": f"{evil} converts best [Q104]", "values": {"segment": evil},
-                          "polarity": "strength"}]}
-    state = {"run": {"run_id": "B", "job": "w", "focus": ["performance"], "previous": prev}, "findings": [],
-             "profile": {"rows": 10, "fingerprint": "f1"}}
-    text = "\n".join(changes_section(state))
+    prev = RunSnapshot(run_id="A", created_at="2026-01-01T00:00:00Z", model="offline", rows=10, fingerprint="f1",
+                       findings=(Finding(id="F101", agent="performance", step="s", key="best_cell", title="Best",
+                                         statement=f"{evil} converts best [Q104]", values={"segment": evil},
+                                         polarity="strength"),))
+    run = RunMeta(run_id="B", job="w", focus=("performance",), previous=prev, model="offline", db="x", table="t",
+                  created_at="2026-01-02T00:00:00Z")
+    text = "\n".join(changes_section(run, Profile(db="x", table="t", rows=10, fingerprint="f1"), []))
     assert "<img" not in text and "**bold**" not in text and "http://" not in text
     assert "&lt;img src=x&gt; \\*\\*bold\\*\\* \\[link\\](http:\\/\\/x) converts best (run A, F101)" in text
     assert "The data is unchanged" in text

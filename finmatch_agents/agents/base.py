@@ -1,50 +1,81 @@
-"""How an agent is declared and how its steps become LangGraph nodes.
+"""How an agent is declared, and what its data steps can do.
 
 An agent module declares an :class:`AgentSpec`: its workflow steps (names and order from the FinMatch
 document), a function per data step, and rules that tell the offline analyst how to read each kind of
-finding. Data steps talk to a :class:`StepContext` only: run named SQL, record findings, add tables,
-charts and notes. Every number a step writes comes from a query result it ran.
+finding. Data steps talk to a :class:`StepContext` only: run named SQL, record findings, add tables, chart
+specs and notes. Every number a step writes comes from a query result it ran, and every block it adds is
+data (a :mod:`finmatch_agents.records` block): the report renders them once, at publish.
 
-``build_agent_graph`` turns a spec into a subgraph whose nodes are the steps, in order.
+The graph (``finmatch_agents.graph``) turns a spec into nodes; agents never see LangGraph.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-# LangGraph reads node annotations at runtime (get_type_hints), so these imports cannot be type-only.
-from langgraph.runtime import Runtime  # noqa: TC002
-
-from finmatch_agents.errors import FinMatchError, Interrupted, ModelError
-from finmatch_agents.evidence import Finding, QueryLog, QueryRecord
-from finmatch_agents.llm.analyst import AgentAnalysis, AnalysisContext, RuleOutput
-from finmatch_agents.state import AgentState, RunContext
-from finmatch_agents.trace import make_event
+from finmatch_agents.data import queries
+from finmatch_agents.events import Emit, make_event
+from finmatch_agents.formatting import is_number
+from finmatch_agents.ids import refs
+from finmatch_agents.records import (
+    Block,
+    ChartBlock,
+    ChartSeries,
+    ChartSpec,
+    Effort,
+    Finding,
+    FindingBlock,
+    Horizon,
+    Impact,
+    NoteBlock,
+    Polarity,
+    Profile,
+    Query,
+    SkippedBlock,
+    StepKind,
+    TableBlock,
+    TableColumn,
+    TextBlock,
+)
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
+    from finmatch_agents.assumptions import Assumptions
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.units import Unit
+    from finmatch_agents.warehouse.engine import Engine, QueryResult
 
-    from finmatch_agents.warehouse.engine import QueryResult
 
-#: how many query / finding ids one agent may use (its block: Q101-Q199 for the first agent...)
-BLOCK_SIZE = 100
-Emit = Callable[[dict[str, Any]], None]
+@dataclass(frozen=True)
+class RecDraft:
+    """A recommendation as a rule writes it; the analyst fills impact (if not given), horizon and ids."""
+
+    title: str
+    rationale: str
+    effort: Effort
+    owner: str
+    success_metric: str
+    impact: Impact | None = None
+    horizon: Horizon | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleOutput:
+    insight: str | None = None
+    recommendation: RecDraft | None = None
+    risk: str | None = None
+
+
 Rule = Callable[[Finding, "FindingIndex"], RuleOutput | None]
-
-
-class RunCancelled(Interrupted):
-    """Raised inside a node when the run was asked to stop (Ctrl-C, SIGTERM)."""
 
 
 @dataclass(frozen=True)
 class StepSpec:
     name: str
-    kind: str  # data | ai | report
+    kind: StepKind
     about: str  # what the FinMatch document says the step does
     run: Callable[[StepContext], None] | None = None
 
@@ -53,7 +84,7 @@ class StepSpec:
 class AgentSpec:
     key: str  # performance | optimization | financial-impact | strategy
     title: str
-    block: int  # first id number minus one (100 -> Q101, F101)
+    block: int  # first id number minus one (100 -> Q101, F101); see finmatch_agents.ids
     challenge: str
     solution: str
     steps: tuple[StepSpec, ...]
@@ -67,8 +98,8 @@ class AgentSpec:
 class FindingIndex:
     """Findings of one agent by key, so a rule can relate one finding to another."""
 
-    def __init__(self, findings: list[Finding]) -> None:
-        self.all = findings
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.all = list(findings)
         self._by_key: dict[str, list[Finding]] = {}
         for f in findings:
             self._by_key.setdefault(f.key, []).append(f)
@@ -90,35 +121,49 @@ def confidence_from_n(n: Any) -> float:
     return round(count / (count + 50.0), 4) if count > 0 else 0.0
 
 
-def ref(*results: QueryResult | QueryRecord | str | None) -> str:
+def ref(*results: QueryResult | Query | str | None) -> str:
     """``[Q103]`` references for query results (or ids)."""
-    ids = []
-    for r in results:
-        if r is None:
-            continue
-        qid = r if isinstance(r, str) else r.id
-        if qid not in ids:
-            ids.append(qid)
-    return " ".join(f"[{i}]" for i in ids)
+    return refs([r if isinstance(r, str) else r.id for r in results if r is not None])
+
+
+def percent_values(values: Sequence[object], digits: int = 1) -> list[float | None]:
+    """Ratios (0.253) as percentages (25.3) for charts."""
+    return [round(float(v) * 100, digits) if is_number(v) else None for v in values]  # type: ignore[arg-type]
+
+
+def xy_chart(title: str, labels: Sequence[object], series: Sequence[tuple[str, Sequence[object]]], *,
+             y_title: str = "", digits: int = 1) -> ChartSpec:
+    """Bars and/or a line over categories; ``series`` items are ("bar" | "line", values)."""
+    return ChartSpec(title=title, labels=tuple(str(x) for x in labels), y_title=y_title, digits=digits,
+                     series=tuple(ChartSeries(kind=kind,  # type: ignore[arg-type]
+                                              values=tuple(float(v) if is_number(v) else None  # type: ignore[arg-type]
+                                                           for v in values))
+                                  for kind, values in series))
+
+
+def _leaves(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, value) of every leaf of a finding's values; lists are leaves."""
+    if isinstance(values, dict):
+        return [leaf for k, v in values.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, values)]
 
 
 class StepContext:
     """What a data step can do; collects its findings, report blocks and queries."""
 
-    def __init__(self, spec: AgentSpec, step: StepSpec, state: AgentState, ctx: RunContext, emit: Emit,
-                 log: QueryLog) -> None:
-        self.spec, self.step, self.ctx, self.emit, self.log = spec, step, ctx, emit, log
-        self.run_id = state["run"]["run_id"]
-        self.profile: dict[str, Any] = state.get("profile", {})
-        self.table_name: str = state["run"]["table"]
-        self.assumptions = ctx.assumptions
-        self.prior_findings = [Finding.from_dict(f) for f in state.get("findings", [])]
+    def __init__(self, spec: AgentSpec, step: StepSpec, *, run_id: str, table: str, currency: str, profile: Profile,
+                 engine: Engine, assumptions: Assumptions, emit: Emit, log: QueryLog,
+                 prior_findings: Sequence[Finding]) -> None:
+        self.spec, self.step, self.engine, self.emit, self.log = spec, step, engine, emit, log
+        self.run_id, self.table_name, self.currency, self.profile = run_id, table, currency, profile
+        self.assumptions = assumptions
+        self.prior_findings = list(prior_findings)
         self.findings: list[Finding] = []
-        self.blocks: list[dict[str, Any]] = []
+        self.blocks: list[Block] = []
         self._next_finding = spec.block + 1 + len(self.prior_findings)
-        catalog: dict[str, list[str]] = self.profile.get("catalog", {})
-        self.present: set[str] = set(self.profile.get("present", [])) | {
-            f"{t}.{c}" for t, cols in catalog.items() for c in cols}
+        self._units: dict[str, dict[str, Unit]] = {}  # query id -> declared column units
+        self.present: set[str] = set(profile.present) | {
+            f"{t}.{c}" for t, cols in profile.catalog.items() for c in cols}
 
     @property
     def min_group(self) -> int:
@@ -134,42 +179,62 @@ class StepContext:
     def sql(self, name: str, *, what: str | None = None, **params: Any) -> QueryResult | None:
         """Run a named query; when a column it needs is absent, note that in the report and return None."""
         query = named.load(name)
-        res = named.run(self.ctx.engine, self.log, name, present=self.present, **{**self.params(), **params})
+        res = queries.run(self.engine, self.log, name, present=self.present, **{**self.params(), **params})
         if isinstance(res, named.Skipped):
             self.skipped(what or query.title, res.reason)
             return None
+        self._units[res.id] = query.units
         return res
 
+    def units_of(self, query_ids: Sequence[str]) -> dict[str, Unit]:
+        """Column units declared by the named queries behind ``query_ids`` (the first declaration wins)."""
+        out: dict[str, Unit] = {}
+        for qid in query_ids:
+            for column, unit in self._units.get(qid, {}).items():
+                out.setdefault(column, unit)
+        return out
+
     def finding(self, key: str, title: str, statement: str, values: dict[str, Any],
-                queries: list[QueryResult | QueryRecord | str], *, effect: float = 0.0,
-                confidence: float | None = None, polarity: str = "neutral", n: Any = None) -> Finding:
+                queries: Sequence[QueryResult | Query | str], *, effect: float = 0.0,
+                confidence: float | None = None, polarity: Polarity = "neutral", n: Any = None,
+                units: dict[str, Unit] | None = None) -> Finding:
+        """Record a finding. Each value takes the unit its query column declares (by the leaf name), unless
+        ``units`` names one (for values renamed or derived in the step)."""
         ids = tuple(dict.fromkeys(q if isinstance(q, str) else q.id for q in queries))
-        refs = ref(*ids)
-        text = statement if not refs or refs in statement else f"{statement} {refs}"
+        cited = ref(*ids)
+        text = statement if not cited or cited in statement else f"{statement} {cited}"
         conf = confidence if confidence is not None else (confidence_from_n(n) if n is not None else 1.0)
+        declared, given = self.units_of(ids), units or {}
+        value_units: dict[str, Unit] = {}
+        for path, _value in _leaves(values):
+            leaf = path.rsplit(".", 1)[-1]
+            unit = given.get(path) or given.get(leaf) or declared.get(leaf)
+            if unit:
+                value_units[path] = unit
         found = Finding(id=f"F{self._next_finding}", agent=self.spec.key, step=self.step.name, key=key, title=title,
-                        statement=text, values=values, query_ids=ids, effect=round(float(effect), 4),
-                        confidence=round(conf, 4), polarity=polarity)
+                        statement=text, values=values, units=value_units, query_ids=ids,
+                        effect=round(float(effect), 4), confidence=round(conf, 4), polarity=polarity)
         self._next_finding += 1
         self.findings.append(found)
-        self.blocks.append({"type": "finding", "id": found.id})
+        self.blocks.append(FindingBlock(id=found.id))
         self.emit(make_event("finding", self.run_id, self.spec.key, self.step.name, finding_id=found.id,
                              title=title, statement=text))
         return found
 
     # -- report blocks -----------------------------------------------------------------------------------
     def text(self, markdown: str) -> None:
-        self.blocks.append({"type": "text", "text": markdown})
+        self.blocks.append(TextBlock(text=markdown))
 
     def note(self, markdown: str) -> None:
-        self.blocks.append({"type": "note", "text": markdown})
+        self.blocks.append(NoteBlock(text=markdown))
 
     def skipped(self, what: str, reason: str) -> None:
-        self.blocks.append({"type": "skipped", "title": what, "reason": reason})
+        self.blocks.append(SkippedBlock(title=what, reason=reason))
 
-    def table(self, title: str, result: QueryResult | str, columns: list[tuple[str, str, str]],
+    def table(self, title: str, result: QueryResult | str, columns: Sequence[tuple[str, str] | tuple[str, str, str]],
               rows: list[dict[str, Any]] | None = None) -> None:
-        """A table of ``rows`` (default: the whole result); ``columns`` are (key, heading, unit).
+        """A table of ``rows`` (default: the whole result); ``columns`` are (key, heading) with the unit the
+        query declares, or (key, heading, unit) for tables built from rows the step assembled.
 
         ``result`` may be a query id (e.g. one of the profile's queries) when ``rows`` are given.
         """
@@ -179,133 +244,17 @@ class StepContext:
             data, qid = rows, result
         else:
             data, qid = (rows if rows is not None else result.dicts()), result.id
-        self.blocks.append({"type": "table", "title": title, "query": qid,
-                            "columns": [{"key": k, "label": label, "unit": unit} for k, label, unit in columns],
-                            "rows": [{k: row.get(k) for k, _, _ in columns} for row in data]})
+        declared = self.units_of([qid])
+        cols = []
+        for col in columns:
+            key, label = col[0], col[1]
+            unit = col[2] if len(col) == 3 else declared.get(key)
+            if unit is None:
+                raise ValueError(f"{self.spec.key}: table {title!r} column {key!r} has no unit (declare it in the "
+                                 "query's `-- units:` header)")
+            cols.append(TableColumn(key=key, label=label, unit=unit))  # type: ignore[arg-type]
+        self.blocks.append(TableBlock(title=title, query=qid, columns=tuple(cols),
+                                      rows=tuple({c.key: row.get(c.key) for c in cols} for row in data)))
 
-    def chart(self, title: str, mermaid: str, result: QueryResult) -> None:
-        self.blocks.append({"type": "chart", "title": title, "query": result.id, "mermaid": mermaid})
-
-
-def analysis_context(sc: StepContext, state: AgentState, emit: Emit) -> AnalysisContext:
-    """What the AI step's analyst may use: this agent's evidence, the profile, and the sandbox for tools."""
-    engine = sc.ctx.engine
-    own = list(state.get("context_queries", [])) + list(state.get("queries", []))
-    run = state["run"]
-
-    def evidence() -> list[dict[str, Any]]:
-        return own + [q.to_dict() for q in sc.log.records]
-
-    def run_sql(sql: str, purpose: str, max_rows: int) -> QueryResult:
-        return engine.query(sql, log=sc.log, title=f"Model query: {purpose}", max_rows=max_rows)
-
-    def on_model_query(result: QueryResult) -> None:
-        sc.finding("model_query", "Query requested by the model",
-                   f"The model checked the data with an additional query ({result.record.rows} rows).",
-                   {"rows": result.record.rows}, [result])
-
-    return AnalysisContext(
-        run_id=sc.run_id, agent=sc.spec.key, step=sc.step.name, currency=run.get("currency", "USD"), emit=emit,
-        evidence=evidence, extra_evidence=[state.get("profile", {}), run.get("assumptions", [])], run_sql=run_sql,
-        tables=engine.tables(), describe=lambda t: [(c.name, c.type) for c in engine.columns(t)],
-        on_model_query=on_model_query, cancelled=sc.ctx.cancel.is_set)
-
-
-def node_name(step: StepSpec) -> str:
-    return step.name
-
-
-def _step_record(spec: AgentSpec, index: int, step: StepSpec, status: str, blocks: list[dict[str, Any]],
-                 findings: list[Finding], log: QueryLog, elapsed_ms: float, error: str | None = None
-                 ) -> dict[str, Any]:
-    return {"agent": spec.key, "step": step.name, "index": index, "kind": step.kind, "status": status,
-            "blocks": blocks, "finding_ids": [f.id for f in findings], "query_ids": [q.id for q in log.records],
-            "elapsed_ms": round(elapsed_ms, 1), "error": error}
-
-
-def make_step_node(spec: AgentSpec, index: int, step: StepSpec) -> Callable[..., dict[str, Any]]:
-    from finmatch_agents.report.sections import render_agent_section
-
-    def node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        ctx = runtime.context
-        if ctx.cancel.is_set():
-            raise RunCancelled("run cancelled before this step")
-        emit: Emit = runtime.stream_writer
-        run_id = state["run"]["run_id"]
-        started = time.perf_counter()
-        emit(make_event("step_started", run_id, spec.key, step.name, index=index, kind=step.kind,
-                        total_steps=len(spec.steps)))
-        used = len(state.get("queries", []))
-
-        def on_query(record: QueryRecord) -> None:
-            emit(make_event("query", run_id, spec.key, step.name, query_id=record.id, title=record.title,
-                            status=record.status, rows=record.rows, elapsed_ms=record.elapsed_ms,
-                            tables=list(record.tables)))
-
-        log = QueryLog("Q", spec.block + 1 + used, agent=spec.key, step=step.name,
-                       sinks=[on_query, *([ctx.audit] if ctx.audit else [])])
-        sc = StepContext(spec, step, state, ctx, emit, log)
-        update: dict[str, Any] = {}
-        status, error = "done", None
-        try:
-            if step.kind == "data" and step.run is not None:
-                step.run(sc)
-            elif step.kind == "ai":
-                if step.run is not None:  # deterministic SQL the AI step needs (e.g. scenario projections)
-                    step.run(sc)
-                findings = sc.prior_findings + sc.findings
-                actx = analysis_context(sc, state, emit)
-                analysis = ctx.analyst.analyze(spec, findings, state.get("profile", {}), actx)
-                for warning in analysis.warnings:
-                    emit(make_event("warning", run_id, spec.key, step.name, message=warning))
-                update["analysis"] = analysis.to_dict()
-            elif step.kind == "report":
-                analysis = AgentAnalysis.from_dict(state.get("analysis") or {"agent": spec.key, "insights": [],
-                                                                             "recommendations": [], "risks": []})
-                findings = sc.prior_findings
-                section = render_agent_section(spec, state.get("steps", []), analysis, findings,
-                                               state.get("queries", []), state["run"].get("currency", "USD"))
-                update["sections"] = {spec.key: {"title": spec.title, "markdown": section,
-                                                 "analysis": analysis.to_dict()}}
-        except (Interrupted, ModelError):  # a stop request, or a model failure with fallback off: end the run
-            raise
-        except FinMatchError as exc:  # a query failed or timed out: report it, keep going
-            if ctx.cancel.is_set():
-                raise RunCancelled(str(exc)) from exc
-            status, error = "failed", f"{exc.title}: {exc.message}"
-            sc.blocks.append({"type": "failed", "reason": error})
-            emit(make_event("warning", run_id, spec.key, step.name, message=f"step failed: {error}"))
-        except Exception as exc:
-            if ctx.cancel.is_set():
-                raise RunCancelled(str(exc)) from exc
-            status, error = "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            emit(make_event("error", run_id, spec.key, step.name, message=error))
-            raise
-        elapsed = (time.perf_counter() - started) * 1000
-        if used + len(log.records) >= BLOCK_SIZE:
-            raise RuntimeError(f"{spec.key} ran more than {BLOCK_SIZE - 1} queries; its ids would overflow")
-        record = _step_record(spec, index, step, status, sc.blocks, sc.findings, log, elapsed, error)
-        emit(make_event("step_finished", run_id, spec.key, step.name, index=index, status=status,
-                        elapsed_ms=record["elapsed_ms"], queries=len(log.records),
-                        rows=sum(q.rows for q in log.records), findings=len(sc.findings), error=error))
-        return {**update, "queries": [q.to_dict() for q in log.records], "findings": [f.to_dict() for f in sc.findings],
-                "steps": [record]}
-
-    node.__name__ = f"{spec.key}_{index}"
-    return node
-
-
-def build_agent_graph(spec: AgentSpec) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The agent's subgraph: one node per workflow step, in document order."""
-    from langgraph.graph import END, START, StateGraph
-
-    from finmatch_agents.state import AgentInput, AgentOutput
-
-    graph = StateGraph(AgentState, context_schema=RunContext, input_schema=AgentInput, output_schema=AgentOutput)
-    previous = START
-    for index, step in enumerate(spec.steps, start=1):
-        graph.add_node(node_name(step), make_step_node(spec, index, step))
-        graph.add_edge(previous, node_name(step))
-        previous = node_name(step)
-    graph.add_edge(previous, END)
-    return graph.compile(name=spec.key)
+    def chart(self, title: str, spec: ChartSpec, result: QueryResult) -> None:
+        self.blocks.append(ChartBlock(title=title, query=result.id, spec=spec))

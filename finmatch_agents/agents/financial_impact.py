@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec
+from finmatch_agents.agents.base import AgentSpec, FindingIndex, RecDraft, RuleOutput, StepContext, StepSpec, xy_chart
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, is_number
-from finmatch_agents.llm.analyst import RecDraft, RuleOutput
-from finmatch_agents.report.charts import xy_chart
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import Finding
+    from finmatch_agents.records import Finding
 
 #: ROI from which the programme counts as clearly profitable (revenue per year at least twice its cost)
 STRONG_ROI = 1.0
@@ -28,7 +26,7 @@ FULL_COVERAGE = 0.95
 
 # -- formatting helpers (format only; every value comes from a query) --------------------------------------
 def _currency(ctx: StepContext) -> str:
-    return str(ctx.ctx.settings.currency)
+    return ctx.currency
 
 
 def _money(value: Any, currency: str) -> str:
@@ -129,11 +127,11 @@ def revenue_impact(ctx: StepContext) -> None:
     if mix and mix.rows:
         rows = mix.dicts()
         ctx.table("Annual revenue by product type (accepted sales with a catalogue margin)", mix,
-                  [("product_type", "Product type", "text"), ("accepted_sales", "Accepted sales", "count"),
-                   ("sales", "Amount sold", "currency"), ("sales_share", "Share of amount sold", "percent"),
-                   ("annual_revenue", "Annual revenue", "currency"), ("revenue_share", "Share of revenue", "percent"),
-                   ("effective_margin", "Effective margin", "percent"),
-                   ("revenue_per_sale", "Revenue per sale", "currency")])
+                  [("product_type", "Product type"), ("accepted_sales", "Accepted sales"),
+                   ("sales", "Amount sold"), ("sales_share", "Share of amount sold"),
+                   ("annual_revenue", "Annual revenue"), ("revenue_share", "Share of revenue"),
+                   ("effective_margin", "Effective margin"),
+                   ("revenue_per_sale", "Revenue per sale")])
         ctx.chart(f"Annual revenue by product type, in {cur}",
                   xy_chart("Annual revenue by product type", [r["product_type"] for r in rows],
                            [("bar", [r["annual_revenue"] for r in rows])], y_title=cur, digits=0), mix)
@@ -184,13 +182,12 @@ def lifetime_value(ctx: StepContext) -> None:
     if seg and seg.rows:
         rows = seg.dicts()
         ctx.table("Customer lifetime value by customer segment", seg,
-                  [("segment", "Segment", "text"), ("customers", "Customers", "count"),
-                   ("customer_share", "Share of customers", "percent"), ("arpu", "Annual revenue per customer",
-                                                                        "currency"),
-                   ("avg_churn", "Mean churn probability", "percent"), ("avg_clv", "Mean CLV", "currency"),
-                   ("total_clv", "Total CLV", "currency"), ("clv_share", "Share of CLV", "percent"),
-                   ("revenue_at_risk", "Annual revenue at risk", "currency"),
-                   ("revenue_at_risk_share", "Share of revenue at risk", "percent")])
+                  [("segment", "Segment"), ("customers", "Customers"),
+                   ("customer_share", "Share of customers"), ("arpu", "Annual revenue per customer"),
+                   ("avg_churn", "Mean churn probability"), ("avg_clv", "Mean CLV"),
+                   ("total_clv", "Total CLV"), ("clv_share", "Share of CLV"),
+                   ("revenue_at_risk", "Annual revenue at risk"),
+                   ("revenue_at_risk_share", "Share of revenue at risk")])
         top, bottom = rows[0], rows[-1]
         exposed = max(rows, key=lambda r: (r["revenue_at_risk"] or 0.0, r["segment"]))
         if is_number(top["clv_share"]) and len(rows) > 1:
@@ -208,10 +205,10 @@ def lifetime_value(ctx: StepContext) -> None:
     if cross and cross.rows:
         rows = cross.dicts()
         ctx.table("Churn by number of accepted products per customer", cross,
-                  [("accepted_products", "Accepted products", "text"), ("customers", "Customers", "count"),
-                   ("customer_share", "Share of customers", "percent"),
-                   ("avg_churn", "Mean churn probability", "percent"),
-                   ("high_churn_share", "Share at high churn risk", "percent")])
+                  [("accepted_products", "Accepted products"), ("customers", "Customers"),
+                   ("customer_share", "Share of customers"),
+                   ("avg_churn", "Mean churn probability"),
+                   ("high_churn_share", "Share at high churn risk")])
         by = {r["accepted_products"]: r for r in rows}
         head, most = rows[0], rows[-1]
         if "0" in by and len(rows) > 1 and _known(head, "churn_none", "churn_multi", "churn_gap_none_vs_multi"):
@@ -233,8 +230,8 @@ def lifetime_value(ctx: StepContext) -> None:
     if sat and sat.rows:
         rows = sat.dicts()
         ctx.table("Satisfaction by number of accepted products per customer", sat,
-                  [("accepted_products", "Accepted products", "text"), ("customers", "Customers", "count"),
-                   ("avg_satisfaction", "Mean satisfaction score", "number")])
+                  [("accepted_products", "Accepted products"), ("customers", "Customers"),
+                   ("avg_satisfaction", "Mean satisfaction score")])
         head, most = rows[0], rows[-1]
         if len(rows) > 1 and _known(head, "satisfaction_none", "satisfaction_multi"):
             ctx.finding("cross_sell_satisfaction", "Cross-selling and satisfaction",
@@ -304,12 +301,12 @@ def scenarios(ctx: StepContext) -> None:
              "revenue minus the revenue expected to be lost to churn. They are what-if arithmetic on the listed "
              "assumptions, not forecasts.")
     ctx.table("Scenario projections (annual figures)", res,
-              [("scenario", "Scenario", "text"), ("sales_change", "Sales change", "percent"),
-               ("churn_change", "Churn reduction", "percent"), ("annual_revenue", "Annual revenue", "currency"),
-               ("expected_churn_loss", "Expected loss to churn", "currency"),
-               ("revenue_after_churn", "Revenue after churn", "currency"),
-               ("gain_vs_baseline", "Gain vs baseline", "currency"), ("arpu", "Revenue per customer", "currency"),
-               ("arpu_after_churn", "Revenue per customer after churn", "currency")])
+              [("scenario", "Scenario"), ("sales_change", "Sales change"),
+               ("churn_change", "Churn reduction"), ("annual_revenue", "Annual revenue"),
+               ("expected_churn_loss", "Expected loss to churn"),
+               ("revenue_after_churn", "Revenue after churn"),
+               ("gain_vs_baseline", "Gain vs baseline"), ("arpu", "Revenue per customer"),
+               ("arpu_after_churn", "Revenue per customer after churn")])
     common = {"currency": cur, "baseline": base}
     ctx.finding("scenario_sales", "Scenario: sales uplift",
                 f"A {fmt_pct(sales['sales_change'])} increase in product sales would add "

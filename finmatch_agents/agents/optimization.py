@@ -13,16 +13,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec
+from finmatch_agents.agents.base import (
+    AgentSpec,
+    FindingIndex,
+    RecDraft,
+    RuleOutput,
+    StepContext,
+    StepSpec,
+    percent_values,
+    xy_chart,
+)
 from finmatch_agents.data.profile import STALE_DAYS
-from finmatch_agents.evidence import QueryRecord
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
-from finmatch_agents.llm.analyst import RecDraft, RuleOutput
-from finmatch_agents.report.charts import percent_values, xy_chart
-from finmatch_agents.warehouse.engine import QueryResult
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import Finding
+    from finmatch_agents.records import Finding, Query
+    from finmatch_agents.warehouse.engine import QueryResult
 
 TOP_N = 5
 #: the fields the optimisation relies on, with what each is used for (readiness view of step 1)
@@ -43,7 +49,7 @@ READINESS_FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def _currency(ctx: StepContext) -> str:
-    return str(getattr(ctx.ctx.settings, "currency", "USD") or "USD")
+    return ctx.currency
 
 
 def _unit_cost(value: Any, currency: str) -> str:
@@ -53,11 +59,6 @@ def _unit_cost(value: Any, currency: str) -> str:
 
 def _money(value: Any, currency: str) -> str:
     return fmt_money(value, currency, compact=True)
-
-
-def _profile_result(query_id: str) -> QueryResult:
-    """A stand-in result carrying the id of a query `prepare` ran, for tables built from the dataset profile."""
-    return QueryResult(columns=[], types=[], rows=[], truncated=False, record=QueryRecord(id=query_id, sql=""))
 
 
 def _counts(row: dict[str, Any]) -> str:
@@ -80,8 +81,8 @@ def prepare_data(ctx: StepContext) -> None:
                  f"and {fmt_count(row['undecided'])} ({fmt_pct(row['undecided_share'])}) are still undecided "
                  "(pending or in progress)") if row["undecided"] else "all are decided (accepted or declined)"
         ctx.table("Recommendations by decision state", scope,
-                  [("decision", "Decision", "text"), ("status", "Status", "text"),
-                   ("recommendations", "Recommendations", "count"), ("share", "Share", "percent")])
+                  [("decision", "Decision"), ("status", "Status"),
+                   ("recommendations", "Recommendations"), ("share", "Share")])
         ctx.finding("scope", "Optimisation scope",
                     f"Of {fmt_count(row['total'])} recommendations, {state}; "
                     f"{fmt_pct(row['decided_acceptance_rate'])} of the decided offers were accepted.",
@@ -93,11 +94,11 @@ def prepare_data(ctx: StepContext) -> None:
 
 def _readiness(ctx: StepContext) -> None:
     p = ctx.profile
-    stats_id = p.get("query_ids", {}).get("stats")
+    stats_id = p.query_ids.get("stats")
     if not stats_id:
         return
-    columns = {c["name"]: c for c in p.get("columns", [])}
-    flagged = {f.get("column"): f for f in p.get("flags", []) if f.get("code") == "high-nulls"}
+    columns = {c.name: c for c in p.columns}
+    flagged = {f.column: f for f in p.flags if f.code == "high-nulls"}
     rows: list[dict[str, Any]] = []
     for name, use in READINESS_FIELDS:
         col = columns.get(name)
@@ -105,13 +106,13 @@ def _readiness(ctx: StepContext) -> None:
             status = "absent: analyses that need it are skipped"
         elif name in flagged:
             status = "flagged: often empty"
-        elif not col.get("null_rate"):
+        elif not col.null_rate:
             status = "complete"
         else:
             status = "minor gaps"
-        rows.append({"column": name, "use": use, "null_rate": col.get("null_rate") if col else None,
+        rows.append({"column": name, "use": use, "null_rate": col.null_rate if col else None,
                      "status": status})
-    ctx.table("Readiness of the fields the optimisation relies on (share of records empty)", _profile_result(stats_id),
+    ctx.table("Readiness of the fields the optimisation relies on (share of records empty)", stats_id,
               [("column", "Column", "text"), ("use", "Used for", "text"), ("null_rate", "Empty", "percent"),
                ("status", "Status", "text")], rows)
     absent = [r["column"] for r in rows if r["null_rate"] is None]
@@ -151,10 +152,10 @@ def detect_inefficiencies(ctx: StepContext) -> None:
         ctx.table(f"Segment x product pairs with the most missed acceptances against their score-expected rate "
                   f"(pairs of at least {fmt_count(head['min_group_size'])} recommendations; mis-targeted from a "
                   f"shortfall of {fmt_pp(head['mistarget_gap'], signed=False)})", pairs,
-                  [("segment", "Segment", "text"), ("product_type", "Product type", "text"),
-                   ("recommendations", "Recommendations", "count"), ("avg_score", "Mean score", "score"),
-                   ("acceptance_rate", "Acceptance", "percent"), ("expected_rate", "Expected from scores", "percent"),
-                   ("gap", "Shortfall", "pp"), ("missed_acceptances", "Missed acceptances", "count")], shown)
+                  [("segment", "Segment"), ("product_type", "Product type"),
+                   ("recommendations", "Recommendations"), ("avg_score", "Mean score"),
+                   ("acceptance_rate", "Acceptance"), ("expected_rate", "Expected from scores"),
+                   ("gap", "Shortfall"), ("missed_acceptances", "Missed acceptances")], shown)
         ctx.chart("Actual (bars) and score-expected (line) acceptance of the pairs above, in percent",
                   xy_chart("Actual vs score-expected acceptance", [f"{r['segment']} x {r['product_type']}"
                                                                    for r in shown],
@@ -186,10 +187,10 @@ def detect_inefficiencies(ctx: StepContext) -> None:
     if aff and aff.rows:
         rows = aff.dicts()
         ctx.table("Acceptance and delivery cost of offers not accepted, by product affinity", aff,
-                  [("affinity", "Affinity", "text"), ("recommendations", "Recommendations", "count"),
-                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("not_accepted", "Not accepted", "count"),
-                   ("not_accepted_cost", "Delivery cost without result", "currency")])
+                  [("affinity", "Affinity"), ("recommendations", "Recommendations"),
+                   ("share", "Share"), ("acceptance_rate", "Acceptance"),
+                   ("not_accepted", "Not accepted"),
+                   ("not_accepted_cost", "Delivery cost without result")])
         head = rows[0]
         if head["low_recommendations"] and head["medium_high_acceptance_rate"] is not None:
             ctx.finding("low_affinity", "Offers to low-affinity customers",
@@ -217,9 +218,9 @@ def correlate(ctx: StepContext) -> None:
     if life and life.rows:
         rows = life.dicts()
         ctx.table("Acceptance by lifecycle stage", life,
-                  [("stage", "Stage", "text"), ("recommendations", "Recommendations", "count"),
-                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("vs_overall", "vs overall", "pp")])
+                  [("stage", "Stage"), ("recommendations", "Recommendations"),
+                   ("share", "Share"), ("acceptance_rate", "Acceptance"),
+                   ("vs_overall", "vs overall")])
         best = max(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
         worst = min(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
         if best is not worst:
@@ -237,9 +238,9 @@ def correlate(ctx: StepContext) -> None:
     if tx and tx.rows:
         rows = tx.dicts()
         ctx.table("Acceptance by quintile of transaction count (last six months)", tx,
-                  [("quintile", "Quintile", "count"), ("recommendations", "Recommendations", "count"),
-                   ("min_transactions", "From", "count"), ("max_transactions", "To", "count"),
-                   ("avg_transactions", "Mean transactions", "count"), ("acceptance_rate", "Acceptance", "percent")])
+                  [("quintile", "Quintile"), ("recommendations", "Recommendations"),
+                   ("min_transactions", "From"), ("max_transactions", "To"),
+                   ("avg_transactions", "Mean transactions"), ("acceptance_rate", "Acceptance")])
         ctx.chart("Acceptance by transaction-count quintile (transactions from-to), in percent",
                   xy_chart("Acceptance by transaction count",
                            [f"{fmt_count(r['min_transactions'])}-{fmt_count(r['max_transactions'])}" for r in rows],
@@ -263,8 +264,8 @@ def correlate(ctx: StepContext) -> None:
     if usage and usage.rows:
         rows = usage.dicts()
         ctx.table("Acceptance by product-usage trend", usage,
-                  [("trend", "Usage trend", "text"), ("recommendations", "Recommendations", "count"),
-                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent")])
+                  [("trend", "Usage trend"), ("recommendations", "Recommendations"),
+                   ("share", "Share"), ("acceptance_rate", "Acceptance")])
         by = {r["trend"]: r for r in rows}
         if "Increasing" in by and "Decreasing" in by:
             up, down = by["Increasing"], by["Decreasing"]
@@ -327,14 +328,14 @@ def integrate_systems(ctx: StepContext) -> None:
 
 def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult | None) -> None:
     p = ctx.profile
-    ids = p.get("query_ids", {})
+    ids = p.query_ids
     fresh_id, gaps_id = ids.get("source_freshness"), ids.get("source_gaps")
     by_system = {r["system"]: r for r in sources.dicts()} if sources else {}
     no_affinity = {r["system"]: r for r in affinity.dicts()} if affinity else {}
-    rows = [r for r in p.get("sources", []) if r.get("source_system") is not None]
+    rows = [r for r in p.sources if r.get("source_system") is not None]
     if rows and gaps_id:
         ctx.table("Freshness and completeness by core banking system (newest record; share of checked customer "
-                  "fields empty)", _profile_result(gaps_id),
+                  "fields empty)", gaps_id,
                   [("source_system", "System", "text"), ("records", "Records", "count"),
                    ("newest", "Newest record", "text"), ("lag_days", "Days behind", "count"),
                    ("empty_rate", "Fields empty", "percent"), ("others_empty_rate", "Other systems", "percent")],
@@ -343,7 +344,7 @@ def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult 
             ctx.note(f"Newest dates and days behind come from [{fresh_id}]; empty fields from [{gaps_id}].")
     for r in rows:
         acc = by_system.get(r["source_system"], {})
-        refs: list[QueryResult | QueryRecord | str] = [q for q in (fresh_id, sources if acc else None) if q]
+        refs: list[QueryResult | Query | str] = [q for q in (fresh_id, sources if acc else None) if q]
         lag = r.get("lag_days")
         if fresh_id and lag is not None and lag > STALE_DAYS:
             share = f" ({fmt_pct(acc['share'])} of the total)" if acc else ""
@@ -377,12 +378,12 @@ def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult 
                         [q for q in (gaps_id, affinity if detail else None) if q],
                         effect=min(1.0, (empty - others) * 20), confidence=1.0, polarity="risk")
     if not rows:  # no per-source completeness in the profile: carry its source flags as they are
-        flags = [f for f in p.get("flags", []) if f.get("code") in ("stale-source", "source-gaps")]
+        flags = [f for f in p.flags if f.code in ("stale-source", "source-gaps")]
         if flags:
             ctx.finding("source_flags", "Core banking feed quality",
                         "Data-quality warnings on the core banking feeds: "
-                        + "; ".join(f["message"] for f in flags) + ".",
-                        {"flags": [f["code"] for f in flags]}, [f["query_id"] for f in flags if f.get("query_id")],
+                        + "; ".join(f.message for f in flags) + ".",
+                        {"flags": [f.code for f in flags]}, [f.query_id for f in flags if f.query_id],
                         effect=0.5, confidence=1.0, polarity="risk")
 
 

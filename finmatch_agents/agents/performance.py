@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec, ref
+from finmatch_agents.agents.base import (
+    AgentSpec,
+    FindingIndex,
+    RecDraft,
+    RuleOutput,
+    StepContext,
+    StepSpec,
+    percent_values,
+    ref,
+    xy_chart,
+)
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
-from finmatch_agents.llm.analyst import RecDraft, RuleOutput
-from finmatch_agents.report.charts import percent_values, xy_chart
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import Finding
+    from finmatch_agents.records import Finding
 
 TOP_N = 5
 
@@ -32,22 +40,22 @@ def initialize(ctx: StepContext) -> None:
         row = overview.first()
         p = ctx.profile
         period = ""
-        if p.get("date_min"):
-            period = f", recommended between {p['date_min']} and {p['date_max']}"
-        stats_ref = ref(p.get("query_ids", {}).get("stats"))
+        if p.date_min:
+            period = f", recommended between {p.date_min} and {p.date_max}"
+        stats_ref = ref(p.query_ids.get("stats"))
         ctx.finding("scope", "Scope",
                     f"{fmt_count(row['records'])} recommendations to {fmt_count(row['customers'])} customers across "
                     f"{fmt_count(row['product_types'])} product types "
                     f"({fmt_num(row['recommendations_per_customer'], 1)} per customer){period}. "
                     f"{ref(overview)} {stats_ref}".strip(),
-                    row, [overview, *([p['query_ids']['stats']] if stats_ref else [])])
-    warnings = [f for f in ctx.profile.get("flags", []) if f.get("severity") in ("warning", "error")]
+                    row, [overview, *([p.query_ids['stats']] if stats_ref else [])])
+    warnings = ctx.profile.warnings()
     if warnings:
-        ids = [f["query_id"] for f in warnings if f.get("query_id")]
+        ids = [f.query_id for f in warnings if f.query_id]
         ctx.finding("data_quality", "Data quality",
                     "Data-quality warnings that qualify the figures below: "
-                    + "; ".join(f"{f['message']}" for f in warnings) + ".",
-                    {"flags": [f["code"] for f in warnings]}, ids, effect=0.3, polarity="risk")
+                    + "; ".join(f.message for f in warnings) + ".",
+                    {"flags": [f.code for f in warnings]}, ids, effect=0.3, polarity="risk")
 
 
 def assess(ctx: StepContext) -> None:
@@ -64,10 +72,10 @@ def assess(ctx: StepContext) -> None:
         rows = cal.dicts()
         head = rows[0]
         ctx.table("Acceptance by recommendation-score decile", cal,
-                  [("decile", "Decile", "count"), ("recommendations", "Recommendations", "count"),
-                   ("min_score", "Min score", "score"), ("max_score", "Max score", "score"),
-                   ("avg_score", "Mean score", "score"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("calibration_gap", "Score minus acceptance", "pp")])
+                  [("decile", "Decile"), ("recommendations", "Recommendations"),
+                   ("min_score", "Min score"), ("max_score", "Max score"),
+                   ("avg_score", "Mean score"), ("acceptance_rate", "Acceptance"),
+                   ("calibration_gap", "Score minus acceptance")])
         ctx.chart("Acceptance (bars) and mean score (line) by score decile, in percent",
                   xy_chart("Score calibration by decile", [r["decile"] for r in rows],
                            [("bar", percent_values([r["acceptance_rate"] for r in rows])),
@@ -93,9 +101,9 @@ def assess(ctx: StepContext) -> None:
         shown = rows[:TOP_N] + [r for r in rows[-TOP_N:] if r not in rows[:TOP_N]]
         ctx.table(f"Best and worst segment x product combinations (groups of at least "
                   f"{fmt_count(ctx.min_group)} recommendations)", cells,
-                  [("segment", "Segment", "text"), ("product_type", "Product type", "text"),
-                   ("recommendations", "Recommendations", "count"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("vs_overall", "vs overall", "pp")], shown)
+                  [("segment", "Segment"), ("product_type", "Product type"),
+                   ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
+                   ("vs_overall", "vs overall")], shown)
         best, worst = rows[0], rows[-1]
         overall = best["overall_rate"] or 0.0
         ctx.finding("best_cell", "Best segment x product",
@@ -113,8 +121,8 @@ def assess(ctx: StepContext) -> None:
     if aff and aff.rows:
         rows = aff.dicts()
         ctx.table("Acceptance by customer product affinity", aff,
-                  [("affinity", "Affinity", "text"), ("recommendations", "Recommendations", "count"),
-                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent")])
+                  [("affinity", "Affinity"), ("recommendations", "Recommendations"),
+                   ("share", "Share"), ("acceptance_rate", "Acceptance")])
         by = {r["affinity"]: r for r in rows}
         ratio = rows[0]["high_low_ratio"]
         if "High" in by and "Low" in by:
@@ -133,8 +141,8 @@ def recognise_patterns(ctx: StepContext) -> None:
     if life and life.rows:
         rows = life.dicts()
         ctx.table("Acceptance by lifecycle stage", life,
-                  [("stage", "Stage", "text"), ("customers", "Customers", "count"),
-                   ("recommendations", "Recommendations", "count"), ("acceptance_rate", "Acceptance", "percent")])
+                  [("stage", "Stage"), ("customers", "Customers"),
+                   ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance")])
         best = max(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
         worst = min(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
         ctx.finding("lifecycle", "Lifecycle stage",
@@ -147,9 +155,9 @@ def recognise_patterns(ctx: StepContext) -> None:
     if usage and usage.rows:
         rows = usage.dicts()
         ctx.table("Churn probability by product-usage trend (per customer)", usage,
-                  [("trend", "Usage trend", "text"), ("customers", "Customers", "count"),
-                   ("avg_churn", "Mean churn probability", "percent"),
-                   ("share_high_risk", "Share at high churn risk", "percent")])
+                  [("trend", "Usage trend"), ("customers", "Customers"),
+                   ("avg_churn", "Mean churn probability"),
+                   ("share_high_risk", "Share at high churn risk")])
         by = {r["trend"]: r for r in rows}
         if "Decreasing" in by and "Increasing" in by:
             ratio = rows[0]["decreasing_increasing_ratio"]
@@ -166,8 +174,8 @@ def recognise_patterns(ctx: StepContext) -> None:
     if sat and sat.rows:
         rows = sat.dicts()
         ctx.table("Churn probability by satisfaction band (per customer)", sat,
-                  [("band", "Satisfaction", "text"), ("customers", "Customers", "count"),
-                   ("share", "Share", "percent"), ("avg_churn", "Mean churn probability", "percent")])
+                  [("band", "Satisfaction"), ("customers", "Customers"),
+                   ("share", "Share"), ("avg_churn", "Mean churn probability")])
         by = {r["band"]: r for r in rows}
         low, high = by.get("Low (1-4)"), by.get("High (8-10)")
         if low and high:
@@ -183,9 +191,9 @@ def recognise_patterns(ctx: StepContext) -> None:
         rows = products.dicts()
         shown = rows[:TOP_N] + [r for r in rows[-TOP_N:] if r not in rows[:TOP_N]]
         ctx.table("Top and bottom products by acceptance", products,
-                  [("product_name", "Product", "text"), ("product_type", "Type", "text"),
-                   ("recommendations", "Recommendations", "count"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("vs_product_average", "vs product average", "pp")], shown)
+                  [("product_name", "Product"), ("product_type", "Type"),
+                   ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
+                   ("vs_product_average", "vs product average")], shown)
         top, bottom = rows[0], rows[-1]
         ctx.finding("products", "Top and bottom products",
                     f"Of {fmt_count(top['products_compared'])} products compared, {top['product_name']} converts best "

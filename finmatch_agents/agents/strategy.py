@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents.base import AgentSpec, FindingIndex, StepContext, StepSpec
+from finmatch_agents.agents.base import (
+    AgentSpec,
+    FindingIndex,
+    RecDraft,
+    RuleOutput,
+    StepContext,
+    StepSpec,
+    percent_values,
+    xy_chart,
+)
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
-from finmatch_agents.llm.analyst import RecDraft, RuleOutput
-from finmatch_agents.report.charts import percent_values, xy_chart
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import Finding
+    from finmatch_agents.records import Finding
 
 #: data dimensions that open banking, real-time (IoT-style) and event-driven integrations consume:
 #: (column, label, what an integration would use it for)
@@ -62,10 +69,10 @@ def assess_technology(ctx: StepContext) -> None:
         rows = mix.dicts()
         ctx.table(f"Recommendations and acceptance by channel (channels with at least "
                   f"{fmt_count(rows[0]['min_group_size'])} recommendations)", mix,
-                  [("channel", "Channel", "text"), ("channel_type", "Type", "text"),
-                   ("recommendations", "Recommendations", "count"), ("share", "Share", "percent"),
-                   ("acceptance_rate", "Acceptance", "percent"), ("vs_overall", "vs overall", "pp"),
-                   ("lift", "Lift vs overall", "times")])
+                  [("channel", "Channel"), ("channel_type", "Type"),
+                   ("recommendations", "Recommendations"), ("share", "Share"),
+                   ("acceptance_rate", "Acceptance"), ("vs_overall", "vs overall"),
+                   ("lift", "Lift vs overall")])
         ctx.chart("Acceptance by channel (bars) against the overall rate (line), in percent",
                   xy_chart("Acceptance by channel", [r["channel"] for r in rows],
                            [("bar", percent_values([r["acceptance_rate"] for r in rows])),
@@ -112,9 +119,9 @@ def assess_technology(ctx: StepContext) -> None:
     if crm and crm.rows:
         rows = crm.dicts()
         ctx.table("Recommendations and acceptance by CRM platform", crm,
-                  [("crm_system", "CRM platform", "text"), ("recommendations", "Recommendations", "count"),
-                   ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
-                   ("vs_overall", "vs overall", "pp")])
+                  [("crm_system", "CRM platform"), ("recommendations", "Recommendations"),
+                   ("share", "Share"), ("acceptance_rate", "Acceptance"),
+                   ("vs_overall", "vs overall")])
         top, low = rows[0], rows[-1]
         ctx.finding("crm", "CRM platforms",
                     f"{fmt_count(top['platforms_compared'])} CRM platforms deliver the recommendations; "
@@ -133,12 +140,12 @@ def competitive_advantage(ctx: StepContext) -> None:
         return
     rows = gain.dicts()
     ctx.table("Cumulative gain of contacting recommendations in score order", gain,
-              [("top_percent", "Top percent by score", "count"), ("min_score", "Lowest score", "score"),
-               ("acceptance_rate", "Acceptance in this tenth", "percent"),
-               ("contacted_share", "Share contacted", "percent"),
-               ("captured_share", "Share of acceptances captured", "percent"),
-               ("cumulative_rate", "Cumulative acceptance", "percent"), ("lift", "Lift", "times"),
-               ("captured_vs_untargeted", "vs untargeted", "pp")])
+              [("top_percent", "Top percent by score"), ("min_score", "Lowest score"),
+               ("acceptance_rate", "Acceptance in this tenth"),
+               ("contacted_share", "Share contacted"),
+               ("captured_share", "Share of acceptances captured"),
+               ("cumulative_rate", "Cumulative acceptance"), ("lift", "Lift"),
+               ("captured_vs_untargeted", "vs untargeted")])
     ctx.chart("Gain chart: share of all acceptances captured when contacting the top offers by score (first line) "
               "against an untargeted baseline (second line), in percent",
               xy_chart("Gain of score-driven targeting", [f"Top {r['top_percent']}%" for r in rows],
@@ -168,9 +175,9 @@ def competitive_advantage(ctx: StepContext) -> None:
 def assess_integration_readiness(ctx: StepContext) -> None:
     """Completeness of the dimensions new integrations consume (from the profile), sync latency, feed quality."""
     profile = ctx.profile
-    stats_id = profile.get("query_ids", {}).get("stats")
-    columns = {c["name"]: c for c in profile.get("columns", [])}
-    flagged = {f.get("column") for f in profile.get("flags", []) if f.get("code") == "high-nulls"}
+    stats_id = profile.query_ids.get("stats")
+    columns = {c.name: c for c in profile.columns}
+    flagged = {f.column for f in profile.flags if f.code == "high-nulls"}
     present = [d for d in READINESS_DIMENSIONS if d[0] in columns]
     absent = [d for d in READINESS_DIMENSIONS if d[0] not in columns]
     if not present or not stats_id:
@@ -181,7 +188,7 @@ def assess_integration_readiness(ctx: StepContext) -> None:
         for col, label, use in READINESS_DIMENSIONS:
             info = columns.get(col)
             status = "Absent" if info is None else ("Gap" if col in flagged else "Ready")
-            rows.append({"dimension": label, "use": use, "null_rate": info["null_rate"] if info else None,
+            rows.append({"dimension": label, "use": use, "null_rate": info.null_rate if info else None,
                          "status": status})
         ctx.table("Data readiness by integration dimension (empty share from the dataset profile)", stats_id,
                   [("dimension", "Data dimension", "text"), ("use", "Integration use", "text"),
@@ -216,9 +223,9 @@ def assess_integration_readiness(ctx: StepContext) -> None:
         rows = lat.dicts()
         ctx.table("Days from recommendation to connector sync" + (", by source system" if ctx.has("source_system")
                                                                   else ""), lat,
-                  [("source_system", "Source system", "text"), ("records", "Records", "count"),
-                   ("median_days", "Median days", "number"), ("p95_days", "Tail latency (days)", "number"),
-                   ("max_days", "Slowest (days)", "number"), ("share_within_day", "Synced within a day", "percent")])
+                  [("source_system", "Source system"), ("records", "Records"),
+                   ("median_days", "Median days"), ("p95_days", "Tail latency (days)"),
+                   ("max_days", "Slowest (days)"), ("share_within_day", "Synced within a day")])
         total = next(r for r in rows if r["is_total"] == 1)
         sources = [r for r in rows if r["is_total"] == 0]
         slowest = f" The slowest feed is {sources[0]['source_system']} (median {fmt_num(sources[0]['median_days'])} " \
@@ -239,15 +246,15 @@ def assess_integration_readiness(ctx: StepContext) -> None:
 def _source_quality(ctx: StepContext) -> None:
     """Completeness and freshness by core banking feed, from the profile's per-source checks."""
     profile = ctx.profile
-    sources = profile.get("sources") or []
-    ids = profile.get("query_ids", {})
+    sources = profile.sources
+    ids = profile.query_ids
     gaps_id = ids.get("source_gaps")
     if not sources or not gaps_id:
         return
-    flags = profile.get("flags", [])
+    flags = profile.flags
 
     def flagged(code: str, name: str) -> bool:
-        return any(f.get("code") == code and str(f.get("message", "")).startswith(f"{name}:") for f in flags)
+        return any(f.code == code and f.message.startswith(f"{name}:") for f in flags)
 
     rows = [{**s, "gappy": flagged("source-gaps", s["source_system"]),
              "stale": flagged("stale-source", s["source_system"])} for s in sources]
@@ -285,9 +292,9 @@ def develop_strategy(ctx: StepContext) -> None:
         rows = roles.dicts()
         ctx.table("Segment roles: Grow (acceptance at or above overall, churn at or below), Defend (churn above "
                   "overall), Nurture (otherwise)", roles,
-                  [("segment", "Segment", "text"), ("role", "Role", "text"), ("customers", "Customers", "count"),
-                   ("acceptance_rate", "Acceptance", "percent"), ("acceptance_vs_overall", "vs overall", "pp"),
-                   ("avg_churn", "Mean churn", "percent"), ("churn_vs_overall", "vs overall", "pp")])
+                  [("segment", "Segment"), ("role", "Role"), ("customers", "Customers"),
+                   ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall"),
+                   ("avg_churn", "Mean churn"), ("churn_vs_overall", "vs overall")])
         _role_findings(ctx, roles, rows, with_churn=True)
     elif roles is None and ctx.has("customer_segment"):  # churn absent: roles from acceptance only
         fallback = ctx.sql("strategy/segment_acceptance", what="Segment roles from acceptance only")
@@ -296,8 +303,8 @@ def develop_strategy(ctx: StepContext) -> None:
             ctx.note("Churn probability is not in the data, so segment roles rest on acceptance only: Grow at or "
                      "above the overall acceptance rate, Nurture below it; no segment can be marked Defend.")
             ctx.table("Segment roles from acceptance only", fallback,
-                      [("segment", "Segment", "text"), ("role", "Role", "text"), ("customers", "Customers", "count"),
-                       ("acceptance_rate", "Acceptance", "percent"), ("acceptance_vs_overall", "vs overall", "pp")])
+                      [("segment", "Segment"), ("role", "Role"), ("customers", "Customers"),
+                       ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall")])
             _role_findings(ctx, fallback, rows, with_churn=False)
     dig = ctx.sql("strategy/segment_digital", what="Digital adoption by segment")
     if dig and dig.rows and not any(r["digital_share"] for r in dig.dicts()):
@@ -306,11 +313,11 @@ def develop_strategy(ctx: StepContext) -> None:
     elif dig and dig.rows:
         rows = dig.dicts()
         ctx.table("Digital adoption and digital against assisted acceptance by segment", dig,
-                  [("segment", "Segment", "text"), ("recommendations", "Recommendations", "count"),
-                   ("digital_share", "Digital share", "percent"), ("adoption_vs_overall", "vs overall", "pp"),
-                   ("digital_acceptance", "Digital acceptance", "percent"),
-                   ("assisted_acceptance", "Assisted acceptance", "percent"),
-                   ("digital_vs_assisted", "Digital advantage", "pp")])
+                  [("segment", "Segment"), ("recommendations", "Recommendations"),
+                   ("digital_share", "Digital share"), ("adoption_vs_overall", "vs overall"),
+                   ("digital_acceptance", "Digital acceptance"),
+                   ("assisted_acceptance", "Assisted acceptance"),
+                   ("digital_vs_assisted", "Digital advantage")])
         compared = [r for r in rows if r["digital_vs_assisted"] is not None]
         if compared:
             target = compared[0]  # most extra acceptances from matching the most digital segment (query order)

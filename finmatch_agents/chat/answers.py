@@ -8,56 +8,22 @@ use values from that query's result.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.chat.context import Answer, ChatContext, Table, refs
 from finmatch_agents.chat.questions import LIBRARY, Match, normalise
-from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times, fmt_value
+from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times
+from finmatch_agents.ids import query_refs
 from finmatch_agents.report.markdown import code, md_escape
+from finmatch_agents.runs import RunStore
+from finmatch_agents.units import format_value
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
-    from finmatch_agents.chat.session import ChatSession
     from finmatch_agents.warehouse.engine import QueryResult
 
-
-@dataclass
-class Table:
-    title: str
-    columns: list[tuple[str, str, str]]  # (key, heading, unit)
-    rows: list[dict[str, Any]]
-    query: str | None = None
-
-    def formatted(self, currency: str, *, markdown: bool = True) -> list[list[str]]:
-        """Cells as text: numbers by unit; text escaped for markdown (or as is, for the terminal)."""
-        def text(value: Any) -> str:
-            return md_escape(value) if markdown else ("" if value is None else str(value))
-
-        return [[text(r.get(k)) if unit == "text" else fmt_value(r.get(k), unit, currency)
-                 for k, _, unit in self.columns] for r in self.rows]
-
-
-@dataclass
-class Answer:
-    kind: str  # verified | model | command | unavailable | unknown | error | exit
-    text: str
-    tables: list[Table] = field(default_factory=list)
-    query_ids: list[str] = field(default_factory=list)
-    matched: str | None = None
-    streamed: bool = False  # the text was already shown token by token
-    exit_code: int = 0  # for `finmatch ask`: the documented code of an error answer
-
-    def to_dict(self) -> dict[str, Any]:
-        from finmatch_agents.evidence import jsonable
-
-        data = asdict(self)
-        data.pop("streamed")
-        result: dict[str, Any] = jsonable(data)
-        return result
-
-
-def refs(*ids: str | None) -> str:
-    return " ".join(f"[{i}]" for i in dict.fromkeys(i for i in ids if i))
+__all__ = ["Answer", "Table", "answer_verified", "explain", "help_text", "refs"]
 
 
 #: what each verified query shows, in order: (column, heading, unit)
@@ -90,7 +56,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
-def answer_verified(session: ChatSession, m: Match, text: str) -> Answer:
+def answer_verified(session: ChatContext, m: Match, text: str) -> Answer:
     q = m.question
     if q.kind == "explain":
         return explain(session, text, q.id)
@@ -111,7 +77,7 @@ def _label(row: dict[str, Any]) -> str:
     return md_escape(next(v for k, v in row.items() if isinstance(v, str)))
 
 
-def _ranking(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+def _ranking(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     q = m.question
     rows = [r for r in res.dicts() if r.get(q.metric) is not None]
     if not rows:
@@ -121,7 +87,7 @@ def _ranking(session: ChatSession, m: Match, res: QueryResult) -> Answer:
     cur = session.settings.currency
 
     def value(r: dict[str, Any]) -> str:
-        return fmt_value(r[q.metric], q.unit, cur)
+        return format_value(r[q.metric], q.unit, cur)
 
     text = f"**{_label(top)}** has the highest {q.phrase} ({value(top)})"
     text += f"; **{_label(bottom)}** the lowest ({value(bottom)})." if len(rows) > 1 else "."
@@ -135,7 +101,7 @@ def _ranking(session: ChatSession, m: Match, res: QueryResult) -> Answer:
     return Answer("verified", f"{text} {refs(res.id)}", [table])
 
 
-def _offers(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+def _offers(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     rows = res.dicts()
     p = m.params
     first = rows[0] if rows else {}
@@ -151,7 +117,7 @@ def _offers(session: ChatSession, m: Match, res: QueryResult) -> Answer:
                                                                listed, res.id)])
 
 
-def _calibration(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+def _calibration(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     rows = res.dicts()
     if not rows:
         return Answer("verified", f"There are no scored recommendations. {refs(res.id)}")
@@ -164,7 +130,7 @@ def _calibration(session: ChatSession, m: Match, res: QueryResult) -> Answer:
                   [Table("Acceptance by score decile", COLUMNS["performance/calibration"], rows, res.id)])
 
 
-def _overall(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+def _overall(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     r = res.first()
     if m.question.id == "overall_churn":
         text = (f"The mean churn probability per customer is {fmt_pct(r['avg_churn_probability'])} over "
@@ -177,7 +143,7 @@ def _overall(session: ChatSession, m: Match, res: QueryResult) -> Answer:
     return Answer("verified", f"{text} {refs(res.id)}")
 
 
-def _scope(session: ChatSession, m: Match, res: QueryResult) -> Answer:
+def _scope(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     r = res.first()
     text = (f"The data holds {fmt_count(r['records'])} recommendations to {fmt_count(r['customers'])} customers "
             f"across {fmt_count(r['product_types'])} product types "
@@ -198,12 +164,8 @@ _ROW = re.compile(r"^\| \*\*(?P<title>.+?)\*\* — (?P<rationale>.+?) \| (?P<imp
                   r"(?P<evidence>.*?) \|$", re.M)
 
 
-def explain(session: ChatSession, text: str, matched: str) -> Answer:
+def explain(session: ChatContext, text: str, matched: str) -> Answer:
     """Look the recommendation up in the latest completed report and show its rationale and evidence."""
-    from pathlib import Path
-
-    from finmatch_agents.runs import RunStore
-
     store = RunStore(session.settings.state_dir / "runs.sqlite")
     try:
         runs = [r for r in store.list_runs(50) if r["status"] == "completed" and r["report_path"]]
@@ -242,7 +204,7 @@ def explain(session: ChatSession, text: str, matched: str) -> Answer:
               f"Why: {row['rationale']}\n\nImpact {row['impact']}, effort {row['effort']}, {row['when']}; owner "
               f"{row['owner']}; success metric: {row['metric']}. Evidence {row['evidence']} in {code(path)}.")
     return Answer("verified", answer, matched=matched,
-                  query_ids=re.findall(r"\[(Q\d+)\]", row["evidence"]))
+                  query_ids=query_refs(row["evidence"]))
 
 
 def help_text() -> str:

@@ -5,23 +5,28 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from finmatch_agents.chat.answers import Answer, Table, help_text, refs
+from finmatch_agents.chat.answers import help_text
+from finmatch_agents.chat.context import Answer, ChatContext, Table, refs
+from finmatch_agents.chat.transcript import save_transcript
+from finmatch_agents.data.schema import column as dictionary_column
 from finmatch_agents.errors import FinMatchError, Interrupted, UsageError
+from finmatch_agents.explore import check_where, choose_columns, fetch_page
+from finmatch_agents.formatting import is_number
+from finmatch_agents.metrics import compute_dashboard
 from finmatch_agents.report.markdown import code, md_escape
-
-if TYPE_CHECKING:
-    from finmatch_agents.chat.session import ChatSession
+from finmatch_agents.runner import RunRequest, resolve_focus
+from finmatch_agents.runs import RunStore
+from finmatch_agents.units import format_value
 
 COMMANDS = ("/help", "/tables", "/describe", "/sql", "/metrics", "/analyze", "/explore", "/history", "/report",
             "/save", "/model", "/exit", "/quit")
 
 
-def run_command(session: ChatSession, line: str) -> Answer:
+def run_command(session: ChatContext, line: str) -> Answer:
     name, _, rest = line.strip().partition(" ")
     name, rest = name.lower(), rest.strip()
-    handlers: dict[str, Callable[[ChatSession, str], Answer]] = {
+    handlers: dict[str, Callable[[ChatContext, str], Answer]] = {
         "/help": lambda s, r: Answer("command", help_text()), "/tables": tables, "/describe": describe, "/sql": sql,
         "/metrics": metrics, "/analyze": analyze, "/explore": explore, "/history": history, "/report": report,
         "/save": save, "/model": model, "/exit": lambda s, r: Answer("exit", "Bye."),
@@ -40,7 +45,7 @@ def run_command(session: ChatSession, line: str) -> Answer:
         return Answer("error", f"**{md_escape(exc.title)}:** {md_escape(exc.message)}{hint}", exit_code=exc.exit_code)
 
 
-def tables(session: ChatSession, rest: str) -> Answer:
+def tables(session: ChatContext, rest: str) -> Answer:
     rows = []
     ids = []
     for table in session.engine.tables():
@@ -52,9 +57,7 @@ def tables(session: ChatSession, rest: str) -> Answer:
                                                                                             "count")], rows)], ids)
 
 
-def describe(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.data.schema import column as dictionary_column
-
+def describe(session: ChatContext, rest: str) -> Answer:
     table = rest or session.settings.table
     if table not in session.engine.tables():
         raise UsageError(f"/describe: no table '{table}' (tables: {', '.join(session.engine.tables())})")
@@ -68,7 +71,7 @@ def describe(session: ChatSession, rest: str) -> Answer:
                                                  ("meaning", "Meaning", "text"), ("rules", "Rules", "text")], rows)])
 
 
-def sql(session: ChatSession, rest: str) -> Answer:
+def sql(session: ChatContext, rest: str) -> Answer:
     if not rest:
         raise UsageError("/sql needs a statement, e.g. /sql SELECT channel, count(*) FROM fpr_records GROUP BY 1")
     res = session.query(rest, "chat /sql", max_rows=200)
@@ -79,20 +82,15 @@ def sql(session: ChatSession, rest: str) -> Answer:
 
 
 def _unit(rows: list[tuple[object, ...]], i: int) -> str:
-    from finmatch_agents.formatting import is_number
-
     values = [r[i] for r in rows if r[i] is not None]
     return "number" if values and all(is_number(v) for v in values) else "text"
 
 
-def metrics(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.formatting import fmt_value
-    from finmatch_agents.metrics import compute_dashboard
-
+def metrics(session: ChatContext, rest: str) -> Answer:
     before = len(session.log.records)
     cur = session.settings.currency
     d = compute_dashboard(session.engine, session.log, table=session.settings.table, currency=cur)
-    rows = [{"metric": m.label, "value": fmt_value(m.value, m.unit, cur), "query": m.query_id}  # each in its unit
+    rows = [{"metric": m.label, "value": format_value(m.value, m.unit, cur), "query": m.query_id}  # each in its unit
             for m in [*d.kpis, *d.financial] if not m.absent]
     table = Table("Key metrics", [("metric", "Metric", "text"), ("value", "Value", "text"),
                                   ("query", "Query", "text")], rows)
@@ -100,9 +98,7 @@ def metrics(session: ChatSession, rest: str) -> Answer:
     return Answer("command", f"The metrics dashboard. {refs(*ids)}", [table], ids)
 
 
-def analyze(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.runner import RunRequest, resolve_focus
-
+def analyze(session: ChatContext, rest: str) -> Answer:
     args = shlex.split(rest)
     resume = None
     if args[:1] == ["--resume"]:
@@ -111,17 +107,16 @@ def analyze(session: ChatSession, rest: str) -> Answer:
         resume, args = args[1], []
     request = RunRequest(focus=resolve_focus(args or ["all"]), resume=resume)
     result = session.run_analysis(request)
-    summary = result.state.get("summary") or {}
+    summary = result.state.get("summary")
     lines = [f"Run {result.run_id} finished: report {code(result.report_path)}."]
-    lines += [f"- {md_escape(h)}" for h in summary.get("headline", [])]
-    lines += [f"- {md_escape(r['title'])} ({r['impact']} impact, {r['effort']} effort, {r['horizon']})"
-              for r in summary.get("recommendations", [])[:5]]
+    if summary is not None:
+        lines += [f"- {md_escape(h)}" for h in summary.headline]
+        lines += [f"- {md_escape(r.title)} ({r.impact} impact, {r.effort} effort, {r.horizon})"
+                  for r in summary.recommendations[:5]]
     return Answer("command", "\n".join(lines))
 
 
-def explore(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.explore import check_where, choose_columns, fetch_page
-
+def explore(session: ChatContext, rest: str) -> Answer:
     table, _, condition = rest.partition(" ")
     if table and table not in session.engine.tables():
         table, condition = session.settings.table, rest
@@ -134,9 +129,7 @@ def explore(session: ChatSession, rest: str) -> Answer:
                   [Table(table, cols, rows, page.query_ids[-1])], list(page.query_ids))
 
 
-def history(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.runs import RunStore
-
+def history(session: ChatContext, rest: str) -> Answer:
     store = RunStore(session.settings.state_dir / "runs.sqlite")
     try:
         runs = [r.data for r in store.list_runs(10)]
@@ -152,9 +145,7 @@ def history(session: ChatSession, rest: str) -> Answer:
                                   ("report", "Report", "text")], rows)])
 
 
-def report(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.runs import RunStore
-
+def report(session: ChatContext, rest: str) -> Answer:
     store = RunStore(session.settings.state_dir / "runs.sqlite")
     try:
         row = store.get(rest) if rest else next((r for r in store.list_runs(50)
@@ -173,14 +164,12 @@ def report(session: ChatSession, rest: str) -> Answer:
     return Answer("command", f"{summary}\n\nFull report: {code(path)} (run {row['run_id']}).")
 
 
-def save(session: ChatSession, rest: str) -> Answer:
-    from finmatch_agents.chat.transcript import save_transcript
-
+def save(session: ChatContext, rest: str) -> Answer:
     path = save_transcript(session, Path(rest) if rest else None)
     return Answer("command", f"Session saved to {code(path)}.")
 
 
-def model(session: ChatSession, rest: str) -> Answer:
+def model(session: ChatContext, rest: str) -> Answer:
     if not rest:
         return Answer("command", f"Model: {code(session.model)}. `/model NAME` switches (see "
                                  "`finmatch models list`); `offline` answers verified questions only.")

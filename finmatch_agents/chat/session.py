@@ -3,7 +3,7 @@
 * ``/command`` lines are slash commands (work with or without a model).
 * Other lines, offline: matched against the verified questions; no match means an honest "I can't answer
   that offline" with suggestions, never an invented answer.
-* Other lines, with a model: a LangGraph tool-calling agent (``chat/agent.py``) answers, using the same
+* Other lines, with a model: the shared tool-calling loop (``chat/agent.py``) answers, using the same
   sandboxed tools and citing the queries it ran.
 
 Every query of the session is numbered in the session (``Q1``, ``Q2``… continuing after a restart), logged
@@ -15,15 +15,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.chat.answers import Answer, answer_verified
+from finmatch_agents.assumptions import load_assumptions
+from finmatch_agents.chat.agent import ChatAgent
+from finmatch_agents.chat.answers import answer_verified
 from finmatch_agents.chat.commands import run_command
+from finmatch_agents.chat.context import Answer
 from finmatch_agents.chat.questions import match, suggestions
 from finmatch_agents.chat.store import ChatStore, check_name
-from finmatch_agents.evidence import AuditLog, QueryLog, QueryRecord
-from finmatch_agents.llm.models import OFFLINE
+from finmatch_agents.data import queries
+from finmatch_agents.data.generator import ensure_default_database
+from finmatch_agents.evidence import AuditLog, QueryLog
+from finmatch_agents.llm.models import OFFLINE, resolve_model
+from finmatch_agents.runner import run_analysis
+from finmatch_agents.warehouse.engine import open_engine
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
+    from finmatch_agents.records import Query
     from finmatch_agents.runner import RunRequest, RunResult
     from finmatch_agents.warehouse.engine import QueryResult
     from finmatch_agents.warehouse.named import Skipped
@@ -34,10 +42,6 @@ Event = Callable[[dict[str, Any]], None]
 class ChatSession:
     def __init__(self, settings: Settings, name: str, *, on_event: Event | None = None,
                  notify: Callable[[str], None] | None = None) -> None:
-        from finmatch_agents.assumptions import load_assumptions
-        from finmatch_agents.data.generator import ensure_default_database
-        from finmatch_agents.warehouse.engine import open_engine
-
         self.settings, self.name = settings, check_name(name)
         self.model = settings.model
         self.on_event = on_event or (lambda _e: None)
@@ -45,16 +49,17 @@ class ChatSession:
         self.engine = open_engine(settings)
         self.store = ChatStore(settings.state_dir / "chat.sqlite")
         self.resumed = self.store.open_session(self.name, self.model, str(settings.db))
-        self.log = QueryLog("Q", self.store.next_query_number(self.name), agent="chat", step=self.name,
-                            sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", f"chat:{self.name}"),
-                                   self._query_event])
+        self.log = QueryLog("Q", agent="chat", step=self.name, allocate=lambda: self.store.allocate_query_number(
+            self.name), sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", f"chat:{self.name}",
+                                        warn=lambda m: self.on_event({"event": "warning", "message": m})),
+                               self._query_event])
         self.assumptions = load_assumptions(settings)
         self._agent: Any = None
         if self.model != OFFLINE:
             self.set_model(self.model)
 
     # -- evidence -------------------------------------------------------------------------------------------
-    def _query_event(self, record: QueryRecord) -> None:
+    def _query_event(self, record: Query) -> None:
         self.on_event({"event": "query", "query_id": record.id, "title": record.title, "status": record.status,
                        "rows": record.rows, "elapsed_ms": record.elapsed_ms, "rule": record.rule})
 
@@ -67,19 +72,14 @@ class ChatSession:
         return self.engine.query(sql, log=self.log, title=title, max_rows=max_rows)
 
     def named(self, name: str, **params: object) -> QueryResult | Skipped:
-        from finmatch_agents.warehouse import named
-
-        return named.run(self.engine, self.log, name, present=self.present, table=self.settings.table,
-                         products="products", **{**self.assumptions.params(), **params})
+        return queries.run(self.engine, self.log, name, present=self.present, table=self.settings.table,
+                           products="products", **{**self.assumptions.params(), **params})
 
     # -- model ----------------------------------------------------------------------------------------------
     def set_model(self, name: str) -> None:
         if name == OFFLINE:
             self.model, self._agent = OFFLINE, None
             return
-        from finmatch_agents.chat.agent import ChatAgent
-        from finmatch_agents.llm.models import resolve_model
-
         cfg = resolve_model(name, self.settings)  # raises a UsageError for unknown names
         self._agent = ChatAgent(self, cfg)
         self.model = name
@@ -111,15 +111,13 @@ class ChatSession:
         return answer_verified(self, found, text)
 
     def run_analysis(self, request: RunRequest) -> RunResult:
-        from finmatch_agents.runner import run_analysis
-
         def relay(event: dict[str, Any]) -> None:
             if event["event"] in ("step_finished", "report_written", "warning", "error"):
                 self.on_event({**event, "event": f"analysis_{event['event']}"})
 
         return run_analysis(self.settings, request, relay)
 
-    def queries(self) -> list[dict[str, Any]]:
+    def queries(self) -> list[Query]:
         return self.store.queries(self.name)
 
     def close(self) -> None:

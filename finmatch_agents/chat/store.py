@@ -13,14 +13,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from finmatch_agents.clock import utc_now
 from finmatch_agents.errors import UsageError
-from finmatch_agents.evidence import QueryRecord, utc_now
+from finmatch_agents.ids import number
+from finmatch_agents.records import Query
 from finmatch_agents.runs import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     name TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, model TEXT, db TEXT,
-    turns INTEGER DEFAULT 0
+    turns INTEGER DEFAULT 0, next_query INTEGER
 );
 CREATE TABLE IF NOT EXISTS turns (
     session TEXT NOT NULL, n INTEGER NOT NULL, question TEXT, answer TEXT, kind TEXT, matched TEXT,
@@ -79,7 +81,7 @@ class ChatStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-    def add_turn(self, name: str, question: str, answer: dict[str, Any], queries: list[QueryRecord]) -> int:
+    def add_turn(self, name: str, question: str, answer: dict[str, Any], queries: list[Query]) -> int:
         n = int(self._con.execute("SELECT count(*) FROM turns WHERE session = ?", [name]).fetchone()[0]) + 1
         with self._lock:
             self._con.execute("BEGIN IMMEDIATE")
@@ -88,7 +90,7 @@ class ChatStore:
                                   [name, n, question, json.dumps(answer, default=str), answer.get("kind"),
                                    answer.get("matched"), json.dumps(answer.get("query_ids", [])), utc_now()])
                 self._con.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?)",
-                                      [[name, q.id, json.dumps(q.to_dict(with_sample=False), default=str)]
+                                      [[name, q.id, json.dumps(q.public(), default=str)]
                                        for q in queries])
                 self._con.execute("UPDATE sessions SET turns = ?, updated_at = ? WHERE name = ?",
                                   [n, utc_now(), name])
@@ -103,12 +105,25 @@ class ChatStore:
                                  [name]).fetchall()
         return [{"n": n, "question": q, "answer": json.loads(a), "created_at": ts} for n, q, a, ts in rows]
 
-    def queries(self, name: str) -> list[dict[str, Any]]:
+    def queries(self, name: str) -> list[Query]:
         rows = self._con.execute("SELECT record FROM queries WHERE session = ?", [name]).fetchall()
-        out = [json.loads(r[0]) for r in rows]
-        return sorted(out, key=lambda q: int(str(q["id"])[1:]))
+        out = [Query.model_validate({k: v for k, v in json.loads(r[0]).items() if k in Query.model_fields})
+               for r in rows]
+        return sorted(out, key=lambda q: number(q.id))
 
-    def next_query_number(self, name: str) -> int:
-        ids = [int(str(r[0])[1:]) for r in self._con.execute("SELECT query_id FROM queries WHERE session = ?",
-                                                              [name]).fetchall()]
-        return max(ids, default=0) + 1
+    def allocate_query_number(self, name: str) -> int:
+        """The next query number of a session, taken atomically: two processes answering in the same session
+        at once never cite the same id."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                used = [number(str(r[0])) for r in self._con.execute(
+                    "SELECT query_id FROM queries WHERE session = ?", [name]).fetchall()]
+                row = self._con.execute("SELECT next_query FROM sessions WHERE name = ?", [name]).fetchone()
+                n = max([*used, (row[0] or 1) - 1 if row else 0], default=0) + 1
+                self._con.execute("UPDATE sessions SET next_query = ? WHERE name = ?", [n + 1, name])
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+        return n

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from finmatch_agents.report.files import atomic_write_text
+from finmatch_agents.chat.context import ChatContext, Table
+from finmatch_agents.files import atomic_write_text
+from finmatch_agents.report.document import render_appendix
 from finmatch_agents.report.markdown import md_escape, prose, table
 
-if TYPE_CHECKING:
-    from finmatch_agents.chat.session import ChatSession
 
-
-def render_transcript(session: ChatSession) -> str:
-    import json
-
-    from finmatch_agents.chat.answers import Table
-    from finmatch_agents.report.render import render_appendix
-
+def render_transcript(session: ChatContext) -> str:
     turns = session.store.turns(session.name)
     queries = session.queries()
     front = {"session": session.name, "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -36,11 +30,11 @@ def render_transcript(session: ChatSession) -> str:
             ref = f" [{tbl.query}]" if tbl.query else ""
             out += [f"**{md_escape(tbl.title)}**{ref}", "",
                     table(headings, tbl.formatted(session.settings.currency), raw=True), ""]
-    out += render_appendix(queries)
+    out += render_appendix(tuple(queries))
     return "\n".join(out).rstrip() + "\n"
 
 
-def save_transcript(session: ChatSession, path: Path | None = None) -> Path:
+def save_transcript(session: ChatContext, path: Path | None = None) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     target = path or session.settings.reports_dir / "chat" / f"{session.name}-{stamp}.md"
     atomic_write_text(target, render_transcript(session))

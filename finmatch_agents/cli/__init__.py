@@ -28,7 +28,7 @@ def report_error(exc: FinMatchError) -> None:
     if exc.hint:
         console.print(f"[dim]hint: {escape(exc.hint)}[/]")
     if common.JSON_ERRORS.get():
-        from finmatch_agents.evidence import utc_now
+        from finmatch_agents.clock import utc_now
 
         payload: dict[str, Any] = {"event": "error", "run_id": None, "agent": None, "step": None, "ts": utc_now(),
                                    "error": exc.title, "message": exc.message, "exit_code": exc.exit_code}

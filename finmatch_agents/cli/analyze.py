@@ -41,8 +41,8 @@ def analyze(
     On a terminal a live view shows each agent's steps; otherwise timestamped log lines go to stderr.
     Ctrl-C stops cleanly (exit 130) and `--resume RUN_ID` finishes the run later.
     """
+    from finmatch_agents.cli.views import JsonLines, LiveView, PlainLog, Quiet
     from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
-    from finmatch_agents.trace import JsonLines, LiveView, PlainLog, Quiet
 
     common.want_json(json_out)
     if resume and focus:

@@ -25,8 +25,8 @@ def chat(
 
     Every query runs through the SQL sandbox. Ctrl-C cancels the current answer; Ctrl-D or /exit leaves.
     """
-    from finmatch_agents.chat.repl import run_repl
     from finmatch_agents.chat.session import ChatSession
+    from finmatch_agents.cli.repl import run_repl
 
     s = common.settings(db=db, model=model)
     if list_sessions:
@@ -34,7 +34,7 @@ def chat(
         return
     name = session or "chat-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     console = common.out()
-    from finmatch_agents.chat.repl import trace_printer
+    from finmatch_agents.cli.repl import trace_printer
 
     chat_session = ChatSession(s, name, on_event=trace_printer(common.err()),
                                notify=lambda m: common.err().print(m, markup=False))
@@ -75,8 +75,8 @@ def ask(
     json_out: common.JsonOpt = False,
 ) -> None:
     """Answer one question non-interactively (the same answer the chat gives), e.g. for scripts."""
-    from finmatch_agents.chat.repl import render_answer
     from finmatch_agents.chat.session import ChatSession
+    from finmatch_agents.cli.repl import render_answer
 
     common.want_json(json_out)
     s = common.settings(db=db, model=model)

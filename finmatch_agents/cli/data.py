@@ -12,7 +12,7 @@ import typer
 from finmatch_agents.cli import common
 
 if TYPE_CHECKING:
-    from finmatch_agents.data.profile import DatasetProfile
+    from finmatch_agents.records import Profile
 
 app = typer.Typer(help="Create, load and describe the bank data (the only commands that write the database).",
                   no_args_is_help=True)
@@ -109,12 +109,12 @@ def info(
         common.require_table(engine, s.table)
         profile = profile_dataset(engine, log, s.table)
     if json_out:
-        common.emit_json({**profile.to_dict(), "queries": [q.to_dict() for q in log.records]})
+        common.emit_json({**profile.to_json(), "queries": [q.to_json() for q in log.records]})
         return
     _render_profile(profile)
 
 
-def _render_profile(p: DatasetProfile) -> None:
+def _render_profile(p: Profile) -> None:
     from rich.markup import escape
     from rich.table import Table
 

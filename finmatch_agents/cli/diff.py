@@ -22,7 +22,9 @@ def diff(
 
     from finmatch_agents import diff as differ
     from finmatch_agents.agents import AGENTS
+    from finmatch_agents.ids import strip_query_refs
     from finmatch_agents.runs import RunStore
+    from finmatch_agents.units import format_delta, format_relative, format_value
 
     common.want_json(json_out)
     s = common.settings()
@@ -34,7 +36,7 @@ def diff(
     if json_out:
         common.emit_json(cmp.to_dict())
         return
-    console, cur = common.out(), differ.b_currency(cmp)
+    console, cur = common.out(), cmp.currency
     console.print(f"[bold]{escape(run_a)} → {escape(run_b)}[/]  ({escape(str(cmp.a.created_at))} → "
                   f"{escape(str(cmp.b.created_at))})", highlight=False)
     for fact in cmp.facts:
@@ -50,19 +52,20 @@ def diff(
         for col in ("figure", "previous", "now", "change", "relative", "findings"):
             view.add_column(col, justify="left" if col in ("figure", "findings") else "right", overflow="fold")
         for d in deltas:
-            view.add_row(escape(d.label), differ.show(d.a, d.unit, cur), differ.show(d.b, d.unit, cur),
-                         differ.show_delta(d.delta, d.unit, cur) if d.changed else "[dim]no change[/]",
-                         differ.show_relative(d.relative) if d.changed else "", f"{d.a_finding} → {d.b_finding}")
+            view.add_row(escape(d.label), format_value(d.a, d.unit, cur), format_value(d.b, d.unit, cur),
+                         format_delta(d.delta, d.unit, cur) if d.changed else "[dim]no change[/]",
+                         format_relative(d.relative) if d.changed else "", f"{d.a_finding} → {d.b_finding}")
         console.print(view)
 
     if cmp.kpis:
         figures("Key figures", cmp.kpis)
     for title, items, style in (("New findings", cmp.new, "green"), ("Resolved findings", cmp.resolved, "cyan")):
         console.print(f"[bold {style}]{title}[/] ({len(items)})", highlight=False)
-        for f in items:
+        for m in items:
+            f = m.finding
             agent = AGENTS[f.agent].title if f.agent in AGENTS else f.agent
-            console.print(f"  {f.finding_id} [dim]{escape(agent)} · {escape(f.title)} · {f.polarity}[/]  "
-                          f"{escape(differ._strip_refs(f.statement))}", highlight=False)
+            console.print(f"  {f.id} [dim]{escape(agent)} · {escape(f.title)} · {f.polarity}[/]  "
+                          f"{escape(strip_query_refs(f.statement))}", highlight=False)
     kpi_paths = {(k.agent, k.key, k.path) for k in cmp.kpis}
     others = [d for d in cmp.changes if (d.agent, d.key, d.path) not in kpi_paths]
     if all_values:

@@ -54,8 +54,8 @@ def add(
     json_out: common.JsonOpt = False,
 ) -> None:
     """Add a job to the project config ([schedule.jobs.NAME] in finmatch.toml; comments are kept)."""
+    from finmatch_agents.clock import utc_now
     from finmatch_agents.errors import FinMatchError, UsageError
-    from finmatch_agents.evidence import utc_now
     from finmatch_agents.runner import FOCUS_ALL, resolve_focus
     from finmatch_agents.schedule import (
         Job,
@@ -183,8 +183,8 @@ def run_once(
     Exit 75 with "skipped: previous run still running" when a run of the same job is going. Log lines go to
     stderr and to <state_dir>/logs/NAME.log; the report path is printed on stdout.
     """
+    from finmatch_agents.cli.views import JsonLines, LiveView, PlainLog
     from finmatch_agents.schedule import LogFile, Logger, Tee, get_job, job_log_path, run_job, validate_name
-    from finmatch_agents.trace import JsonLines, LiveView, PlainLog
 
     common.want_json(json_out)
     validate_name(name)

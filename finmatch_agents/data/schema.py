@@ -14,6 +14,9 @@ from finmatch_agents.warehouse.sqltext import literal
 
 STATUS_ACCEPTED = "Accepted"
 STATUSES = ("Accepted", "Pending", "In Progress", "Declined")
+#: the status values named SQL refers to by placeholder (``{{accepted}}``...), so no query spells them itself
+STATUS_PARAMS = {"accepted": "Accepted", "declined": "Declined", "pending": "Pending", "in_progress": "In Progress"}
+assert set(STATUS_PARAMS.values()) == set(STATUSES)
 AFFINITY_LEVELS = ("Low", "Medium", "High")
 TRENDS = ("Increasing", "Stable", "Decreasing")
 LIFECYCLE_STAGES = ("New", "Growing", "Mature", "At Risk", "Dormant")

@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-_REFS = re.compile(r"\[(?:[QF]\d+)\]|\b[QF]\d+\b")
+from finmatch_agents.ids import ID
+
 _DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?(?!\d)")
 _NUMBER = re.compile(
     r"(?<![\w.\\])"
     r"(?P<currency>(?:USD|EUR|GBP|CHF|JPY|[$€£])\s?)?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?!\d|\.\d)"  # not part of 127.0.0.1 or 1.2.3
     r"(?:\s?(?P<suffix>%|pp\b|bn\b|[kKMB]\b|×|x\b))?"
 )
 _SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "bn": 1e9}
@@ -41,7 +42,7 @@ class NumberToken:
 
 def find_numbers(text: str) -> tuple[list[NumberToken], list[str]]:
     """(numbers, ISO dates) written in ``text``."""
-    text = _REFS.sub(" ", text)
+    text = ID.sub(" ", text)
     dates = [m.group(1) for m in _DATE.finditer(text)]
     text = _DATE.sub(" ", text)
     tokens = []
@@ -111,3 +112,13 @@ def ungrounded(text: str, evidence: Evidence) -> list[str]:
     missing = [t.raw for t in numbers if not evidence.supports(t)]
     missing += [d for d in dates if d not in evidence.dates]
     return missing
+
+
+UNVERIFIED = "(unverified)"
+
+
+def mark_unverified(text: str, missing: list[str]) -> str:
+    """Mark the first occurrence of each ungrounded number in ``text`` as "(unverified)"."""
+    for raw in dict.fromkeys(missing):
+        text = re.sub(rf"(?<![\w.]){re.escape(raw)}(?![\w]|\.\d)", f"{raw} {UNVERIFIED}", text, count=1)
+    return text

@@ -1,10 +1,16 @@
-"""Mermaid charts (render on GitHub and in most editors). Labels are sanitised; values come from queries."""
+"""Charts from chart specs: Mermaid for the markdown report (renders on GitHub and in most editors).
+
+Labels are sanitised; values come from the query the chart cites.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from finmatch_agents.formatting import is_number
+
+if TYPE_CHECKING:
+    from finmatch_agents.records import ChartSpec
 
 
 def _label(text: object) -> str:
@@ -22,24 +28,12 @@ def _num(value: object, digits: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def xy_chart(title: str, labels: Sequence[object], series: Sequence[tuple[str, Sequence[object]]], *,
-             y_title: str = "", digits: int = 1) -> str:
-    """Bars and/or a line over categories; ``series`` items are ("bar" | "line", values)."""
-    lines = ["xychart-beta", f'    title "{_label(title)}"',
-             "    x-axis [" + ", ".join(f'"{_label(x)}"' for x in labels) + "]"]
-    if y_title:
-        lines.append(f'    y-axis "{_label(y_title)}"')
-    for kind, values in series:
-        lines.append(f"    {kind} [" + ", ".join(_num(v, digits) for v in values) + "]")
+def mermaid(spec: ChartSpec) -> str:
+    """An ``xychart-beta``: bars and/or lines over categories."""
+    lines = ["xychart-beta", f'    title "{_label(spec.title)}"',
+             "    x-axis [" + ", ".join(f'"{_label(x)}"' for x in spec.labels) + "]"]
+    if spec.y_title:
+        lines.append(f'    y-axis "{_label(spec.y_title)}"')
+    for series in spec.series:
+        lines.append(f"    {series.kind} [" + ", ".join(_num(v, spec.digits) for v in series.values) + "]")
     return "\n".join(lines)
-
-
-def pie_chart(title: str, items: Sequence[tuple[object, object]], *, digits: int = 0) -> str:
-    lines = [f"pie title {_label(title)}"]
-    lines += [f'    "{_label(label)}" : {_num(value, digits)}' for label, value in items]
-    return "\n".join(lines)
-
-
-def percent_values(values: Sequence[object], digits: int = 1) -> list[float | None]:
-    """Ratios (0.253) as percentages (25.3) for charts."""
-    return [round(float(v) * 100, digits) if is_number(v) else None for v in values]  # type: ignore[arg-type]

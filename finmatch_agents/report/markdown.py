@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from finmatch_agents.formatting import display, is_number
+from finmatch_agents.ids import ESCAPED_REF
 
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
 _LINE_START = re.compile(r"^([#+\-=])")
 _NUMBERED = re.compile(r"^(\d+)([.)])")
-_REF = re.compile(r"\\\[([QF]\d+)\\\]")
 
 
 def md_escape(value: Any, *, line_start: bool = False) -> str:
@@ -41,7 +41,7 @@ def code(value: Any) -> str:
 
 def prose(text: str, *, line_start: bool = False) -> str:
     """Escape analyst or finding text (plain text by contract) but keep its [Q12] / [F3] references."""
-    return _REF.sub(r"[\1]", md_escape(text, line_start=line_start))
+    return ESCAPED_REF.sub(r"[\1]", md_escape(text, line_start=line_start))
 
 
 def cell(value: Any) -> str:

@@ -4,11 +4,15 @@ A file starts with header comments::
 
     -- title: Acceptance rate by customer segment
     -- requires: customer_segment, product_recommendation_status
+    -- units: segment=text, recommendations=count, acceptance_rate=percent
 
 ``requires`` lists the records-table columns the query reads (``products.margin`` for catalogue columns).
 On data that lacks one of them (real files often do) the query is not run and the caller gets a
 :class:`Skipped` naming the absent columns, so the report can say so instead of failing or inventing a
-figure. Headers may use the query's ``{{placeholders}}`` (one file can serve several grouping columns).
+figure. ``units`` declares the unit of every output column (see :mod:`finmatch_agents.units`); findings
+and tables take their units from it, so a figure is shown the same way wherever it appears. Status values
+come from the data dictionary through placeholders (``{{accepted}}``), never as literals. Headers may use
+the query's ``{{placeholders}}`` (one file can serve several grouping columns).
 
 A rule several queries share (e.g. one margin per catalogue product) lives once, in a fragment file whose
 name starts with ``_``, and is pulled in with ``{{> folder/_fragment}}``. Fragments are expanded when the
@@ -18,11 +22,12 @@ file is loaded, so the logged SQL (and the provenance appendix) is still the com
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from finmatch_agents.units import UNITS, Unit
 from finmatch_agents.warehouse.sqltext import render
 
 _HEADER_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -39,6 +44,7 @@ class NamedQuery:
     title: str
     requires: tuple[str, ...]
     sql: str
+    units: dict[str, Unit] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,15 +61,29 @@ class Skipped:
 def _parse(name: str, text: str) -> NamedQuery:
     title, body = name, []
     requires: tuple[str, ...] = ()
+    units: dict[str, Unit] = {}
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.lower().startswith("-- title:"):
             title = stripped.split(":", 1)[1].strip()
         elif stripped.lower().startswith("-- requires:"):
             requires = tuple(c.strip() for c in stripped.split(":", 1)[1].split(",") if c.strip())
+        elif stripped.lower().startswith("-- units:"):
+            units = _units(name, stripped.split(":", 1)[1])
         else:
             body.append(line)
-    return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip())
+    return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip(), units=units)
+
+
+def _units(name: str, text: str) -> dict[str, Unit]:
+    units: dict[str, Unit] = {}
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        column, _, unit = item.partition("=")
+        if unit.strip() not in UNITS:
+            raise ValueError(f"{name}.sql: unit {unit.strip()!r} of column {column.strip()!r} is not one of "
+                             f"{', '.join(UNITS)}")
+        units[column.strip()] = unit.strip()  # type: ignore[assignment]  # checked against UNITS above
+    return units
 
 
 @cache
@@ -73,7 +93,7 @@ def load(name: str) -> NamedQuery:
     node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
     query = _parse(name, node.read_text(encoding="utf-8"))
     sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
-    return NamedQuery(query.name, query.title, query.requires, sql)
+    return NamedQuery(query.name, query.title, query.requires, sql, query.units)
 
 
 def all_names() -> list[str]:

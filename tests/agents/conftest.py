@@ -11,13 +11,15 @@ from typing import Any
 import duckdb
 import pytest
 
+from finmatch_agents.agents import AGENTS
+from finmatch_agents.analysts.offline import OfflineAnalyst
 from finmatch_agents.assumptions import load_assumptions
+from finmatch_agents.clock import utc_now
 from finmatch_agents.config import load_settings
-from finmatch_agents.evidence import utc_now
-from finmatch_agents.graph import build_graph
+from finmatch_agents.graph import RunServices, build_graph
 from finmatch_agents.llm.grounding import Evidence, ungrounded
-from finmatch_agents.llm.offline import OfflineAnalyst
-from finmatch_agents.state import RunContext
+from finmatch_agents.records import AssumptionValue, RunMeta
+from finmatch_agents.report.sections import render_agent_section
 from finmatch_agents.warehouse.engine import open_engine
 
 ACTIVE = "(SELECT * FROM fpr_records WHERE NOT coalesce(_fivetran_deleted, false))"
@@ -28,21 +30,42 @@ def run_graph(db: Path, focus: list[str], reports: Path, run_id: str = "test-run
     settings = load_settings(db=db, reports_dir=reports, env={})
     engine = open_engine(settings)
     try:
-        ctx = RunContext(engine=engine, settings=settings, assumptions=load_assumptions(settings),
-                         analyst=analyst or OfflineAnalyst())
-        run = {"run_id": run_id, "focus": focus, "model": "offline", "db": str(db), "table": "fpr_records",
-               "created_at": utc_now(), "currency": "USD", "assumptions": ctx.assumptions.to_list()}
+        services = RunServices(engine=engine, settings=settings, assumptions=load_assumptions(settings),
+                               analyst=analyst or OfflineAnalyst())
+        run = RunMeta(run_id=run_id, focus=tuple(focus), model="offline", db=str(db), table="fpr_records",
+                      created_at=utc_now(), currency="USD",
+                      assumptions=tuple(AssumptionValue(**a) for a in services.assumptions.to_list()))
         graph = build_graph()
         state: dict[str, Any] = {}
-        for namespace, mode, payload in graph.stream({"run": run}, context=ctx, stream_mode=["custom", "values"],
-                                                     subgraphs=True):
+        for namespace, mode, payload in graph.stream({"run": run}, context=services,
+                                                     stream_mode=["custom", "values"], subgraphs=True):
             if mode == "values" and not namespace:
                 state = payload
             elif mode == "custom" and events is not None:
                 events.append(payload)
     finally:
         engine.close()
-    return state
+    return as_json(state)
+
+
+def as_json(state: dict[str, Any]) -> dict[str, Any]:
+    """The final state as plain JSON (what tests compare with SQL), plus each agent's section as the report
+    renders it (``sections[agent]["markdown"]``)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, list):
+            out[key] = [v.to_json() for v in value]
+        elif isinstance(value, dict):
+            out[key] = {k: v.to_json() for k, v in value.items()}
+        else:
+            out[key] = value.to_json()
+    known = {q.id for q in state.get("queries", [])}
+    out["sections"] = {
+        key: {"analysis": analysis.to_json(),
+              "markdown": render_agent_section(AGENTS[key], state.get("steps", []), analysis, state.get("findings", []),
+                                               known, state["run"].currency)}
+        for key, analysis in state.get("analyses", {}).items()}
+    return out
 
 
 @pytest.fixture(scope="session")

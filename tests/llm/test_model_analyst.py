@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.config import load_settings
-from finmatch_agents.llm.registry import get_analyst
 from tests.agents.conftest import run_graph
 from tests.fake_openai import FakeOpenAI, Reply, analyst_responder, good_analysis, tool_call
 from tests.llm.conftest import KEY, configure

@@ -8,9 +8,9 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
 from finmatch_agents.agents import AGENTS
+from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.config import load_settings
 from finmatch_agents.llm import prompts
-from finmatch_agents.llm.registry import get_analyst
 from tests.agents.conftest import run_graph
 from tests.scripted_model import ScriptedChatModel, call
 

@@ -1,5 +1,6 @@
 -- title: Churn probability by {{group_label}} (per customer)
 -- requires: {{group_column}}, customer_id, customer_churn_probability
+-- units: avg_churn=percent, customers=count, high_churn_threshold=percent, label=text, share_high_risk=percent
 WITH per_customer AS (
     SELECT {{group_column}} AS label, customer_id, avg(customer_churn_probability) AS churn
     FROM {{table}}

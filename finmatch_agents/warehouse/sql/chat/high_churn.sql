@@ -1,5 +1,6 @@
 -- title: Customers at high churn risk by segment
 -- requires: customer_id, customer_segment, customer_churn_probability
+-- units: customers=count, high_churn_threshold=percent, high_risk_customers=count, label=text, share_high_risk=percent, total_high_risk=count
 WITH per_customer AS (
     SELECT customer_segment AS label, customer_id, avg(customer_churn_probability) AS churn
     FROM {{table}}

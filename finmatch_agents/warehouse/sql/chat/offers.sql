@@ -1,5 +1,6 @@
 -- title: {{status}} recommendations in the latest {{period}} of the data
 -- requires: product_recommendation_status, product_recommendation_date, product_type, record_id, customer_id
+-- units: customer_id=text, period_last_day=date, period_start=date, product_type=text, recommended_on=date, record_id=text, total_matching=count
 WITH bounds AS (
     SELECT CAST(date_trunc({{period}}, max(product_recommendation_date)) AS DATE) AS period_start,
            CAST(date_trunc({{period}}, max(product_recommendation_date))

@@ -1,5 +1,6 @@
 -- title: Customer satisfaction by {{group_label}} (per customer)
 -- requires: {{group_column}}, customer_id, customer_satisfaction_score
+-- units: avg_satisfaction=score, customers=count, label=text, share_dissatisfied=percent
 WITH per_customer AS (
     SELECT {{group_column}} AS label, customer_id, avg(customer_satisfaction_score) AS satisfaction
     FROM {{table}}

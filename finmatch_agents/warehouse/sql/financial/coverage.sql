@@ -1,11 +1,12 @@
 -- title: Catalogue coverage: accepted sales whose product has a margin
 -- requires: product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
+-- units: accepted_sales=count, coverage_amount_share=percent, coverage_share=percent, covered_sales_amount=currency, products_without_margin=count, sales_with_margin=count, sales_without_margin=count
 WITH {{> financial/_catalogue}},
 sales AS (
     SELECT r.product_id, r.product_sales_amount AS amount, c.margin
     FROM {{table}} AS r
     LEFT JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.product_recommendation_status = 'Accepted' AND r.product_sales_amount IS NOT NULL
+    WHERE r.product_recommendation_status = {{accepted}} AND r.product_sales_amount IS NOT NULL
 )
 SELECT count(*) AS accepted_sales,
        count(margin) AS sales_with_margin,

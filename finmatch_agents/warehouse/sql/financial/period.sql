@@ -1,5 +1,6 @@
 -- title: Analysis period covered by the recommendations
 -- requires: product_recommendation_date
+-- units: dated_recommendations=count, first_date=date, last_date=date, period_days=count, period_years=number, recommendations=count, recommendations_per_year=number
 WITH span AS (
     SELECT count(*) AS recommendations,
            count(product_recommendation_date) AS dated_recommendations,

@@ -1,5 +1,6 @@
 -- title: Booked annual revenue, programme cost and first-year ROI
 -- requires: product_recommendation_status, product_sales_amount, product_id, product_recommendation_date, products.product_id, products.margin
+-- units: attributed_revenue_per_year=currency, attribution_rate=percent, booked_revenue=currency, cost_per_recommendation=currency, cost_per_year=currency, delivery_cost_per_year=currency, effective_margin=percent, first_year_roi=percent, net_revenue_per_year=currency, period_years=number, program_cost=currency, recommendations=count, recommendations_per_year=number, revenue_cost_ratio=times, revenue_per_year=currency, sales_with_margin=currency
 WITH settings AS (
     SELECT CAST({{program_cost}} AS DOUBLE) AS program_cost,
            CAST({{cost_per_recommendation}} AS DOUBLE) AS unit_cost,
@@ -11,7 +12,7 @@ booked AS (
            sum(r.product_sales_amount) AS sales
     FROM {{table}} AS r
     JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.product_recommendation_status = 'Accepted' AND r.product_sales_amount IS NOT NULL
+    WHERE r.product_recommendation_status = {{accepted}} AND r.product_sales_amount IS NOT NULL
       AND c.margin IS NOT NULL
 ),
 span AS (

@@ -1,11 +1,12 @@
 -- title: Annual revenue by product type
 -- requires: product_type, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
+-- units: accepted_sales=count, annual_revenue=currency, effective_margin=percent, product_type=text, product_types=count, revenue_per_sale=currency, revenue_share=percent, sales=currency, sales_share=percent
 WITH {{> financial/_catalogue}},
 sold AS (
     SELECT r.product_type, r.product_sales_amount AS amount, r.product_sales_amount * c.margin AS revenue
     FROM {{table}} AS r
     JOIN catalogue AS c ON c.product_id = r.product_id
-    WHERE r.product_recommendation_status = 'Accepted' AND r.product_sales_amount IS NOT NULL
+    WHERE r.product_recommendation_status = {{accepted}} AND r.product_sales_amount IS NOT NULL
       AND r.product_type IS NOT NULL
 ),
 types AS (

@@ -1,5 +1,6 @@
 -- title: Product affinity distribution
 -- requires: customer_product_affinity
+-- units: count=count, label=text, share=percent
 WITH counts AS (
     SELECT coalesce(customer_product_affinity, '(missing)') AS label, count(*) AS count
     FROM {{table}}

@@ -1,5 +1,6 @@
 -- title: Average churn probability (per customer)
 -- requires: customer_id, customer_churn_probability
+-- units: avg_churn_probability=percent, customers_scored=count, share_high_churn_risk=percent
 WITH per_customer AS (
     SELECT customer_id, avg(customer_churn_probability) AS churn
     FROM {{table}}

@@ -1,5 +1,6 @@
 -- title: Customer lifecycle stage distribution (customers)
 -- requires: customer_id, customer_lifecycle_stage
+-- units: count=count, label=text, share=percent
 WITH counts AS (
     SELECT coalesce(customer_lifecycle_stage, '(missing)') AS label, count(DISTINCT customer_id) AS count
     FROM {{table}}

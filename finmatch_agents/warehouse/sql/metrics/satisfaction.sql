@@ -1,5 +1,6 @@
 -- title: Average customer satisfaction (per customer)
 -- requires: customer_id, customer_satisfaction_score
+-- units: avg_satisfaction=score, customers_scored=count, share_dissatisfied=percent
 WITH per_customer AS (
     SELECT customer_id, avg(customer_satisfaction_score) AS satisfaction
     FROM {{table}}

@@ -1,9 +1,10 @@
 -- title: Optimisation scope: decided and undecided recommendations
 -- requires: product_recommendation_status
+-- units: accepted=count, decided=count, decided_acceptance_rate=percent, decided_share=percent, decision=text, declined=count, other_status=count, recommendations=count, share=percent, status=text, total=count, undecided=count, undecided_share=percent
 WITH per_status AS (
     SELECT coalesce(product_recommendation_status, '(missing)') AS status,
-           CASE WHEN product_recommendation_status IN ('Accepted', 'Declined') THEN 'Decided'
-                WHEN product_recommendation_status IN ('Pending', 'In Progress') THEN 'Undecided'
+           CASE WHEN product_recommendation_status IN ({{accepted}}, {{declined}}) THEN 'Decided'
+                WHEN product_recommendation_status IN ({{pending}}, {{in_progress}}) THEN 'Undecided'
                 ELSE 'Other' END AS decision,
            count(*) AS recommendations
     FROM {{table}}
@@ -14,8 +15,8 @@ totals AS (
            coalesce(sum(recommendations) FILTER (WHERE decision = 'Decided'), 0) AS decided,
            coalesce(sum(recommendations) FILTER (WHERE decision = 'Undecided'), 0) AS undecided,
            coalesce(sum(recommendations) FILTER (WHERE decision = 'Other'), 0) AS other_status,
-           coalesce(sum(recommendations) FILTER (WHERE status = 'Accepted'), 0) AS accepted,
-           coalesce(sum(recommendations) FILTER (WHERE status = 'Declined'), 0) AS declined
+           coalesce(sum(recommendations) FILTER (WHERE status = {{accepted}}), 0) AS accepted,
+           coalesce(sum(recommendations) FILTER (WHERE status = {{declined}}), 0) AS declined
     FROM per_status
 )
 SELECT decision, status, recommendations,

@@ -1,8 +1,9 @@
 -- title: Mis-targeted segment x product pairs: acceptance against the score-expected rate
 -- requires: customer_segment, product_type, recommendation_score, product_recommendation_status, record_id
+-- units: acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=percent, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
 WITH scored AS (
     SELECT customer_segment AS segment, product_type, recommendation_score AS score,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1 ELSE 0 END AS accepted,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END AS accepted,
            ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL

@@ -1,5 +1,6 @@
 -- title: Records without a product affinity, by core banking source system
 -- requires: source_system, customer_product_affinity
+-- units: missing_affinity=count, missing_affinity_rate=percent, others_missing_affinity_rate=percent, records=count, system=text
 WITH systems AS (
     SELECT source_system AS system, count(*) AS records,
            count(*) FILTER (WHERE customer_product_affinity IS NULL) AS missing_affinity

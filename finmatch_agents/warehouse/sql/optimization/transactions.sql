@@ -1,8 +1,9 @@
 -- title: Acceptance by transaction-count quintile, with the correlation of transaction count and acceptance
 -- requires: customer_transaction_count, product_recommendation_status, record_id
+-- units: acceptance_rate=percent, acceptance_spread=percent, avg_transactions=count, bottom_quintile_rate=percent, correlation=score, distinct_counts=count, max_transactions=count, min_transactions=count, quintile=count, recommendations=count, records=count, single_value_quintiles=count, top_bottom_gap=pp, top_quintile_rate=percent
 WITH base AS (
     SELECT customer_transaction_count AS tx,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted,
            ntile(5) OVER (ORDER BY customer_transaction_count, record_id) AS quintile
     FROM {{table}}
     WHERE customer_transaction_count IS NOT NULL

@@ -1,8 +1,9 @@
 -- title: Score calibration: acceptance by recommendation-score decile
 -- requires: recommendation_score, product_recommendation_status, record_id
+-- units: acceptance_rate=percent, avg_score=score, bottom_decile_rate=percent, calibration_gap=pp, decile=count, decile_drops=count, max_overstatement=pp, max_score=score, mean_abs_calibration_gap=pp, min_score=score, recommendations=count, score_acceptance_correlation=score, top_bottom_ratio=times, top_decile_rate=percent
 WITH scored AS (
     SELECT recommendation_score AS score,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted,
            ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL

@@ -1,8 +1,9 @@
 -- title: Acceptance by product (products with enough recommendations)
 -- requires: product_name, product_type, product_recommendation_status
+-- units: acceptance_rate=percent, product_name=text, product_type=text, products_compared=count, recommendations=count, vs_product_average=pp
 WITH products_seen AS (
     SELECT product_name, product_type, count(*) AS recommendations,
-           avg(CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END) AS acceptance_rate
+           avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
     WHERE product_name IS NOT NULL
     GROUP BY product_name, product_type

@@ -1,5 +1,6 @@
 -- title: Churn probability by satisfaction band (per customer)
 -- requires: customer_id, customer_satisfaction_score, customer_churn_probability
+-- units: avg_churn=percent, band=text, customers=count, low_high_ratio=times, share=percent
 WITH per_customer AS (
     SELECT customer_id, customer_satisfaction_score AS satisfaction, avg(customer_churn_probability) AS churn
     FROM {{table}}

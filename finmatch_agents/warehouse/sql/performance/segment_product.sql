@@ -1,8 +1,9 @@
 -- title: Acceptance by customer segment x product type
 -- requires: customer_segment, product_type, product_recommendation_status
+-- units: acceptance_rate=percent, index_vs_overall=times, overall_rate=percent, product_type=text, recommendations=count, segment=text, vs_overall=pp
 WITH base AS (
     SELECT customer_segment AS segment, product_type,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE customer_segment IS NOT NULL
 ),

@@ -1,7 +1,8 @@
 -- title: Recommendations and acceptance by CRM platform
 -- requires: crm_system, product_recommendation_status
+-- units: acceptance_rate=percent, acceptance_spread=percent, crm_system=text, overall_rate=percent, platforms_compared=count, recommendations=count, share=percent, vs_overall=pp
 WITH base AS (
-    SELECT crm_system, CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+    SELECT crm_system, CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE crm_system IS NOT NULL
 ),

@@ -1,8 +1,9 @@
 -- title: Digital versus assisted channels: share of recommendations and acceptance
 -- requires: channel, product_recommendation_status
+-- units: assisted_acceptance=percent, assisted_recommendations=count, assisted_share=percent, digital_acceptance=percent, digital_assisted_ratio=times, digital_channels=text, digital_recommendations=count, digital_share=percent, digital_vs_assisted=pp, overall_rate=percent, recommendations=count
 WITH base AS (
     SELECT list_contains({{digital_channels}}, channel) AS digital,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE channel IS NOT NULL
 ),

@@ -1,7 +1,8 @@
 -- title: Gain of score-driven targeting: acceptances captured by score tenth against an untargeted baseline
 -- requires: recommendation_score, product_recommendation_status, record_id
+-- units: acceptance_rate=percent, accepted=count, bottom_percent=number, captured_share=percent, captured_vs_untargeted=pp, contacted_share=percent, cum_accepted=count, cum_recommendations=count, cumulative_rate=percent, half_capture_percent=number, lift=times, min_score=score, overall_rate=percent, recommendations=count, remaining_share=percent, tenth=count, top_percent=count, total_accepted=count, total_recommendations=count
 WITH scored AS (
-    SELECT CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted,
+    SELECT CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted,
            recommendation_score AS score,
            ntile(10) OVER (ORDER BY recommendation_score DESC, record_id) AS tenth
     FROM {{table}}

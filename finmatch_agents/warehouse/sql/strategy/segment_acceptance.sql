@@ -1,8 +1,9 @@
 -- title: Segment roles from acceptance only (churn probability absent)
 -- requires: customer_id, customer_segment, product_recommendation_status
+-- units: segment=text, role=text, customers=count, customer_share=percent, recommendations=count, acceptance_rate=percent, overall_acceptance=percent, acceptance_vs_overall=pp
 WITH base AS (
     SELECT customer_id, customer_segment AS segment,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE customer_segment IS NOT NULL
 ),

@@ -1,8 +1,9 @@
 -- title: Digital adoption and digital versus assisted acceptance by customer segment
 -- requires: customer_segment, channel, product_recommendation_status
+-- units: adoption_gap_to_top=pp, adoption_vs_overall=pp, assisted_acceptance=percent, digital_acceptance=percent, digital_channels=text, digital_share=percent, digital_vs_assisted=pp, extra_acceptances=count, overall_digital_share=percent, recommendations=count, segment=text, top_digital_segment=text, top_digital_share=percent
 WITH base AS (
     SELECT customer_segment AS segment, list_contains({{digital_channels}}, channel) AS digital,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE customer_segment IS NOT NULL AND channel IS NOT NULL
 ),

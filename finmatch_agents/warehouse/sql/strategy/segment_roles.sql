@@ -1,8 +1,9 @@
 -- title: Segment roles from acceptance and churn (Grow, Defend, Nurture)
 -- requires: customer_id, customer_segment, product_recommendation_status, customer_churn_probability
+-- units: acceptance_rate=percent, acceptance_spread=pp, acceptance_vs_overall=pp, avg_churn=percent, churn_index=times, churn_spread=pp, churn_vs_overall=pp, customer_share=percent, customers=count, high_churn_threshold=percent, overall_acceptance=percent, overall_churn=percent, recommendations=count, role=text, segment=text, share_high_risk=percent
 WITH base AS (
     SELECT customer_id, customer_segment AS segment, customer_churn_probability AS churn,
-           CASE WHEN product_recommendation_status = 'Accepted' THEN 1.0 ELSE 0.0 END AS accepted
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE customer_segment IS NOT NULL
 ),

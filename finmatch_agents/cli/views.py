@@ -1,27 +1,25 @@
-"""Run events and the views that render them.
-
-Nodes emit plain-dict events through LangGraph's stream writer; the runner adds run lifecycle events.
-Views only consume events: a Rich live view on terminals, timestamped log lines otherwise, JSON lines for
-``--json`` and nothing but the report path for ``--quiet``. No view can change the analysis.
-
-Event kinds (DESIGN §6): run_started, step_started, query, finding, step_finished, report_written,
-run_finished, warning, error. Every event carries ``event``, ``run_id``, ``agent``, ``step`` and ``ts``.
+"""The views of a running analysis: a Rich live view on terminals, timestamped log lines otherwise, JSON
+lines for ``--json`` and nothing but the report path for ``--quiet``. Views only consume events
+(:mod:`finmatch_agents.events`); no view can change the analysis.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from typing import Any
 
-from finmatch_agents.evidence import utc_now
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
 
-EVENT_KINDS = ("run_started", "step_started", "query", "finding", "step_finished", "report_written",
-               "run_finished", "warning", "error", "model_call")
-
-
-def make_event(event: str, run_id: str, agent: str | None, step: str | None, /, **fields: Any) -> dict[str, Any]:
-    if event not in EVENT_KINDS:
-        raise ValueError(f"unknown event kind {event}")
-    return {"event": event, "run_id": run_id, "agent": agent, "step": step, "ts": utc_now(), **fields}
+from finmatch_agents.agents import AGENTS
+from finmatch_agents.events import plain_line, plural
+from finmatch_agents.formatting import json_default
 
 
 def _short(text: str, width: int) -> str:
@@ -44,11 +42,6 @@ class JsonLines:
         self.closed = False
 
     def __call__(self, event: dict[str, Any]) -> None:
-        import json
-        import sys
-
-        from finmatch_agents.formatting import json_default
-
         if self.closed:
             return
         try:
@@ -69,37 +62,10 @@ class PlainLog:
     """No terminal: timestamped, greppable lines on stderr (cron, CI, log files)."""
 
     def __init__(self, stream: Any = None) -> None:
-        import sys
-
         self.stream = stream or sys.stderr
 
     def line(self, event: dict[str, Any]) -> str | None:
-        kind = event["event"]
-        who = " ".join(p for p in (event.get("agent"), f"| {event['step']}" if event.get("step") else None) if p)
-        if kind == "run_started":
-            what = "resumed" if event.get("resumed") else "started"
-            return f"run {event['run_id']} {what}: focus {','.join(event['focus'])}, model {event['model']}, " \
-                   f"db {event['db']}"
-        if kind == "step_started":
-            return f"{who} started"
-        if kind == "step_finished":
-            extra = f" ({event['error']})" if event.get("error") else ""
-            return (f"{who} {event.get('status', 'done')} in {event.get('elapsed_ms', 0) / 1000:.2f} s: "
-                    f"{event.get('queries', 0)} queries, {event.get('findings', 0)} findings{extra}")
-        if kind == "query":
-            return None
-        if kind == "finding":
-            return f"{who} finding {event.get('finding_id')}: {_short(event.get('statement', ''), 160)}"
-        if kind == "report_written":
-            return f"report written: {event['path']}"
-        if kind == "run_finished":
-            return f"run {event['run_id']} {event['status']}" + (f": {event['report']}" if event.get("report") else "")
-        if kind in ("warning", "error"):
-            return f"{kind.upper()} {who}: {event.get('message', '')}".replace("  ", " ")
-        if kind == "model_call":
-            return (f"{who} model call {event.get('model')}: {event.get('status')} in "
-                    f"{event.get('latency_ms', 0):.0f} ms, {event.get('total_tokens', 0)} tokens")
-        return None
+        return plain_line(event)
 
     def __call__(self, event: dict[str, Any]) -> None:
         text = self.line(event)
@@ -117,8 +83,6 @@ class LiveView:
     SYSTEM = (("prepare", "Prepare"), ("synthesize", "Synthesize"), ("publish", "Publish"))
 
     def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
-
         self.console = console or Console(stderr=True)
         self.focus: list[str] = []
         self.plan: dict[str, list[str]] = {}
@@ -136,10 +100,6 @@ class LiveView:
         self._live: Any = None
 
     def __enter__(self) -> LiveView:
-        import time
-
-        from rich.live import Live
-
         self.started = time.perf_counter()
         self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False,
                           get_renderable=self._render)
@@ -154,8 +114,6 @@ class LiveView:
     def __call__(self, event: dict[str, Any]) -> None:
         kind, agent, step = event["event"], event.get("agent"), event.get("step")
         if kind == "run_started":
-            from finmatch_agents.agents import AGENTS
-
             self.run_id = event["run_id"]
             self.focus = list(event["focus"])
             self.plan = {k: [s.name for s in AGENTS[k].steps] for k in self.focus}
@@ -185,9 +143,6 @@ class LiveView:
             self.messages.append(f"report: {event['path']}")
 
     def _icon(self, key: tuple[str, str]) -> Any:
-        from rich.spinner import Spinner
-        from rich.text import Text
-
         state = self.status.get(key, "pending")
         if state == "running":
             return Spinner("dots", style="cyan")
@@ -199,18 +154,14 @@ class LiveView:
         return Text("○", style="dim")
 
     def _agent_panel(self, key: str) -> Any:
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
-
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
         grid.add_column(ratio=1)
         for step in self.plan[key]:
             grid.add_row(self._icon((key, step)), Text(step, overflow="ellipsis", no_wrap=True))
         scanned = _compact(self.scanned.get(key, 0))
-        grid.add_row("", Text(f"{self.queries.get(key, 0)} queries · ~{scanned} rows scanned", style="dim",
-                              no_wrap=True, overflow="ellipsis"))
+        queries = plural(self.queries.get(key, 0), "query", "queries")
+        grid.add_row("", Text(f"{queries} · ~{scanned} rows scanned", style="dim", no_wrap=True, overflow="ellipsis"))
         if key in self.model:
             calls, tokens = self.model[key]
             grid.add_row("", Text(f"model: {calls} call(s) · {_compact(tokens)} tokens", style="magenta",
@@ -220,12 +171,6 @@ class LiveView:
         return Panel(grid, title=self.titles[key], title_align="left")
 
     def _render(self) -> Any:
-        import time
-
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
         parts = []
         for key, label in self.SYSTEM:
             steps = [s for (a, s) in self.status if a == key]

@@ -12,22 +12,27 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings
+from rich.markdown import Markdown
+
+from finmatch_agents.chat.commands import COMMANDS
+from finmatch_agents.cli.render import data_table
+
 if TYPE_CHECKING:
-    from prompt_toolkit.completion import CompleteEvent, Completion
+    from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
     from rich.console import Console
 
-    from finmatch_agents.chat.answers import Answer
+    from finmatch_agents.chat.context import Answer
     from finmatch_agents.chat.session import ChatSession
 
 PROMPT = "finmatch> "
 
 
 def render_answer(console: Console, answer: Answer, currency: str) -> None:
-    from rich.markdown import Markdown
-
-    from finmatch_agents.cli.render import data_table
-
     if answer.streamed:
         console.print()
     elif answer.text:
@@ -53,6 +58,8 @@ def trace_printer(console: Console) -> Any:
             detail = f"{tokens:,} tokens" if tokens else (event.get("error") or "")
             console.print(f"  [dim]◆ model {event.get('model')} · {event.get('status')} · "
                           f"{event.get('latency_ms', 0):.0f} ms · {detail}[/]", highlight=False)
+        elif kind == "warning":
+            console.print(f"  [yellow]warning: {event.get('message', '')}[/]", highlight=False, markup=True)
         elif str(kind).startswith("analysis_"):
             what = kind.removeprefix("analysis_")  # type: ignore[union-attr]
             where = " | ".join(p for p in (event.get("agent"), event.get("step")) if p)
@@ -66,15 +73,11 @@ class ChatCompleter:
     """Slash commands at the start of a line; table and column names elsewhere."""
 
     def __init__(self, session: ChatSession) -> None:
-        from finmatch_agents.chat.commands import COMMANDS
-
         self.commands = COMMANDS
         self.tables = session.engine.tables()
         self.columns = sorted({c.name for t in self.tables for c in session.engine.columns(t)})
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
-        from prompt_toolkit.completion import Completion
-
         text = document.text_before_cursor
         word = document.get_word_before_cursor(WORD=True)
         if text.startswith("/") and " " not in text:
@@ -93,11 +96,6 @@ class ChatCompleter:
 
 
 def _prompt_session(session: ChatSession, history: Path) -> Any:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import Completer
-    from prompt_toolkit.history import FileHistory
-    from prompt_toolkit.key_binding import KeyBindings
-
     class _Completer(ChatCompleter, Completer):  # prompt_toolkit's base class, our behaviour
         pass
 

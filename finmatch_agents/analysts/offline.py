@@ -1,0 +1,122 @@
+"""The offline analyst: deterministic rules that turn findings into insights and recommendations.
+
+No network, no randomness. Findings are ranked by effect size x confidence (ties by id); each agent's
+rules (declared next to the steps that produce the findings) phrase the insight and, where the finding
+calls for action, a recommendation with impact, effort, owner and success metric. Rules only use the
+numbers in a finding's values, which came from query results, so everything stays grounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from finmatch_agents.agents.base import FindingIndex
+from finmatch_agents.analysts.base import impact_from
+from finmatch_agents.formatting import fmt_count
+from finmatch_agents.ids import refs
+from finmatch_agents.records import (
+    HORIZON_BY_EFFORT,
+    AgentAnalysis,
+    Finding,
+    Insight,
+    Profile,
+    QualityFlag,
+    Recommendation,
+    Summary,
+    ranking_key,
+)
+
+if TYPE_CHECKING:
+    from finmatch_agents.agents.base import AgentSpec
+    from finmatch_agents.analysts.base import AnalysisRequest
+
+TOP_RECOMMENDATIONS = 6
+INSIGHTS_PER_AGENT = 2
+
+
+def with_refs(text: str, finding: Finding) -> str:
+    missing = [q for q in finding.query_ids if f"[{q}]" not in text]
+    return text if not missing else f"{text} {refs(missing)}"
+
+
+def rank(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-(f.effect * f.confidence), f.id))
+
+
+class OfflineAnalyst:
+    name = "offline"
+
+    def analyze(self, agent: AgentSpec, findings: Sequence[Finding], profile: Profile | None = None,
+                request: AnalysisRequest | None = None) -> AgentAnalysis:
+        index = FindingIndex(findings)
+        insights: list[Insight] = []
+        recs: list[Recommendation] = []
+        risks: list[str] = []
+        for f in rank(findings):
+            rule = agent.rules.get(f.key)
+            out = rule(f, index) if rule else None
+            if out is None:
+                continue
+            score = round(f.effect * f.confidence, 4)
+            if out.insight:
+                insights.append(Insight(text=with_refs(out.insight, f), agent=agent.key, finding_ids=(f.id,),
+                                        query_ids=f.query_ids, score=score, polarity=f.polarity))
+            if out.recommendation:
+                d = out.recommendation
+                recs.append(Recommendation(
+                    title=d.title, rationale=with_refs(d.rationale, f),
+                    impact=d.impact or impact_from(f.effect, f.confidence), effort=d.effort, owner=d.owner,
+                    success_metric=d.success_metric, horizon=d.horizon or HORIZON_BY_EFFORT[d.effort],
+                    finding_ids=(f.id,), query_ids=f.query_ids, agent=agent.key, score=score, topic=d.topic))
+            if out.risk:
+                risks.append(with_refs(out.risk, f))
+        recs.sort(key=ranking_key)
+        return AgentAnalysis(agent=agent.key, insights=tuple(insights), recommendations=tuple(recs),
+                             risks=tuple(risks), analyst=self.name)
+
+    def summarize(self, analyses: Sequence[AgentAnalysis], findings: Sequence[Finding], profile: Profile | None,
+                  request: AnalysisRequest | None = None) -> Summary:
+        headline = []
+        if profile is not None:
+            ids = profile.query_ids
+            scope = f"{fmt_count(profile.rows)} recommendations"
+            if profile.customers is not None:
+                scope += f" to {fmt_count(profile.customers)} customers"
+            if profile.date_min:
+                scope += f", made between {profile.date_min} and {profile.date_max}"
+            cited = refs([ids[k] for k in ("stats", "customers") if ids.get(k)])
+            headline.append(f"The analysis covers {scope}. {cited}".strip())
+        insights = [i for a in analyses for i in a.insights[:INSIGHTS_PER_AGENT]]
+        recs = top_recommendations(analyses)
+        caveats = [flag_text(f) for f in (profile.warnings() if profile else [])]
+        caveats += [r for a in analyses for r in a.risks[:1]]
+        return Summary(headline=tuple(headline), insights=tuple(insights), recommendations=tuple(recs),
+                       caveats=tuple(caveats), analyst=self.name)
+
+
+def top_recommendations(analyses: Sequence[AgentAnalysis], limit: int = TOP_RECOMMENDATIONS) -> list[Recommendation]:
+    """The summary's recommendations: every agent's, ranked, one per topic."""
+    return merge_topics(sorted((r for a in analyses for r in a.recommendations), key=ranking_key))[:limit]
+
+
+def merge_topics(recs: Sequence[Recommendation]) -> list[Recommendation]:
+    """Keep the first (highest-priority) recommendation per topic; it also cites the others' evidence."""
+    kept: list[Recommendation] = []
+    by_topic: dict[str, int] = {}
+    for rec in recs:
+        if rec.topic and rec.topic in by_topic:
+            i = by_topic[rec.topic]
+            merged = tuple(dict.fromkeys([*kept[i].query_ids, *rec.query_ids]))
+            kept[i] = kept[i].model_copy(update={"query_ids": merged,
+                                                 "finding_ids": (*kept[i].finding_ids, *rec.finding_ids)})
+            continue
+        if rec.topic:
+            by_topic[rec.topic] = len(kept)
+        kept.append(rec)
+    return kept
+
+
+def flag_text(flag: QualityFlag) -> str:
+    cited = f" [{flag.query_id}]" if flag.query_id else ""
+    return f"Data quality ({flag.code}): {flag.message}{cited}"

@@ -1,0 +1,106 @@
+"""The chat model's tools: the shared data tools plus the chat's own (tables, metrics, analyses, reports,
+customer lookup), each with validated arguments (:class:`finmatch_agents.llm.tools.Tool`)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from finmatch_agents.chat import commands
+from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
+from finmatch_agents.warehouse.sqltext import literal, quote_ident
+
+if TYPE_CHECKING:
+    from finmatch_agents.chat.context import Answer, ChatContext
+    from finmatch_agents.llm.pii import Masker
+    from finmatch_agents.warehouse.engine import QueryResult
+
+MAX_TOOL_ROWS = 50
+Focus = Literal["performance", "optimization", "financial-impact", "strategy", "all"]
+
+
+class AnalysisArgs(ToolArgs):
+    focus: list[Focus] = Field(default_factory=lambda: list[Focus](["all"]), max_length=5)
+
+
+class ReportArgs(ToolArgs):
+    run_id: str = Field(default="", max_length=64)
+
+
+class CustomerArgs(ToolArgs):
+    segment: str | None = Field(default=None, max_length=100)
+    lifecycle_stage: str | None = Field(default=None, max_length=100)
+    product_type: str | None = Field(default=None, max_length=100)
+    status: str | None = Field(default=None, max_length=100)
+    min_churn: float | None = Field(default=None, ge=0, le=1)
+    max_satisfaction: float | None = Field(default=None, ge=0, le=10)
+    limit: int = Field(default=20, ge=1, le=MAX_TOOL_ROWS)
+
+
+class ChatTools:
+    """The tools of one chat session; ``query_ids`` collects the queries an answer ran."""
+
+    def __init__(self, session: ChatContext, masker: Masker) -> None:
+        self.session, self.masker = session, masker
+        self.query_ids: list[str] = []
+        engine = session.engine
+
+        def run_sql(sql: str, purpose: str, rows: int) -> QueryResult:
+            return session.query(sql, f"Chat model query: {purpose}", max_rows=rows)
+
+        self.access = DataAccess(run_sql=run_sql, tables=engine.tables(),
+                                 describe=lambda t: [(c.name, c.type) for c in engine.columns(t)],
+                                 masker=masker, max_rows=MAX_TOOL_ROWS, query_ids=self.query_ids)
+
+    def answer_json(self, answer: Answer) -> str:
+        self.query_ids += answer.query_ids
+        data = {"text": answer.text, "tables": [{"title": t.title, "rows": t.rows[:MAX_TOOL_ROWS]}
+                                                for t in answer.tables]}
+        return self.masker.text(json.dumps(data, default=str))
+
+    def customers_sql(self, args: CustomerArgs) -> str:
+        s = self.session
+        present = {c.name for c in s.engine.columns(s.settings.table)}
+        filters, wanted = [], []
+        for key, col in (("segment", "customer_segment"), ("lifecycle_stage", "customer_lifecycle_stage"),
+                         ("product_type", "product_type"), ("status", "product_recommendation_status")):
+            value = getattr(args, key)
+            if value and col in present:
+                filters.append(f"{col} = {literal(value)}")
+        if args.min_churn is not None and "customer_churn_probability" in present:
+            filters.append(f"customer_churn_probability >= {args.min_churn!r}")
+        if args.max_satisfaction is not None and "customer_satisfaction_score" in present:
+            filters.append(f"customer_satisfaction_score <= {args.max_satisfaction!r}")
+        for col in ("customer_id", "customer_name", "customer_segment", "customer_lifecycle_stage",
+                    "customer_churn_probability", "customer_satisfaction_score"):
+            if col in present:
+                wanted.append(col)
+        where = f" WHERE {' AND '.join(filters)}" if filters else ""
+        cols = ", ".join(quote_ident(c) if c != "customer_churn_probability" else "max(customer_churn_probability) "
+                         "AS customer_churn_probability" for c in wanted)
+        group = ", ".join(quote_ident(c) for c in wanted if c != "customer_churn_probability")
+        return (f"SELECT {cols} FROM {quote_ident(s.settings.table)}{where} GROUP BY {group} "
+                f"ORDER BY customer_id LIMIT {args.limit}")
+
+    def tools(self) -> list[Tool]:
+        s = self.session
+        run_sql, _describe = data_tools(self.access)
+        return [
+            Tool("list_tables", "Tables in the database with row counts.", NoArgs,
+                 lambda _a: self.answer_json(commands.tables(s, ""))),
+            Tool("describe_table", "Columns of a table with their types and meaning.", TableArgs,
+                 lambda a: self.answer_json(commands.describe(s, a.table))),
+            Tool("run_sql", "Run one read-only SELECT (DuckDB SQL) and get up to 50 rows.", SqlArgs, run_sql.run),
+            Tool("get_metrics", "The KPI dashboard (acceptance, score, satisfaction, churn, sales, balances).", NoArgs,
+                 lambda _a: self.answer_json(commands.metrics(s, ""))),
+            Tool("run_analysis", "Run the full FinMatch analysis for some focus agents and get the report's "
+                 "executive summary. Slow; use when asked for an analysis or report.", AnalysisArgs,
+                 lambda a: self.masker.text(commands.analyze(s, " ".join(a.focus)).text)),
+            Tool("show_report", "The executive summary of a past run's report (latest by default).", ReportArgs,
+                 lambda a: self.masker.text(commands.report(s, a.run_id).text)),
+            Tool("find_customers", "Customers matching filters, with segment, lifecycle stage, churn and satisfaction "
+                 "(names and e-mails are masked).", CustomerArgs,
+                 lambda a: run_sql.run(SqlArgs(sql=self.customers_sql(a), purpose="customers matching filters"))),
+        ]

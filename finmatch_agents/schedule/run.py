@@ -1,0 +1,61 @@
+"""One run of a job: under its lock, through the runner, then retention.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from finmatch_agents.errors import Busy
+from finmatch_agents.schedule.locks import job_lock
+from finmatch_agents.schedule.retention import apply_retention
+
+if TYPE_CHECKING:
+    from finmatch_agents.config import Settings
+    from finmatch_agents.runner import RunResult, Sink
+    from finmatch_agents.schedule.jobs import Job
+
+
+@dataclass
+class JobRun:
+    result: RunResult
+    deleted: list[Path] = field(default_factory=list)
+
+
+def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None], *,
+            notify: Callable[[str], None] | None = None) -> JobRun:
+    """Run ``job`` once now under its lock, then apply its retention. Busy (exit 75) if a run is going."""
+    from finmatch_agents.errors import FinMatchError
+    from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
+
+    focus = resolve_focus(list(job.focus))
+    lock = job_lock(settings.state_dir, job.name)
+    try:
+        lock.acquire()
+    except Busy as exc:
+        log(f"job {job.name}: {exc.message}")
+        raise
+    try:
+        s = settings.with_overrides(model=job.model) if job.model else settings
+        log(f"job {job.name}: started (pid {os.getpid()}; focus {','.join(focus)}; model {s.model}; db {s.db})")
+        try:
+            result = run_analysis(s, RunRequest(focus=focus, job=job.name), sink, notify=notify)
+        except FinMatchError as exc:
+            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
+                + (f"; {exc.hint}" if exc.hint else ""))
+            raise
+        except BaseException as exc:
+            log(f"job {job.name}: failed: {type(exc).__name__}: {exc} (exit 1)")
+            raise
+        log(f"job {job.name}: completed run {result.run_id}: {result.report_path}")
+        deleted = apply_retention(s.reports_dir / job.name, job.keep,
+                                  protect=[result.report_path, result.latest_path])
+        if deleted:
+            log(f"job {job.name}: retention (keep {job.keep}) deleted {len(deleted)} old report(s): "
+                + ", ".join(p.name for p in deleted))
+        return JobRun(result, deleted)
+    finally:
+        lock.release()
