@@ -8,6 +8,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
+from sqlglot import exp
+
+from finmatch_agents.data.schema import PRIMARY_KEYS
+from finmatch_agents.errors import UsageError
+from finmatch_agents.warehouse.sqltext import quote_ident
+
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.warehouse.engine import DuckDBEngine
@@ -36,8 +43,6 @@ class Page:
 
 
 def choose_columns(spec: str | None, available: list[str], table: str, json_out: bool) -> list[str]:
-    from finmatch_agents.errors import UsageError
-
     if not spec:
         if json_out or len(available) <= MAX_DEFAULT_COLUMNS:
             return available
@@ -56,11 +61,6 @@ def check_where(expr: str | None) -> str | None:
     """Check that --where is one SQL condition (the full statement is then validated by the sandbox)."""
     if expr is None or not expr.strip():
         return None
-    import sqlglot
-    from sqlglot import exp
-
-    from finmatch_agents.errors import UsageError
-
     try:
         parsed = sqlglot.parse(expr, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
@@ -72,9 +72,6 @@ def check_where(expr: str | None) -> str | None:
 
 def fetch_page(engine: DuckDBEngine, log: QueryLog, table: str, columns: list[str], where: str | None, page: int,
                page_size: int) -> Page:
-    from finmatch_agents.data.schema import PRIMARY_KEYS
-    from finmatch_agents.warehouse.sqltext import quote_ident
-
     source = quote_ident(table)
     condition = f" WHERE ({where})" if where else ""
     total = engine.query(f"SELECT count(*) AS total FROM {source}{condition}", log=log,

@@ -33,7 +33,7 @@ HORIZON_BY_EFFORT: dict[str, Horizon] = {"Low": "Now", "Medium": "Next", "High":
 class Record(BaseModel):
     """Base of every record: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def to_json(self, **kwargs: Any) -> dict[str, Any]:
         """Plain JSON-safe data (for events, the run store and files)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents import __version__
-from finmatch_agents.agents import FOCUS_ORDER
+from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
 from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.clock import utc_now
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from finmatch_agents.config import Settings
 
 Sink = Callable[[dict[str, Any]], None]
-FOCUS_ALL = "all"
+__all__ = ["FOCUS_ALL", "RunRequest", "RunResult", "resolve_focus", "run_analysis"]
 
 
 @dataclass
@@ -59,19 +59,6 @@ class RunResult:
     stats: dict[str, Any]
     resumed: bool = False
     state: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-def resolve_focus(values: list[str]) -> list[str]:
-    chosen: list[str] = []
-    for value in values or [FOCUS_ALL]:
-        for item in (v.strip() for v in value.split(",")):
-            if item == FOCUS_ALL:
-                chosen.extend(FOCUS_ORDER)
-            elif item in FOCUS_ORDER:
-                chosen.append(item)
-            else:
-                raise UsageError(f"--focus: '{item}' is not one of {', '.join((*FOCUS_ORDER, FOCUS_ALL))}")
-    return [k for k in FOCUS_ORDER if k in chosen]
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import queries
 from finmatch_agents.events import Emit, make_event
+from finmatch_agents.evidence import jsonable
 from finmatch_agents.formatting import is_number
 from finmatch_agents.ids import refs
 from finmatch_agents.records import (
@@ -212,7 +213,7 @@ class StepContext:
             if unit:
                 value_units[path] = unit
         found = Finding(id=f"F{self._next_finding}", agent=self.spec.key, step=self.step.name, key=key, title=title,
-                        statement=text, values=values, units=value_units, query_ids=ids,
+                        statement=text, values=jsonable(values), units=value_units, query_ids=ids,
                         effect=round(float(effect), 4), confidence=round(conf, 4), polarity=polarity)
         self._next_finding += 1
         self.findings.append(found)

@@ -225,7 +225,8 @@ def lifetime_value(ctx: StepContext) -> None:
                          "churn_multi": head["churn_multi"], "gap": gap,
                          "ratio": head["churn_ratio_none_vs_multi"]}, [cross],
                         effect=min(1.0, max(0.0, gap) / 0.2), polarity="opportunity" if gap > 0 else "neutral",
-                        n=most["customers"])
+                        n=most["customers"],
+                        units={"gap": "pp", "ratio": "times"})
     sat = ctx.sql("financial/cross_sell_satisfaction", what="Satisfaction by number of accepted products")
     if sat and sat.rows:
         rows = sat.dicts()
@@ -240,7 +241,8 @@ def lifetime_value(ctx: StepContext) -> None:
                         f"{most['accepted_products']} ({fmt_num(head['satisfaction_gap_multi_vs_none'], 2)} points "
                         "apart).",
                         {"none": head, "multi": most, "gap": head["satisfaction_gap_multi_vs_none"]}, [sat],
-                        effect=min(1.0, abs(head["satisfaction_gap_multi_vs_none"]) / 5), n=most["customers"])
+                        effect=min(1.0, abs(head["satisfaction_gap_multi_vs_none"]) / 5), n=most["customers"],
+                        units={"gap": "number"})
 
 
 def _efficiency(ctx: StepContext, group_column: str, finding_key: str, column: str, label: str, dimension: str,
@@ -274,7 +276,8 @@ def _efficiency(ctx: StepContext, group_column: str, finding_key: str, column: s
                  "below_average_share": head["below_average_recommendation_share"],
                  "best_worst_ratio": head["best_worst_ratio"]}, [res],
                 effect=min(1.0, head["below_average_recommendation_share"] or 0.0), polarity="opportunity",
-                n=worst["recommendations"])
+                n=worst["recommendations"],
+                units={"overall": "currency", "below_average_share": "percent"})
 
 
 def portfolio_efficiency(ctx: StepContext) -> None:

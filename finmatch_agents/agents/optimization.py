@@ -23,7 +23,7 @@ from finmatch_agents.agents.base import (
     percent_values,
     xy_chart,
 )
-from finmatch_agents.data.profile import STALE_DAYS
+from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
 
 if TYPE_CHECKING:
@@ -136,7 +136,8 @@ def _readiness(ctx: StepContext) -> None:
                 {"absent": absent, "sparse": {r["column"]: r["null_rate"] for r in sparse},
                  "emptiest": emptiest},
                 [stats_id], effect=0.4 if absent else 0.25 if sparse else 0.05,
-                polarity="risk" if risky else "strength")
+                polarity="risk" if risky else "strength",
+                units={"null_rate": "percent"})
 
 
 # -- step 2: inefficiency detection ----------------------------------------------------------------------------
@@ -233,7 +234,8 @@ def correlate(ctx: StepContext) -> None:
                         {"best": best, "worst": worst, "spread": rows[0]["acceptance_spread"],
                          "ratio": rows[0]["best_worst_ratio"], "overall_rate": worst["overall_rate"]}, [life],
                         effect=min(1.0, float(rows[0]["acceptance_spread"] or 0.0) / 0.2), polarity="opportunity",
-                        n=worst["recommendations"])
+                        n=worst["recommendations"],
+                        units={"spread": "pp", "ratio": "times"})
     tx = ctx.sql("optimization/transactions", what="Acceptance by transaction-count quintile")
     if tx and tx.rows:
         rows = tx.dicts()
@@ -278,7 +280,8 @@ def correlate(ctx: StepContext) -> None:
                         {"increasing": up, "decreasing": down, "gap": up["increasing_decreasing_gap"],
                          "ratio": up["increasing_decreasing_ratio"]}, [usage],
                         effect=min(1.0, float(up["increasing_decreasing_gap"] or 0.0) / 0.2),
-                        polarity="opportunity", n=down["recommendations"])
+                        polarity="opportunity", n=down["recommendations"],
+                        units={"gap": "pp", "ratio": "times"})
 
 
 # -- step 4: core banking and CRM systems ----------------------------------------------------------------------
@@ -305,7 +308,8 @@ def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> 
                 {"best": best, "worst": worst, "spread": spread, "kind": kind,
                  "undecided_spread": rows[0]["undecided_spread"]},
                 [res], effect=min(1.0, spread / 0.1), polarity="risk" if spread >= 0.05 else "neutral",
-                n=worst["recommendations"])
+                n=worst["recommendations"],
+                units={"spread": "pp"})
 
 
 def integrate_systems(ctx: StepContext) -> None:
@@ -356,7 +360,8 @@ def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult 
                         {"system": r["source_system"], "newest": r["newest"], "lag_days": lag,
                          "records": r.get("records"), "share": acc.get("share"),
                          "acceptance_rate": acc.get("acceptance_rate")},
-                        refs, effect=min(1.0, float(lag) / 180), confidence=1.0, polarity="risk")
+                        refs, effect=min(1.0, float(lag) / 180), confidence=1.0, polarity="risk",
+                        units={"lag_days": "count", "records": "count"})
         empty, others = r.get("empty_rate"), r.get("others_empty_rate") or 0.0
         if (empty is not None and r.get("gap_min_rate") is not None and empty > r["gap_min_rate"]
                 and empty > r["gap_ratio"] * others):
@@ -376,7 +381,8 @@ def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult 
                          "missing_affinity_rate": gap["missing_affinity_rate"] if gap else None,
                          "others_missing_affinity_rate": gap["others_missing_affinity_rate"] if gap else None},
                         [q for q in (gaps_id, affinity if detail else None) if q],
-                        effect=min(1.0, (empty - others) * 20), confidence=1.0, polarity="risk")
+                        effect=min(1.0, (empty - others) * 20), confidence=1.0, polarity="risk",
+                        units=SOURCE_UNITS)
     if not rows:  # no per-source completeness in the profile: carry its source flags as they are
         flags = [f for f in p.flags if f.code in ("stale-source", "source-gaps")]
         if flags:

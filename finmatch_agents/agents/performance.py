@@ -150,7 +150,8 @@ def recognise_patterns(ctx: StepContext) -> None:
                     f"{worst['stage']} customers ({_rate(worst)}), a spread of "
                     f"{fmt_pp(rows[0]['acceptance_spread'], signed=False)}.",
                     {"best": best, "worst": worst, "spread": rows[0]["acceptance_spread"]}, [life],
-                    effect=min(1.0, (rows[0]["best_worst_ratio"] or 1.0) - 1), n=worst["recommendations"])
+                    effect=min(1.0, (rows[0]["best_worst_ratio"] or 1.0) - 1), n=worst["recommendations"],
+                    units={"spread": "pp"})
     usage = ctx.sql("performance/usage_churn", what="Churn by product-usage trend")
     if usage and usage.rows:
         rows = usage.dicts()
@@ -169,7 +170,8 @@ def recognise_patterns(ctx: StepContext) -> None:
                         {"decreasing": by["Decreasing"], "increasing": by["Increasing"],
                          "stable_churn": rows[0]["stable_churn"], "ratio": ratio}, [usage],
                         effect=min(1.0, ((ratio or 1.0) - 1) / 5), polarity="risk",
-                        n=by["Decreasing"]["customers"])
+                        n=by["Decreasing"]["customers"],
+                        units={"ratio": "times"})
     sat = ctx.sql("performance/satisfaction_churn", what="Churn by satisfaction")
     if sat and sat.rows:
         rows = sat.dicts()
@@ -185,7 +187,8 @@ def recognise_patterns(ctx: StepContext) -> None:
                         f"probability of {fmt_pct(low['avg_churn'])}, against {fmt_pct(high['avg_churn'])} for "
                         f"satisfied ones (8-10), {fmt_times(ratio)} as high.",
                         {"low": low, "high": high, "ratio": ratio}, [sat],
-                        effect=min(1.0, ((ratio or 1.0) - 1) / 5), polarity="risk", n=low["customers"])
+                        effect=min(1.0, ((ratio or 1.0) - 1) / 5), polarity="risk", n=low["customers"],
+                        units={"ratio": "times"})
     products = ctx.sql("performance/products", what="Top and bottom products")
     if products and products.rows:
         rows = products.dicts()

@@ -21,6 +21,7 @@ from finmatch_agents.agents.base import (
     percent_values,
     xy_chart,
 )
+from finmatch_agents.data.profile import SOURCE_UNITS
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
 
 if TYPE_CHECKING:
@@ -130,7 +131,8 @@ def assess_technology(ctx: StepContext) -> None:
                     f"({top['crm_system']}), a spread of {fmt_pp(top['acceptance_spread'], signed=False)}.",
                     {"top": top, "low": low, "spread": top["acceptance_spread"],
                      "platforms": top["platforms_compared"], "overall_rate": top["overall_rate"]}, [crm],
-                    effect=_share(top["acceptance_spread"], top["overall_rate"]), n=low["recommendations"])
+                    effect=_share(top["acceptance_spread"], top["overall_rate"]), n=low["recommendations"],
+                    units={"spread": "pp", "platforms": "count"})
 
 
 def competitive_advantage(ctx: StepContext) -> None:
@@ -213,7 +215,8 @@ def assess_integration_readiness(ctx: StepContext) -> None:
                     {"dimensions": rows, "worst": worst, "ready": [r["dimension"] for r in ready],
                      "gaps": [r["dimension"] for r in gaps], "absent": [d[1] for d in absent]}, [stats_id],
                     effect=0.6 if gaps or absent else min(1.0, float(worst["null_rate"] or 0.0) * 5),
-                    polarity="risk" if gaps or absent else "strength")
+                    polarity="risk" if gaps or absent else "strength",
+                    units={"null_rate": "percent"})
     _source_quality(ctx)
     if ctx.has("source_system"):
         lat = ctx.sql("strategy/sync_latency", what="Sync latency by source system")
@@ -274,7 +277,8 @@ def _source_quality(ctx: StepContext) -> None:
         ctx.finding("source_quality", "Core banking feed quality",
                     text + ". Integrations that read from it would inherit these gaps.", worst, qids,
                     effect=min(1.0, 0.4 + (0.3 if worst["gappy"] else 0.0) + (0.3 if worst["stale"] else 0.0)),
-                    polarity="risk", n=worst["records"])
+                    polarity="risk", n=worst["records"],
+                    units=SOURCE_UNITS)
     else:
         low = min(rows, key=lambda r: (r["empty_rate"] or 0.0, r["source_system"]))
         high = max(rows, key=lambda r: (r["empty_rate"] or 0.0, r["source_system"]))

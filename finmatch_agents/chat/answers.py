@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.agents import FOCUS_ORDER
 from finmatch_agents.chat.context import Answer, ChatContext, Table, refs
 from finmatch_agents.chat.questions import LIBRARY, Match, normalise
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times
@@ -213,7 +214,7 @@ def help_text() -> str:
              "- `/describe TABLE` — columns, types and meaning",
              "- `/sql SELECT ...` — one read-only query through the sandbox",
              "- `/metrics` — the KPI dashboard",
-             "- `/analyze [FOCUS ...]` — run the analysis (performance, optimization, financial-impact, strategy)",
+             f"- `/analyze [FOCUS ...]` — run the analysis ({', '.join(FOCUS_ORDER)})",
              "- `/explore [TABLE] [CONDITION]` — the first page of a table",
              "- `/history` — past runs; `/report [RUN_ID]` — a run's executive summary",
              "- `/save [PATH]` — this session as a markdown report with provenance",

@@ -4,11 +4,13 @@ customer lookup), each with validated arguments (:class:`finmatch_agents.llm.too
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, JsonValue, field_validator
 
+from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
 from finmatch_agents.chat import commands
+from finmatch_agents.errors import UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
 
@@ -18,11 +20,21 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import QueryResult
 
 MAX_TOOL_ROWS = 50
-Focus = Literal["performance", "optimization", "financial-impact", "strategy", "all"]
+FOCUS_CHOICES: list[JsonValue] = [*FOCUS_ORDER, FOCUS_ALL]
 
 
 class AnalysisArgs(ToolArgs):
-    focus: list[Focus] = Field(default_factory=lambda: list[Focus](["all"]), max_length=5)
+    focus: list[str] = Field(default_factory=lambda: [FOCUS_ALL], max_length=len(FOCUS_CHOICES),
+                             json_schema_extra={"items": {"type": "string", "enum": FOCUS_CHOICES}})
+
+    @field_validator("focus")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        try:
+            resolve_focus(value)
+        except UsageError as exc:  # a validation error (a tool error for the model), naming the unknown agent
+            raise ValueError(exc.message) from exc
+        return value
 
 
 class ReportArgs(ToolArgs):

@@ -10,12 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from finmatch_agents.cli import common
+from finmatch_agents.events import kinds_help
 
 
 def analyze(
-    focus: Annotated[list[str] | None, typer.Option(
-        "--focus", help="performance, optimization, financial-impact, strategy or all (default). Repeat the flag or "
-                        "separate with commas.", show_default=False)] = None,
+    focus: common.FocusOpt = None,
     model: Annotated[str | None, typer.Option("--model", help="Model for the AI steps ('offline' = the deterministic "
                                               "offline analyst).", envvar="FINMATCH_MODEL", show_default=False,
                                               metavar="NAME")] = None,
@@ -24,9 +23,8 @@ def analyze(
                                              show_default=False, metavar="DIR")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Finish an interrupted run without re-running its "
                                                "completed steps.", show_default=False, metavar="RUN_ID")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON-lines events (run_started, step_started, "
-                                           "query, finding, step_finished, report_written, run_finished, warning, "
-                                           "error) instead of the live view.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=f"Print JSON-lines events ({kinds_help()}) instead of the "
+                                           "live view.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the report path.")] = False,
     table: common.TableOpt = None,
     strict_grounding: Annotated[bool | None, typer.Option(

@@ -6,8 +6,10 @@ stays fast; only Typer and Rich load at start-up.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import pkgutil
 import sys
 from contextvars import ContextVar
 from pathlib import Path
@@ -38,6 +40,28 @@ def _help(name: str) -> str:
 DbOpt = Annotated[Path | None, typer.Option("--db", help=_help("db"), envvar="FINMATCH_DB", show_default=False,
                                             metavar="PATH")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+def agent_modules() -> list[str]:
+    """The focus agents' names, read from the agents package without importing it (an agent's key is its module
+    name with '-' for '_'; the registry checks that)."""
+    spec = importlib.util.find_spec("finmatch_agents.agents")
+    paths = list(spec.submodule_search_locations or []) if spec else []
+    return sorted(i.name.replace("_", "-") for i in pkgutil.iter_modules(paths) if i.name != "base")
+
+
+def _focus_names() -> tuple[str, ...]:
+    """For shell completion (values are checked by ``agents.resolve_focus``)."""
+    from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER  # start-up speed: loads every agent module
+
+    return (*FOCUS_ORDER, FOCUS_ALL)
+
+
+FocusOpt = Annotated[list[str] | None, typer.Option(
+    "--focus", autocompletion=lambda incomplete: [n for n in _focus_names() if n.startswith(incomplete)],
+    show_default=False,
+    help=f"Focus agents to run, or all (default): {', '.join(agent_modules())}. Repeat the flag or separate with "
+    "commas.")]
 TableOpt = Annotated[str | None, typer.Option("--table", help=_help("table"), envvar="FINMATCH_TABLE",
                                               show_default=False, metavar="NAME")]
 

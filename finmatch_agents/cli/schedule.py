@@ -36,9 +36,7 @@ def add(
     name: NameArg,
     cron: Annotated[str, typer.Option("--cron", help='When to run, as a cron expression in the job\'s time zone: '
                                       '"0 7 * * MON", "30 6 * * MON-FRI", "@daily".', show_default=False)],
-    focus: Annotated[list[str] | None, typer.Option(
-        "--focus", help="performance, optimization, financial-impact, strategy or all (default). Repeat the flag or "
-                        "separate with commas.", show_default=False)] = None,
+    focus: common.FocusOpt = None,
     model: Annotated[str | None, typer.Option("--model", help="Model for the AI steps (default: the project's "
                                               "model setting when the job runs).", show_default=False,
                                               metavar="NAME")] = None,

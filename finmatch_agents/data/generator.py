@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finmatch_agents.data import writer
+from finmatch_agents.data.defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from finmatch_agents.data.schema import (
     CRM_SYSTEMS,
     LIFECYCLE_STAGES,
@@ -305,8 +307,6 @@ def stale_cutoff() -> date:
 
 def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict[str, int]:
     """Generate and store fpr_records + products atomically; returns row counts per table."""
-    from finmatch_agents.data import writer
-
     records, products = generate_tables(customers, seed)
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
@@ -328,8 +328,6 @@ def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> boo
 
     Only the default path is created: a mistyped --db must be an error, not a silent new database.
     """
-    from finmatch_agents.data.defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
-
     if settings.db.exists() or not settings.db_is_default:
         return False
     notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "

@@ -20,12 +20,18 @@ from finmatch_agents.warehouse.sqltext import literal, quote_ident
 
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.units import Unit
     from finmatch_agents.warehouse.engine import Engine
 
 HIGH_NULL_RATE = 0.05
 STALE_DAYS = 60
 GAP_MIN_RATE, GAP_RATIO = 0.005, 3.0  # a source is gappy above 0.5% empty fields and 3x the other sources
 META_TABLE = "finmatch_meta"
+#: units of the per-source completeness figures (``Profile.sources``) and column null rates this module computes
+SOURCE_UNITS: dict[str, Unit] = {
+    "records": "count", "empty_fields": "count", "fields_checked": "count", "empty_rate": "percent",
+    "others_empty_rate": "percent", "missing_affinity_rate": "percent", "others_missing_affinity_rate": "percent",
+    "gap_min_rate": "percent", "gap_ratio": "times", "lag_days": "count", "null_rate": "percent"}
 
 
 def _stats_sql(table: str, cols: list[tuple[str, str]]) -> str:

@@ -17,22 +17,13 @@ from typing import TYPE_CHECKING, Any
 from finmatch_agents.data.schema import columns_of
 from finmatch_agents.errors import Busy, DataError, UsageError
 from finmatch_agents.processes import pid_alive
+from finmatch_agents.warehouse.locking import busy_from, is_lock_error
 from finmatch_agents.warehouse.sqltext import quote_ident
 
 if TYPE_CHECKING:
     import duckdb
 
 META_TABLE = "finmatch_meta"
-
-
-def is_lock_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "lock" in text and ("conflicting" in text or "could not set lock" in text)
-
-
-def busy_from(exc: BaseException, db: Path) -> Busy:
-    return Busy(f"{db} is locked by another process ({str(exc).split('Conflicting lock')[-1].strip() or exc})",
-                hint="another `finmatch data ...` command is writing it; retry when it finishes")
 
 
 def connect_writable(db: Path) -> duckdb.DuckDBPyConnection:

@@ -2,6 +2,8 @@
 
 Rendering is strict both ways: every variable in the file must be supplied and every supplied value must
 be used, so a prompt and the node that fills it cannot drift apart unnoticed. Literal braces are doubled.
+Lines several prompts share live once in a partial (a file starting with ``_``), pulled in with
+``{> _name}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 _VARIABLE = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
+_PARTIAL = re.compile(r"^\{>\s*(_[a-z_]+)\}\n", re.M)
 
 
 def prompt_dir() -> Path:
@@ -24,7 +27,9 @@ def prompt_dir() -> Path:
 
 @cache
 def load(name: str) -> str:
-    return (prompt_dir() / f"{name}.md").read_text(encoding="utf-8")
+    """The prompt's text, partials expanded."""
+    text = (prompt_dir() / f"{name}.md").read_text(encoding="utf-8")
+    return _PARTIAL.sub(lambda m: load(m.group(1)), text)
 
 
 def variables(name: str) -> set[str]:

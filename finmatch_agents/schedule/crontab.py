@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from finmatch_agents.clock import utc_now
+from finmatch_agents.config import OPTIONS
+from finmatch_agents.errors import FinMatchError
+from finmatch_agents.llm.models import OFFLINE, resolve_model
 from finmatch_agents.schedule.cron import expand_cron
 
 if TYPE_CHECKING:
@@ -19,8 +24,6 @@ if TYPE_CHECKING:
 
 def finmatch_command() -> list[str]:
     """An absolute command line that starts this installation's ``finmatch``."""
-    import shutil
-
     beside = Path(sys.executable).absolute().parent / "finmatch"  # not resolved: keep the venv
     if beside.is_file() and os.access(beside, os.X_OK):
         return [str(beside)]
@@ -39,10 +42,6 @@ def crontab_lines(settings: Settings, jobs: Iterable[Job], *, workdir: Path | No
     systemd-cron honour it; Debian's Vixie cron does not: there, set the machine's zone or use
     `finmatch schedule run`).
     """
-    import shlex
-
-    from finmatch_agents.config import OPTIONS
-
     env = dict(os.environ) if env is None else env
     cwd = (workdir or Path.cwd()).absolute()
     exe = " ".join(shlex.quote(p) for p in (command or finmatch_command()))
@@ -79,9 +78,6 @@ def crontab_lines(settings: Settings, jobs: Iterable[Job], *, workdir: Path | No
 
 def _key_env(model: str, settings: Settings) -> str | None:
     """The environment variable holding the key of ``model`` (None for the offline analyst or no key)."""
-    from finmatch_agents.errors import FinMatchError
-    from finmatch_agents.llm.models import OFFLINE, resolve_model
-
     if model == OFFLINE:
         return None
     try:

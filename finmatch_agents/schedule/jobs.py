@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
 from finmatch_agents.errors import ConfigError, UsageError
-from finmatch_agents.files import atomic_write_text
+from finmatch_agents.files import atomic_write_text, locked
+from finmatch_agents.runs import RunStore
 from finmatch_agents.schedule.cron import get_zone, next_run, parse_instant, previous_run, validate_cron
 
 if TYPE_CHECKING:
@@ -136,15 +140,7 @@ def _editing(config_path: Path, state_dir: Path) -> Iterator[Any]:
 
     A lock in the state folder serialises concurrent edits (two `schedule add` at once both land).
     """
-    import fcntl
-
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
-    lock_path = state_dir / "locks" / "config.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    with locked(state_dir / "locks" / "config.lock"):
         try:
             text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
         except OSError as exc:
@@ -160,8 +156,6 @@ def _editing(config_path: Path, state_dir: Path) -> Iterator[Any]:
 
 def _jobs_table(doc: Any, config_path: Path, *, create: bool) -> Any:
     """``[schedule.jobs]`` of the config document (created on demand), or None when absent."""
-    import tomlkit
-
     table = doc
     for key, label in (("schedule", "[schedule]"), ("jobs", "[schedule.jobs]")):
         child = table.get(key)
@@ -178,8 +172,6 @@ def _jobs_table(doc: Any, config_path: Path, *, create: bool) -> Any:
 
 def save_job(config_path: Path, state_dir: Path, job: Job, *, replace: bool = False) -> bool:
     """Add (or with ``replace`` overwrite) ``[schedule.jobs.NAME]``; True if it replaced a job."""
-    import tomlkit
-
     with _editing(config_path, state_dir) as doc:
         jobs = _jobs_table(doc, config_path, create=True)
         existed = job.name in jobs
@@ -221,8 +213,6 @@ def missed_slot(job: Job, now: datetime, last_started: datetime | None) -> datet
 
 def last_started(settings: Settings, name: str) -> datetime | None:
     """When the newest completed or running run of job ``name`` started (from the run store)."""
-    from finmatch_agents.runs import RunStore
-
     path = settings.state_dir / "runs.sqlite"
     if not path.exists():
         return None

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finmatch_agents.errors import Busy
+from finmatch_agents.errors import Busy, FinMatchError
+from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
 from finmatch_agents.schedule.locks import job_lock
 from finmatch_agents.schedule.retention import apply_retention
 
@@ -28,9 +29,6 @@ class JobRun:
 def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None], *,
             notify: Callable[[str], None] | None = None) -> JobRun:
     """Run ``job`` once now under its lock, then apply its retention. Busy (exit 75) if a run is going."""
-    from finmatch_agents.errors import FinMatchError
-    from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
-
     focus = resolve_focus(list(job.focus))
     lock = job_lock(settings.state_dir, job.name)
     try:

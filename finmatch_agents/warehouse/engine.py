@@ -29,6 +29,7 @@ from finmatch_agents.errors import (
 )
 from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
 from finmatch_agents.warehouse import guard
+from finmatch_agents.warehouse.locking import busy_from, is_lock_error
 from finmatch_agents.warehouse.sqltext import quote_ident
 
 if TYPE_CHECKING:
@@ -121,8 +122,6 @@ class DuckDBEngine:
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config=config)
         except duckdb.IOException as exc:
-            from finmatch_agents.data.writer import busy_from, is_lock_error
-
             if is_lock_error(exc):
                 raise busy_from(exc, self.path) from exc
             raise DataError(f"cannot open database: {exc}", file=str(self.path)) from exc
