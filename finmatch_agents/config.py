@@ -183,8 +183,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
-def load_settings(config_path: Path | None = None, env: dict[str, str] | None = None, **flags: Any) -> Settings:
-    """Resolve every option. ``flags`` are CLI values, ``None`` when the flag was not given."""
+def load_settings(config_path: Path | None = None, env: dict[str, str] | None = None, *,
+                  allow_missing: bool = False, **flags: Any) -> Settings:
+    """Resolve every option. ``flags`` are CLI values, ``None`` when the flag was not given. A config file named
+    explicitly must exist, unless ``allow_missing`` (a command that creates it)."""
     env = dict(os.environ) if env is None else env
     if config_path is not None:
         cfg_path, explicit = config_path, True
@@ -192,7 +194,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         cfg_path, explicit = Path(env[CONFIG_ENV]), True
     else:
         cfg_path, explicit = DEFAULT_CONFIG, False
-    if explicit and not cfg_path.exists():
+    if explicit and not allow_missing and not cfg_path.exists():
         raise ConfigError(f"config file {cfg_path} does not exist (from {'--config' if config_path else CONFIG_ENV})")
     raw = read_config_file(cfg_path)
     _check_sections(raw, cfg_path)

@@ -120,6 +120,14 @@ class ModelError(FinMatchError):
     title = "Model endpoint failed"
 
 
+class StorageError(FinMatchError):
+    """A state file (run store, checkpoints, chat history) or an output folder cannot be used: corrupt,
+    read-only, or the disk is full. Nothing was half-written; the hint says how to recover."""
+
+    exit_code = EXIT_BAD_INPUT
+    title = "Storage problem"
+
+
 class Busy(FinMatchError):
     """Something else holds a lock we need; retrying later will work."""
 

@@ -183,6 +183,7 @@ class RunMeta(Record):
     currency: str = "USD"
     assumptions: tuple[AssumptionValue, ...] = ()
     job: str | None = None  # set for scheduled runs: reports go to reports/<job>/
+    reports_dir: str | None = None  # where the report goes (a resumed run writes where it was going to)
     previous: RunSnapshot | None = None  # a scheduled run's predecessor (for "Changes since last run")
 
 
@@ -327,6 +328,18 @@ class StepRecord(Record):
     error: str | None = None
 
 
+class AgentProgress(Record):
+    """What an agent already produced in an interrupted run (its finished steps and their records), handed
+    back to it when the run resumes, so it continues after them instead of starting over."""
+
+    steps: tuple[StepRecord, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    queries: tuple[Query, ...] = ()
+
+    def done(self, step: str) -> bool:
+        return any(s.step == step and s.status == "done" for s in self.steps)
+
+
 class ReportStats(Record):
     queries: int = 0
     findings: int = 0
@@ -361,5 +374,6 @@ class RunRecords(Record):
 CHECKPOINT_TYPES: tuple[type[Record], ...] = (
     Query, Finding, ColumnProfile, QualityFlag, TableSummary, Profile, AssumptionValue, RunSnapshot, RunMeta,
     Insight, Recommendation, AgentAnalysis, Summary, FindingBlock, TextBlock, NoteBlock, SkippedBlock,
-    FailedBlock, TableColumn, TableBlock, ChartSeries, ChartSpec, ChartBlock, StepRecord, ReportStats, ReportFile,
+    FailedBlock, TableColumn, TableBlock, ChartSeries, ChartSpec, ChartBlock, StepRecord, AgentProgress, ReportStats,
+    ReportFile,
 )

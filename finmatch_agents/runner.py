@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents import __version__
@@ -31,6 +32,7 @@ from finmatch_agents.evidence import AuditLog, QueryLog
 from finmatch_agents.graph import RunServices, build_graph
 from finmatch_agents.processes import pid_alive
 from finmatch_agents.records import AssumptionValue, Profile, ReportFile, RunMeta
+from finmatch_agents.report.files import check_writable
 from finmatch_agents.runs import RunStore, new_run_id, open_checkpointer
 from finmatch_agents.warehouse.engine import open_engine
 
@@ -86,6 +88,7 @@ def cancel_on_signals(cancel: Callable[[], None]) -> Iterator[threading.Event]:
 def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
                  notify: Callable[[str], None] | None = None) -> RunResult:
     """Run (or resume) one analysis to completion; raises :class:`Interrupted` if stopped."""
+    check_writable(settings.reports_dir)
     store = RunStore(settings.state_dir / "runs.sqlite")
     resumed = request.resume is not None
     focus: list[str] = []
@@ -125,8 +128,10 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             if not snapshot.values:
                 raise UsageError(f"run {run_id} has no checkpoint to resume from; start a new run")
             run: RunMeta = snapshot.values["run"]
+            if run.reports_dir:
+                check_writable(Path(run.reports_dir))
             _check_same_data(engine, run, snapshot.values.get("profile"))
-            if not snapshot.next and snapshot.values.get("profile") is not None:
+            if not snapshot.next and not snapshot.tasks and missing_parts(snapshot.values):
                 # nothing pending, yet the run is not complete: continue after prepare, which routes only to
                 # what is missing (agents without an analysis, then the summary and the report)
                 graph.update_state(config, None, as_node="prepare")
@@ -135,7 +140,7 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
         else:
             run = RunMeta(run_id=run_id, focus=tuple(focus), model=settings.model, db=str(settings.db),
                           table=settings.table, created_at=utc_now(), currency=settings.currency,
-                          version=__version__,
+                          version=__version__, reports_dir=str(settings.reports_dir),
                           assumptions=tuple(AssumptionValue(**a) for a in assumptions.to_list()), job=request.job,
                           # the report's "Changes since last run" compares with the job's previous run
                           previous=previous_snapshot(store, request.job) if request.job else None)
@@ -194,6 +199,16 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
             if signalled.is_set() and graph.get_state(config).next:
                 raise RunCancelled("stopped by signal")
         state = graph.get_state(config).values
+        done = graph.get_state(config)
+        if missing_parts(state) and not done.next and not done.tasks:
+            # the graph thinks it is done, yet a part is missing (seen after SIGKILL mid-run): route again from
+            # prepare, which sends only what is missing; agents continue after the steps they finished
+            graph.update_state(config, None, as_node="prepare")
+            for _ns, _mode, payload in graph.stream(None, config, context=services, stream_mode=["custom"],
+                                                    subgraphs=True, durability="sync"):
+                if isinstance(payload, dict) and payload.get("event"):
+                    emit(payload)
+            state = graph.get_state(config).values
         missing = missing_parts(state)
         if missing:
             raise Interrupted(f"run {run_id} ended without {', '.join(missing)}")

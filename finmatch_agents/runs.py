@@ -9,6 +9,7 @@ checkpoints are deleted (its report and history row are the record), an interrup
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.clock import utc_now
+from finmatch_agents.errors import StorageError
 from finmatch_agents.files import locked
 from finmatch_agents.processes import pid_alive
 from finmatch_agents.records import CHECKPOINT_TYPES, Finding, Query, RunMeta
@@ -148,8 +150,28 @@ def _open(path: Path) -> sqlite3.Connection:
     return con
 
 
+def storage_error(path: Path, exc: BaseException) -> StorageError:
+    """A SQLite or OS error on a state file as the error users see (title, cause, what to do)."""
+    text = str(exc).lower()
+    if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StorageError(f"{path}: the disk is full ({exc})", hint="free some space and run the command again")
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        return StorageError(f"{path}: cannot write ({exc})",
+                            hint="make the state folder writable or point FINMATCH_STATE_DIR elsewhere")
+    return StorageError(f"{path} is not a usable SQLite database ({exc})",
+                        hint=f"move {path.name} aside (a new empty one is created) or restore it from a backup")
+
+
 def connect(path: Path, schema: str = "") -> sqlite3.Connection:
-    """A WAL connection with a busy timeout, its ``schema`` (idempotent DDL) created."""
+    """A WAL connection with a busy timeout, its ``schema`` (idempotent DDL) created. A corrupt or unwritable
+    file is a :class:`StorageError`, not a raw SQLite error."""
+    try:
+        return _connect(path, schema)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise storage_error(path, exc) from exc
+
+
+def _connect(path: Path, schema: str) -> sqlite3.Connection:
     with _setup_lock(path):
         con = _open(path)
         if schema:
@@ -165,9 +187,12 @@ def open_saver(path: Path) -> SqliteSaver:
     """A LangGraph SQLite checkpointer on ``path``, its tables created (under the same setup lock)."""
     from langgraph.checkpoint.sqlite import SqliteSaver  # start-up speed: only runs and chats load LangGraph
 
-    with _setup_lock(path):
-        saver = SqliteSaver(_open(path), serde=checkpoint_serde())
-        saver.setup()
+    try:
+        with _setup_lock(path):
+            saver = SqliteSaver(_open(path), serde=checkpoint_serde())
+            saver.setup()
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise storage_error(path, exc) from exc
     return saver
 
 
@@ -194,13 +219,22 @@ class RunStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise storage_error(self.path, exc) from exc
             try:
                 yield self._con
+            except sqlite3.DatabaseError as exc:
+                self._con.execute("ROLLBACK")
+                raise storage_error(self.path, exc) from exc
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
-            self._con.execute("COMMIT")
+            try:
+                self._con.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise storage_error(self.path, exc) from exc
 
     def close(self) -> None:
         self._con.close()

@@ -31,6 +31,8 @@ class Reply:
     error: str | None = None
     delay: float = 0.0  # seconds to wait before answering (a stall when longer than the client timeout)
     usage: dict[str, int] | None = None
+    drip: float = 0.0  # seconds between bytes of the body (a slow drip that never trips a per-read timeout)
+    truncate: bool = False  # streaming: stop before the finish_reason chunk and [DONE]
 
 
 def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
@@ -87,9 +89,10 @@ class FakeOpenAI:
                 if body.get("stream"):
                     self._stream(body, reply)
                 else:
-                    self._json(200, self._completion(body, reply))
+                    self._json(200, self._completion(body, reply), drip=reply.drip)
 
-            def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
+                      drip: float = 0.0) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -97,7 +100,16 @@ class FakeOpenAI:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if not drip:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(drip)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
 
             def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
                 message: dict[str, Any] = {"role": "assistant", "content": reply.content}
@@ -138,6 +150,9 @@ class FakeOpenAI:
                     for start in range(0, len(args), 30):
                         send([{"index": 0, "delta": {"tool_calls": [{"index": i, "function": {
                             "arguments": args[start:start + 30]}}]}, "finish_reason": None}])
+                if reply.truncate:
+                    self.close_connection = True
+                    return
                 send([{"index": 0, "delta": {}, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}])
                 if (body.get("stream_options") or {}).get("include_usage"):
                     send([], usage=_usage(body, reply))

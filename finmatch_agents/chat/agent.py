@@ -63,6 +63,7 @@ class ChatAgent:
         self.checkpointer = open_saver(session.settings.state_dir / "chat_checkpoints.sqlite")
         self.graph = build_loop(self.checkpointer, name="finmatch-chat")
         self.tools = ChatTools(session, self.masker)
+        self.last_failure: str | None = None  # why the last answer failed (the session may answer offline)
 
     @property
     def chat(self) -> Any:
@@ -108,6 +109,7 @@ class ChatAgent:
     # -- one answer -----------------------------------------------------------------------------------------
     def answer(self, text: str, on_token: Callable[[str], None] | None = None) -> Answer:
         self.tools.query_ids.clear()
+        self.last_failure = None
         config: Any = {"configurable": {"thread_id": self.session.name}}
         streamed = False
         fresh = {"messages": [HumanMessage(self.masker.text(text))], "turns": 0, "tool_calls": 0, "repairs": 0,
@@ -127,6 +129,7 @@ class ChatAgent:
         state = self.graph.get_state(config).values
         used = list(dict.fromkeys(self.tools.query_ids))
         if state.get("failure"):
+            self.last_failure = state["failure"]
             self._repair(config)
             self._compact(config)
             return Answer("error", f"The model failed: {state['failure']}. Slash commands still work, and `/model "

@@ -96,9 +96,21 @@ class ChatSession:
             answer = self.verified(text)
         else:
             answer = self._agent.answer(text, on_token)
+            if answer.kind == "error" and self._agent.last_failure:
+                answer = self._offline_instead(text, answer, self._agent.last_failure)
         if answer.kind != "exit":
             self.store.add_turn(self.name, text, answer.to_dict(), self.log.records[before:])
         return answer
+
+    def _offline_instead(self, text: str, failed: Answer, reason: str) -> Answer:
+        """The model failed: give the verified answer when the question has one, still flagged (exit 4)."""
+        offline = self.verified(text)
+        if offline.kind != "verified":
+            return failed
+        offline.text = f"_The model {self.model} failed ({reason}); this is the verified offline answer._\n\n" \
+                       + offline.text
+        offline.exit_code = failed.exit_code
+        return offline
 
     def verified(self, text: str) -> Answer:
         found = match(text)

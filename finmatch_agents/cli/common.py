@@ -72,9 +72,9 @@ def want_json(enabled: bool) -> None:
         JSON_ERRORS.set(True)
 
 
-def settings(**flags: Any) -> Settings:
+def settings(*, allow_missing_config: bool = False, **flags: Any) -> Settings:
     """Resolve settings for this invocation: flags given here > env > finmatch.toml > defaults."""
-    return load_settings(config_path=CONFIG_PATH.get(), **flags)
+    return load_settings(config_path=CONFIG_PATH.get(), allow_missing=allow_missing_config, **flags)
 
 
 def _console(stderr: bool) -> Console:

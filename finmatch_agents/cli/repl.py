@@ -7,6 +7,7 @@ Ctrl-D or /exit leaves. Without a terminal (piped input) each input line is one 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,9 +18,11 @@ from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.markdown import Markdown
+from rich.markup import escape
 
 from finmatch_agents.chat.commands import COMMANDS
 from finmatch_agents.cli.render import data_table
+from finmatch_agents.errors import FinMatchError
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent
@@ -141,6 +144,15 @@ def run_repl(session: ChatSession, console: Console) -> int:
         except KeyboardInterrupt:
             session.engine.interrupt_running()
             console.print("\n[yellow]Answer cancelled.[/] The session goes on.")
+            continue
+        except FinMatchError as exc:  # one failed answer never ends the session
+            console.print(f"[red]{escape(exc.title)}:[/] {escape(exc.message)}", highlight=False)
+            continue
+        except Exception as exc:
+            console.print(f"[red]Unexpected error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}. The session "
+                          "goes on (set FINMATCH_DEBUG=1 for a traceback).", highlight=False)
+            if os.environ.get("FINMATCH_DEBUG"):
+                raise
             continue
         if answer.kind == "exit":
             break

@@ -72,7 +72,7 @@ def add(
     zone = get_zone(tz)
     chosen = resolve_focus(focus or [FOCUS_ALL])
     wants_all = not focus or any(FOCUS_ALL in [p.strip() for p in f.split(",")] for f in focus)
-    s = common.settings()
+    s = common.settings(allow_missing_config=True)  # `schedule add` creates the config file it names
     if model and model != "offline":
         from finmatch_agents.llm.models import resolve_model
 

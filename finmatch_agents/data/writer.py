@@ -35,7 +35,7 @@ def connect_writable(db: Path) -> duckdb.DuckDBPyConnection:
                                                "autoload_known_extensions": False})
     except duckdb.IOException as exc:
         if is_lock_error(exc):
-            raise busy_from(exc, db) from exc
+            raise busy_from(exc, db, writing=True) from exc
         raise DataError(f"cannot open database: {exc}", file=str(db)) from exc
     except duckdb.Error as exc:
         raise DataError(f"not a usable DuckDB database: {exc}", file=str(db)) from exc

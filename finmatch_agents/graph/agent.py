@@ -25,7 +25,7 @@ from finmatch_agents.events import Emit, make_event
 from finmatch_agents.evidence import QueryLog
 from finmatch_agents.graph.state import AgentInput, AgentOutput, AgentState, RunServices
 from finmatch_agents.ids import BLOCK_SIZE
-from finmatch_agents.records import AgentAnalysis, FailedBlock, Query, StepRecord
+from finmatch_agents.records import AgentAnalysis, AgentProgress, FailedBlock, Query, StepRecord
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
@@ -45,7 +45,8 @@ def step_log(run_id: str, agent: str, step: str, start: int, services: RunServic
 def analysis_request(sc: StepContext, state: AgentState, services: RunServices, emit: Emit) -> AnalysisRequest:
     """What the AI step's analyst may use: this agent's evidence, the profile, and the sandbox for tools."""
     engine = sc.engine
-    own = [*state.get("context_queries", []), *state.get("queries", [])]
+    restored = state.get("restored") or AgentProgress()
+    own = [*state.get("context_queries", []), *restored.queries, *state.get("queries", [])]
     run = state["run"]
 
     def evidence() -> list[Query]:
@@ -73,14 +74,17 @@ def make_step_node(spec: AgentSpec, index: int, step: StepSpec) -> Callable[...,
             raise RunCancelled("run cancelled before this step")
         emit: Emit = runtime.stream_writer
         run = state["run"]
+        restored = state.get("restored") or AgentProgress()
+        if step.kind == "data" and restored.done(step.name):
+            return {}  # finished before the run was interrupted: its records are already in the run
         started = time.perf_counter()
         emit(make_event("step_started", run.run_id, spec.key, step.name, index=index, kind=step.kind,
                         total_steps=len(spec.steps)))
-        used = len(state.get("queries", []))
+        used = len(restored.queries) + len(state.get("queries", []))
         log = step_log(run.run_id, spec.key, step.name, spec.block + 1 + used, services, emit)
         sc = StepContext(spec, step, run_id=run.run_id, table=run.table, currency=run.currency,
                          profile=state["profile"], engine=services.engine, assumptions=services.assumptions,
-                         emit=emit, log=log, prior_findings=state.get("findings", []))
+                         emit=emit, log=log, prior_findings=[*restored.findings, *state.get("findings", [])])
         update: dict[str, Any] = {}
         status: Literal["done", "failed"] = "done"
         error: str | None = None

@@ -4,6 +4,7 @@ executive summary across agents) and ``publish`` (render the report once and wri
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 # LangGraph reads node annotations at runtime (get_type_hints), so these imports cannot be type-only.
@@ -17,7 +18,7 @@ from finmatch_agents.errors import DataError, RunCancelled
 from finmatch_agents.events import make_event
 from finmatch_agents.graph.agent import step_log
 from finmatch_agents.graph.state import RunServices, RunState  # noqa: TC001 - read by LangGraph at runtime
-from finmatch_agents.records import ReportFile, RunRecords
+from finmatch_agents.records import AgentProgress, ReportFile, RunRecords
 from finmatch_agents.report.document import render_report
 from finmatch_agents.report.files import report_paths, write_report
 from finmatch_agents.warehouse.sqltext import literal
@@ -58,9 +59,17 @@ def route(state: RunState) -> list[Send] | str:
     after some finished); straight to the summary when none is missing."""
     run, done = state["run"], state.get("analyses", {})
     context = [q for q in state.get("queries", []) if q.agent == PREPARE]
-    sends = [Send(key, {"agent": key, "run": run, "profile": state["profile"], "context_queries": context})
+    sends = [Send(key, {"agent": key, "run": run, "profile": state["profile"], "context_queries": context,
+                        "restored": progress_of(state, key)})
              for key in FOCUS_ORDER if key in run.focus and key not in done]
     return sends or SYNTHESIZE
+
+
+def progress_of(state: RunState, agent: str) -> AgentProgress:
+    """The records an agent already added to the run (none on a fresh run)."""
+    return AgentProgress(steps=tuple(s for s in state.get("steps", []) if s.agent == agent),
+                         findings=tuple(f for f in state.get("findings", []) if f.agent == agent),
+                         queries=tuple(q for q in state.get("queries", []) if q.agent == agent))
 
 
 def synthesize(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
@@ -96,7 +105,7 @@ def publish(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
     started = time.perf_counter()
     emit(make_event("step_started", run.run_id, PUBLISH, PUBLISH_STEP, index=1, kind="report", total_steps=1))
     text, stats = render_report(records_of(state))
-    path, latest = report_paths(services.settings.reports_dir, run)
+    path, latest = report_paths(Path(run.reports_dir) if run.reports_dir else services.settings.reports_dir, run)
     write_report(text, path, latest)
     emit(make_event("step_finished", run.run_id, PUBLISH, PUBLISH_STEP, index=1, status="done",
                     elapsed_ms=_elapsed(started), queries=0, rows=0, findings=0))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 # LangGraph reads the state classes' annotations at runtime, so the record types cannot be type-only.
 from finmatch_agents.records import (
     AgentAnalysis,
+    AgentProgress,
     Finding,
     Profile,
     Query,
@@ -59,6 +60,7 @@ class AgentInput(TypedDict):
     run: RunMeta
     profile: Profile
     context_queries: list[Query]  # prepare's queries: evidence agents may cite, not output
+    restored: AgentProgress  # what the agent produced before a resume (not output again)
 
 
 class AgentState(TypedDict, total=False):
@@ -66,6 +68,7 @@ class AgentState(TypedDict, total=False):
     run: RunMeta
     profile: Profile
     context_queries: list[Query]
+    restored: AgentProgress
     queries: Annotated[list[Query], operator.add]
     findings: Annotated[list[Finding], operator.add]
     steps: Annotated[list[StepRecord], operator.add]

@@ -177,6 +177,16 @@ def call_with_retries(invoke: Callable[[], Any], cfg: ModelConfig, *, prompt_cha
             wait = max(wait, min(_retry_after(exc) or 0.0, MAX_RETRY_AFTER))
             sleep(wait)
             continue
+        if cfg.streaming and not (getattr(message, "response_metadata", None) or {}).get("finish_reason"):
+            # a stream cut off before the model finished: a partial answer must not pass as a complete one
+            error = ModelCallError(f"{cfg.name} ({cfg.base_url}): the answer stream ended before the model "
+                                   "finished (no finish_reason)", retryable=True)
+            if attempts > cfg.max_retries or cancelled():
+                error.attempts = attempts
+                error.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+                raise error from None
+            sleep(min(2.0 ** (attempts - 1), 8.0))
+            continue
         usage = usage_of(message, prompt_chars)
         if budget is not None:
             budget.spend(usage.total)

@@ -138,8 +138,12 @@ def resolve_model(name: str, settings: Settings) -> ModelConfig:
 
 
 def build_chat_model(cfg: ModelConfig) -> BaseChatModel:
-    """A LangChain chat model for ``cfg``. Retries are ours (see calls.py), so the client's are off."""
-    from langchain_openai import ChatOpenAI
+    """A LangChain chat model for ``cfg``. Retries are ours (see calls.py), so the client's are off; the
+    timeout is a total deadline per call (``transport.DeadlineTransport``), not a per-read one."""
+    import httpx  # start-up speed: the HTTP client and LangChain's OpenAI model load only when a model is used
+    from langchain_openai import ChatOpenAI  # start-up speed
+
+    from finmatch_agents.llm.transport import DeadlineTransport  # start-up speed (imports httpx)
 
     # OpenAI itself wants max_completion_tokens; most compatible servers (Ollama, vLLM, Databricks) max_tokens
     openai_host = "api.openai.com" in cfg.base_url or ".openai.azure.com" in cfg.base_url
@@ -151,4 +155,5 @@ def build_chat_model(cfg: ModelConfig) -> BaseChatModel:
         temperature=cfg.temperature, max_completion_tokens=cfg.max_tokens if openai_host else None,
         timeout=cfg.timeout, max_retries=0, streaming=cfg.streaming, stream_usage=cfg.streaming or None,
         extra_body=extra or None, default_headers=cfg.headers or None,
+        http_client=httpx.Client(transport=DeadlineTransport(cfg.timeout), timeout=cfg.timeout),
     )

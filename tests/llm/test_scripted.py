@@ -61,3 +61,58 @@ def test_every_prompt_gets_exactly_its_variables(scripted: ScriptedChatModel, sm
         prompts.render("repair", error="x")
     with pytest.raises(ValueError, match="unused"):
         prompts.render("repair", error="x", tool="t", extra="y")
+
+
+def test_a_resumed_ai_step_does_not_repeat_finished_model_calls(scripted: ScriptedChatModel, small_db: Path,
+                                                                 isolated: Path) -> None:
+    """Each model call is a checkpointed step of the loop: stop the run after the first call, resume it with
+    a fresh model, and the fresh model is asked only for what was left (with the first call's tool result)."""
+    import threading
+
+    from finmatch_agents.assumptions import load_assumptions
+    from finmatch_agents.clock import utc_now
+    from finmatch_agents.errors import Interrupted
+    from finmatch_agents.graph import RunServices, build_graph
+    from finmatch_agents.records import AssumptionValue, RunMeta
+    from finmatch_agents.runs import open_checkpointer
+    from finmatch_agents.warehouse.engine import open_engine
+
+    settings = load_settings(db=small_db, reports_dir=isolated / "r", state_dir=isolated / "s", env={})
+    cancel = threading.Event()
+
+    def first(messages) -> AIMessage:
+        cancel.set()  # the stop request arrives while the model answers its first call
+        return call("run_sql", sql="SELECT count(*) AS n FROM products", purpose="catalogue size")
+
+    before = ScriptedChatModel(default=first)
+    after = ScriptedChatModel(default=submit_from_prompt)
+    engine = open_engine(settings)
+    saver = open_checkpointer(settings.state_dir)
+    try:
+        graph = build_graph(saver)
+        config = {"configurable": {"thread_id": "resume-test"}}
+        run = RunMeta(run_id="resume-test", focus=("performance",), model="scripted", db=str(small_db),
+                      table="fpr_records", created_at=utc_now(),
+                      assumptions=tuple(AssumptionValue(**a) for a in load_assumptions(settings).to_list()))
+
+        def services(chat: ScriptedChatModel) -> RunServices:
+            analyst = get_analyst("scripted-model", settings, chat=chat)
+            return RunServices(engine=engine, settings=settings, assumptions=load_assumptions(settings),
+                               analyst=analyst, cancel=cancel)
+
+        with pytest.raises(Interrupted):
+            for _ in graph.stream({"run": run}, config, context=services(before), durability="sync"):
+                pass
+        assert len(before.seen) == 1
+        cancel.clear()
+        for _ in graph.stream(None, config, context=services(after), durability="sync"):
+            pass
+        state = graph.get_state(config).values
+    finally:
+        saver.conn.close()
+        engine.close()
+    assert state["analyses"]["performance"].analyst == "scripted-model" and state.get("report") is not None
+    agent_calls = [c for c in after.seen if "Overall Performance agent" in c[0].content]
+    assert len(agent_calls) == 1  # only the call that had not run yet (the other call is the summary's)
+    tools = [m.content for m in agent_calls[0] if isinstance(m, ToolMessage)]
+    assert tools and '"rows": [[40]]' in tools[0]  # the first call's tool result, restored from the checkpoint
