@@ -67,7 +67,7 @@ class ChatAgent:
 
         self.session, self.cfg = session, cfg
         columns, self.unmask = privacy(session.settings)
-        self.masker = Masker(load_key(session.settings.state_dir), columns)
+        self.masker = Masker.for_engine(load_key(session.settings.state_dir), columns, session.engine)
         self._chat = chat
         self.checkpointer = open_saver(session.settings.state_dir / "chat_checkpoints.sqlite")
         self.graph = self._build()
