@@ -50,8 +50,12 @@ HARD_ROW_CAP = 1_000_000
 MAX_RESULT_BYTES = 128 * 1024 * 1024
 #: bytes one value may hold, nested contents included (a string, a list, a struct, a map)
 MAX_CELL_BYTES = 4 * 1024 * 1024
-#: rows per Arrow batch while fetching; the byte limits and the deadline are checked after each batch
-FETCH_BATCH_ROWS = 1024
+#: rows per Arrow batch while fetching (DuckDB's vector size); limits and deadline are checked per batch
+FETCH_BATCH_ROWS = 2048
+#: result types whose Arrow values convert to exactly the Python values DuckDB's fetchall() gives; other types
+#: (HUGEINT, UUID, INTERVAL, nested...) go through the private DuckDB connection instead
+_ARROW_EXACT = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                          "UBIGINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIME", "BLOB"})
 #: DuckDB error classes whose text may quote data values (redacted unless the value is in the SQL itself)
 _VALUE_ERRORS = ("Conversion Error", "Invalid Input Error", "Out of Range Error", "Constraint Error",
                  "Invalid Error", "Not implemented Error")
@@ -313,6 +317,15 @@ class DuckDBEngine:
                 self._cursors.append(conv)
         return conv
 
+    def _rows(self, batch: pa.RecordBatch, exact: bool) -> list[tuple[Any, ...]]:
+        """Python rows of ``batch``, typed exactly as DuckDB's own fetchall() would type them."""
+        if exact:
+            try:
+                return list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            except (OverflowError, ValueError):  # e.g. infinite dates: let DuckDB convert them its way
+                pass
+        return self._converter().from_arrow(batch).fetchall()
+
     def _execute(self, qid: str, sql: str, *, log: QueryLog, title: str, max_rows: int | None,
                  timeout: float | None, tables: tuple[str, ...]) -> QueryResult:
         import duckdb
@@ -371,6 +384,7 @@ class DuckDBEngine:
         try:
             rel = cur.sql(sql)
             columns, types = list(rel.columns), [str(t) for t in rel.types]
+            exact = all(t in _ARROW_EXACT or t.startswith("DECIMAL(") for t in types)
             reader = rel.to_arrow_reader(FETCH_BATCH_ROWS)
             total = 0
             for batch in reader:
@@ -381,7 +395,7 @@ class DuckDBEngine:
                 _check_cells(batch, columns)
                 if len(rows) + batch.num_rows > cap + 1:
                     batch = batch.slice(0, cap + 1 - len(rows))
-                rows.extend(self._converter().from_arrow(batch).fetchall())
+                rows.extend(self._rows(batch, exact))
                 if time.perf_counter() - started > deadline:
                     fired.set()
                     raise duckdb.InterruptException("INTERRUPT Error: deadline passed while fetching")
@@ -466,6 +480,8 @@ class _Oversized(Exception):
 
 def _check_cells(batch: pa.RecordBatch, columns: list[str]) -> None:
     for name, array in zip(columns, batch.columns, strict=True):
+        if array.nbytes <= MAX_CELL_BYTES:
+            continue  # no value can be larger than its whole column
         sizes = _cell_sizes(array)
         if sizes is not None and len(sizes) and int(sizes.max()) > MAX_CELL_BYTES:
             raise _Oversized("cell-size", f"column '{name}' holds a value of {int(sizes.max()):,} bytes; the limit "

@@ -79,17 +79,13 @@ def test_values_keep_duckdb_types(small_db: Path) -> None:
 def test_the_deadline_covers_fetching(db_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A result that is slow to turn into rows still stops at the deadline (the check runs per batch)."""
     monkeypatch.setattr(engine_module, "FETCH_BATCH_ROWS", 10)
-    real = DuckDBEngine._converter
+    real = DuckDBEngine._rows
 
-    class Slow:
-        def __init__(self, inner):
-            self.inner = inner
+    def slow(self, batch, exact):
+        time.sleep(0.1)
+        return real(self, batch, exact)
 
-        def from_arrow(self, batch):
-            time.sleep(0.1)
-            return self.inner.from_arrow(batch)
-
-    monkeypatch.setattr(DuckDBEngine, "_converter", lambda self: Slow(real(self)))
+    monkeypatch.setattr(DuckDBEngine, "_rows", slow)
     log = QueryLog()
     started = time.monotonic()
     with DuckDBEngine(db_copy, SandboxLimits(timeout=0.5)) as e, pytest.raises(QueryTimeout):
