@@ -411,6 +411,9 @@ class DuckDBEngine:
             raise
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             raise failed(exc) from exc
+        except Exception as exc:  # a bug of ours: still leave a record of the statement
+            log.add(record(status="error", elapsed_ms=ms(), error=f"internal error ({type(exc).__name__})"))
+            raise
         finally:
             timer.cancel()
             if reader is not None:
