@@ -40,10 +40,10 @@ from sqlglot import exp
 
 from finmatch_agents.errors import ConfigError, MissingDatabase
 from finmatch_agents.evidence import QueryLog
+from finmatch_agents.warehouse.engine import DuckDBEngine, open_engine
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
-    from finmatch_agents.warehouse.engine import DuckDBEngine
 
 TOKEN = re.compile(r"PII_[A-Z]+_[0-9a-f]{8}")
 KEY_FILE = "pii.key"
@@ -184,8 +184,6 @@ class Masker:
     @classmethod
     def for_settings(cls, key: bytes, pii_columns: Sequence[str], settings: Settings) -> Masker:
         """A masker for the database of ``settings``: its own short-lived sandbox reads the PII values on first use."""
-        from finmatch_agents.warehouse.engine import open_engine
-
         def read() -> list[tuple[str, str, str]]:
             try:
                 engine = open_engine(settings)

@@ -24,7 +24,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from finmatch_agents.errors import (
     CorruptDatabase,
@@ -38,11 +43,6 @@ from finmatch_agents.errors import (
 from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
 from finmatch_agents.warehouse import guard
 from finmatch_agents.warehouse.sqltext import quote_ident
-
-if TYPE_CHECKING:
-    import duckdb
-    import numpy as np
-    import pyarrow as pa
 
 SOFT_DELETE_COLUMN = "_fivetran_deleted"
 HARD_ROW_CAP = 1_000_000
@@ -131,8 +131,6 @@ class DuckDBEngine:
     """Read-only, locked-down DuckDB connection shared by the threads of one process."""
 
     def __init__(self, path: Path, limits: SandboxLimits | None = None) -> None:
-        import duckdb
-
         self.path = Path(path)
         self.limits = limits or SandboxLimits()
         if not self.path.exists():
@@ -196,8 +194,6 @@ class DuckDBEngine:
         A BOOLEAN column is used as is. A column written by another tool as text or numbers is cast when
         every value is a boolean spelling (true/false, t/f, 1/0...). Anything else makes this table (and only
         this table) unusable: its rows cannot be told apart, so no query may read it."""
-        import duckdb
-
         dtype = next(c.type for c in catalog.tables[table] if c.name == SOFT_DELETE_COLUMN)
         col = quote_ident(SOFT_DELETE_COLUMN)
         if dtype == "BOOLEAN":
@@ -240,8 +236,6 @@ class DuckDBEngine:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            import duckdb
-
             cur = self._con.cursor()
             for table, deleted in self._catalog.deleted_when.items():
                 ident = quote_ident(table)
@@ -328,9 +322,6 @@ class DuckDBEngine:
 
     def _execute(self, qid: str, sql: str, *, log: QueryLog, title: str, max_rows: int | None,
                  timeout: float | None, tables: tuple[str, ...]) -> QueryResult:
-        import duckdb
-        import pyarrow as pa
-
         if self._cancel.is_set():
             raise Interrupted("run cancelled")
         cap = min(max_rows or self.limits.max_rows, HARD_ROW_CAP)
@@ -493,8 +484,6 @@ def _check_cells(batch: pa.RecordBatch, columns: list[str]) -> None:
 
 def _summed(child: pa.Array, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per-parent sums of the sizes of ``child[starts[i]:ends[i]]`` (the values of list ``i``)."""
-    import numpy as np
-
     sizes = _cell_sizes(child)
     if sizes is None:
         width = max(1, getattr(child.type, "bit_width", 64) // 8)
@@ -507,10 +496,6 @@ def _cell_sizes(array: pa.Array) -> np.ndarray | None:
     """Bytes of each value of ``array``, nested contents included; ``None`` for fixed-width types.
 
     Linear and vectorised: list sizes are sums over the child sizes by offsets."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     kind = array.type
     if isinstance(array, pa.ExtensionArray):
         return _cell_sizes(array.storage)
