@@ -113,19 +113,42 @@ def _create_key(state_dir: Path, path: Path) -> bytes:
 
 
 def references_columns(sql: str, columns: set[str], tables_with_pii: set[str]) -> bool:
-    """Whether ``sql`` may return values of ``columns`` (a column reference, or a star over such a table)."""
+    """Whether ``sql`` may return values of ``columns``, also transformed ones (``reverse(#3)``).
+
+    True for a reference to such a column by name; and, when the query reads a table holding PII, for
+    anything that reaches columns without naming them: a star (``SELECT *``, ``t.*``, ``struct_pack(*)``;
+    not ``count(*)``), a positional reference (``#3``), ``COLUMNS(...)`` whose pattern may match a PII
+    column, or a whole row used as a value (``SELECT t``, ``to_json(t)``)."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except (sqlglot.errors.SqlglotError, RecursionError):
         return True  # cannot tell: treat as touching PII
-    if any(str(col.name).lower() in columns for col in tree.find_all(exp.Column)):
+    if tree is None:
+        return False
+    refs = list(tree.find_all(exp.Column))
+    if any(str(col.name).lower() in columns for col in refs):
         return True
-    # a star in a projection (SELECT *, t.*) exposes every column; count(*) does not
-    projected_star = any(isinstance(star.parent, exp.Select | exp.Column) for star in tree.find_all(exp.Star))
-    if projected_star:
-        tables = {str(t.name).lower() for t in tree.find_all(exp.Table)}
-        return bool(tables & tables_with_pii) or not tables
-    return False
+    tables = list(tree.find_all(exp.Table))
+    names = {str(t.name).lower() for t in tables}
+    if not names & tables_with_pii:
+        # a star over no table at all may still come from a CTE the parser could not follow
+        return not names and any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star))
+    if any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star)):
+        return True
+    positional = getattr(exp, "PositionalColumn", None)
+    if positional is not None and any(True for _ in tree.find_all(positional)):
+        return True
+    for node in tree.find_all(exp.Columns):
+        pattern = node.this
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            return True  # COLUMNS(*), COLUMNS(lambda): any column
+        try:
+            if any(re.search(str(pattern.this), c) for c in columns):
+                return True
+        except re.error:
+            return True
+    rows = names | {str(t.alias).lower() for t in tables if t.alias}
+    return any(not col.table and str(col.name).lower() in rows for col in refs)
 
 
 def pii_values(engine: DuckDBEngine, columns: Iterable[str]) -> list[tuple[str, str, str]]:

@@ -74,6 +74,33 @@ def test_no_sql_form_gets_raw_pii_past_the_masker(small_db: Path, tmp_path: Path
     assert "PII_" in dumped
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT reverse(#3) FROM fpr_records LIMIT 5",
+    "SELECT substr(#3, 2) AS x, left(#4, 5) AS y FROM fpr_records LIMIT 5",
+    "SELECT reverse(c) FROM (SELECT COLUMNS('customer_n.*') AS c FROM fpr_records LIMIT 5)",
+    "SELECT reverse(COLUMNS(lambda c: c = 'customer_name')) FROM fpr_records LIMIT 5",
+    "SELECT reverse(to_json(t)::VARCHAR) FROM fpr_records t LIMIT 5",
+    "SELECT reverse(struct_pack(*)::VARCHAR) FROM (SELECT * FROM fpr_records LIMIT 5)",
+])
+def test_transformed_values_from_unnamed_columns_are_tokenised_whole(small_db: Path, tmp_path: Path,
+                                                                      sql: str) -> None:
+    """A value scan cannot recognise reverse(name); reaching PII columns without naming them masks every
+    text value of the result."""
+    with DuckDBEngine(small_db) as engine:
+        result = engine.query(sql, log=QueryLog())
+        shown = Masker.for_engine(load_key(tmp_path), PII, engine).rows(sql, result.columns, result.rows)
+    texts = [v for row in shown for v in row if isinstance(v, str)]
+    assert texts and all(v.startswith("PII_") for v in texts), texts
+
+
+def test_unrelated_columns_patterns_are_not_over_masked(small_db: Path, tmp_path: Path) -> None:
+    sql = "SELECT COLUMNS('product_type'), count(*) AS n FROM fpr_records GROUP BY ALL ORDER BY 1"
+    with DuckDBEngine(small_db) as engine:
+        result = engine.query(sql, log=QueryLog())
+        shown = Masker.for_engine(load_key(tmp_path), PII, engine).rows(sql, result.columns, result.rows)
+    assert shown[0][0] == result.rows[0][0] and not str(shown[0][0]).startswith("PII_")
+
+
 def test_error_messages_carry_no_raw_pii(small_db: Path, tmp_path: Path, pii_values) -> None:
     names, emails = pii_values
     log = QueryLog()
