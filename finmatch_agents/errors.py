@@ -73,6 +73,24 @@ class DataError(FinMatchError):
         super().__init__(full, hint=hint)
 
 
+class CorruptDatabase(DataError):
+    """The database file exists but is not a usable DuckDB database (truncated, damaged, another format)."""
+
+    title = "Unusable database"
+
+    def __init__(self, path: object, cause: BaseException | str) -> None:
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"not a usable DuckDB database ({text})", file=str(path),
+                         hint="the file may be truncated or damaged: restore it from a backup, or rebuild the data "
+                         "into a new file with `finmatch data generate --db NEW` or `finmatch data load FILE --db NEW`")
+
+
+class DatabaseUnwritable(DataError):
+    """The database cannot be written: a read-only file or folder, or a full disk. Nothing was changed."""
+
+    title = "Cannot write the database"
+
+
 class MissingDatabase(UsageError):
     """The database file named by --db / FINMATCH_DB does not exist."""
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+#: first characters that make a spreadsheet read a cell as a formula (OWASP: CSV injection)
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def is_number(value: Any) -> bool:
@@ -93,3 +101,31 @@ def json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` for a CSV cell that is safe to open in a spreadsheet (every CSV writer uses this).
+
+    Per OWASP's CSV-injection guidance, text starting with ``= + - @``, a tab or a carriage return gets a
+    leading single quote, so ``=HYPERLINK(...)`` from a customer field stays text. Numbers stay numbers,
+    negative ones included, whether they arrive as numbers or as text ("-3.5")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    text = value if isinstance(value, str) else str(json_default(value))
+    if text.startswith(CSV_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    """One CSV record ending in ``\\n``, every value through :func:`csv_cell`.
+
+    Fields holding a carriage return or a newline are always quoted (Python's csv module only quotes the
+    characters of its line terminator, so with ``\\n`` a bare ``\\r`` used to break the file)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([csv_cell(v) for v in values])
+    return buffer.getvalue()[:-2] + "\n"

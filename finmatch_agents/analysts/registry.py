@@ -26,7 +26,7 @@ def get_analyst(name: str, settings: Settings, *, chat: BaseChatModel | None = N
     limits = llm_limits(settings)
     columns, unmask = privacy(settings)
     return ModelAnalyst(
-        cfg, masker=Masker(load_key(settings.state_dir), columns),
+        cfg, masker=Masker.for_settings(load_key(settings.state_dir), columns, settings),
         budget=Budget(limits["max_calls_per_run"], limits["max_tokens_per_run"]),
         limits=LLMLimits(max_tool_calls=limits["max_tool_calls"], max_tool_rows=limits["max_tool_rows"],
                          max_turns=limits["max_turns"]),

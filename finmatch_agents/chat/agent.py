@@ -57,7 +57,7 @@ class ChatAgent:
     def __init__(self, session: ChatContext, cfg: ModelConfig, chat: Any = None) -> None:
         self.session, self.cfg = session, cfg
         columns, self.unmask = privacy(session.settings)
-        self.masker = Masker(load_key(session.settings.state_dir), columns)
+        self.masker = Masker.for_engine(load_key(session.settings.state_dir), columns, session.engine)
         self.limits = llm_limits(session.settings)
         self._chat = chat
         self.checkpointer = open_saver(session.settings.state_dir / "chat_checkpoints.sqlite")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,7 +44,7 @@ def sql(
 
 
 def _print(result: QueryResult, fmt: str) -> None:
-    from finmatch_agents.formatting import json_default
+    from finmatch_agents.formatting import csv_line
 
     note = (f"truncated: showing the first {len(result.rows):,} rows (row cap); add filters or LIMIT, or raise "
             "--limit") if result.truncated else None
@@ -55,11 +54,9 @@ def _print(result: QueryResult, fmt: str) -> None:
                           "elapsed_ms": result.record.elapsed_ms})
         return
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
+        sys.stdout.write(csv_line(result.columns))
         for row in result.rows:
-            writer.writerow(["" if v is None else json_default(v) if not isinstance(v, str | int | float) else v
-                             for v in row])
+            sys.stdout.write(csv_line(row))
         if note:
             common.err().print(f"[yellow]{note}[/]")
         return

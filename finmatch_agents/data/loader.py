@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     import duckdb
 
 INFERRED_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
+#: the soft-delete flag: validated as a boolean in every table, not only in fpr_records (warehouse/engine.py)
+SOFT_DELETE = "_fivetran_deleted"
+#: a text value holding this is refused (DuckDB and most tools treat it as the end of the string)
+NUL_CHECK = ("strpos({ref}, chr(0)) > 0", "text without NUL bytes (\\x00)")
 
 
 @dataclass
@@ -112,6 +116,9 @@ def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) 
         t = targets[target]
         targets[target] = _Target(target, f"strftime(try_strptime({t.expr}, {literal(fmt)}), '%Y-%m-%d %H:%M:%S')",
                                   f"{t.origin}, format {fmt}", t.column)
+    deleted = targets.get(SOFT_DELETE)
+    if deleted is not None and deleted.column is None:  # any table: the sandbox reads the flag as a boolean
+        targets[SOFT_DELETE] = _Target(SOFT_DELETE, deleted.expr, deleted.origin, column("fpr_records", SOFT_DELETE))
     ordered = [targets[c] for c in dictionary if c in targets] + [t for n, t in targets.items() if n not in dictionary]
     ignored = [c for c in read_columns if c not in used_sources and c not in targets]
     return ordered, ignored
@@ -134,6 +141,7 @@ def _value_map(expr: str, mapping: dict[str, str]) -> str:
 
 def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path, has_line: bool) -> None:
     checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, f"v_{t.name}")]
+    checks += [(t, NUL_CHECK[0].format(ref=f"v_{t.name}"), NUL_CHECK[1]) for t in targets]
     if not checks:
         return
     counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)

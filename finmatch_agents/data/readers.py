@@ -2,17 +2,24 @@
 
 CSV and JSON lines arrive as all-string columns (types are checked later against the data dictionary,
 so an error can say which value on which line is wrong). A strict pass with Python's ``csv`` module
-finds structural problems (wrong field count, unterminated quote) with exact line numbers, including for
-records that span lines; pyarrow then does the fast read. Each table gets ``__row`` (1-based data row)
-and ``__line`` (line where the record starts, CSV/JSONL) columns.
+finds structural problems (wrong field count, unterminated quote, a field over csv's 128 KiB limit)
+with exact line numbers, including for records that span lines; pyarrow then does the fast read. Each
+table gets ``__row`` (1-based data row) and ``__line`` (line where the record starts, CSV/JSONL) columns.
+
+Text is read through one line reader (:func:`text_lines`) for the delimiter sniffer, the strict pass and
+JSON lines alike, so an encoding error or an oversized line is the same error, naming the same line,
+wherever it is in the file; it reads fixed-size blocks, so a huge line costs at most
+:data:`MAX_LINE_BYTES` of memory before it is refused.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +32,12 @@ if TYPE_CHECKING:
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 MAX_PROBLEMS = 20
 ROW_COL, LINE_COL = "__row", "__line"
+#: longest physical line read from a text file; a longer one is refused (bounded memory)
+MAX_LINE_BYTES = 8 * 1024 * 1024
+_BLOCK = 1 << 16
+#: codecs whose newline is not the byte 0x0A (they are decoded as a stream instead of line by line)
+_WIDE = ("utf-16", "utf-32")
+ENCODING_HINT = "set [source] encoding in the mapping, e.g. encoding = \"latin-1\" or \"cp1252\""
 
 
 @dataclass(frozen=True)
@@ -59,26 +72,107 @@ def read_file(path: Path, fmt: str, *, delimiter: str | None = None, encoding: s
     return _read_parquet(path)
 
 
-def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
-    """Text stream of a (possibly gzip-compressed) file."""
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+def _codec(path: Path, encoding: str) -> str:
     try:
-        if path.suffix.lower() == ".gz":
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding=enc, newline="")
-        return path.open("r", encoding=enc, newline="")
+        name = codecs.lookup(encoding).name
     except LookupError as exc:
-        raise DataError(f"unknown encoding '{encoding}'", file=str(path)) from exc
+        raise DataError(f"unknown encoding '{encoding}'", file=str(path),
+                        hint="use a Python codec name such as utf-8, latin-1 or cp1252") from exc
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    """Byte stream of a (possibly gzip-compressed) file."""
+    try:
+        return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc}", file=str(path)) from exc
+
+
+def text_lines(path: Path, encoding: str) -> Iterator[str]:
+    """The decoded lines of ``path`` (line endings kept, as ``open(newline="")`` gives them).
+
+    Every problem is a :class:`DataError` naming the line: bytes that are not valid ``encoding`` text, a
+    line longer than :data:`MAX_LINE_BYTES`, a truncated or corrupt gzip stream."""
+    codec = _codec(path, encoding)
+    lineno = 0
+    with _open_binary(path) as raw:
+        try:
+            if codec.startswith(_WIDE):
+                yield from _wide_lines(path, raw, codec)
+                return
+            carry = b""
+            first = True
+            while True:
+                block = raw.read(_BLOCK)
+                if not block:
+                    break
+                parts = (carry + block).splitlines(keepends=True)
+                last = parts[-1]
+                carry = b"" if last.endswith(b"\n") else parts.pop()  # '\r' may be half of '\r\n'
+                if len(carry) > MAX_LINE_BYTES:
+                    raise _too_long(path, lineno + 1)
+                for part in parts:
+                    lineno += 1
+                    yield _decode(path, part, codec if first else codec.replace("-sig", ""), lineno, encoding)
+                    first = False
+            if carry:
+                yield _decode(path, carry, codec if first else codec.replace("-sig", ""), lineno + 1, encoding)
+        except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt .gz
+            raise DataError(f"cannot read the file: {exc}", file=str(path), line=lineno + 1 or None) from exc
+
+
+def _wide_lines(path: Path, raw: io.BufferedIOBase, codec: str) -> Iterator[str]:
+    """UTF-16/32: decode as a stream; lines are still bounded (readline with a limit)."""
+    stream = io.TextIOWrapper(raw, encoding=codec, newline="")  # type: ignore[type-var]
+    lineno = 0
+    while True:
+        try:
+            line = stream.readline(MAX_LINE_BYTES)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not valid {codec} text (byte {exc.start} of the block read near here)",
+                            file=str(path), line=lineno + 1, hint=ENCODING_HINT) from exc
+        if not line:
+            return
+        lineno += 1
+        if len(line) >= MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
+            raise _too_long(path, lineno)
+        yield line
+
+
+def _decode(path: Path, data: bytes, codec: str, lineno: int, encoding: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not valid {encoding} text (byte {exc.start + 1} of the line: "
+                        f"{data[exc.start:exc.start + 1]!r})", file=str(path), line=lineno,
+                        hint=ENCODING_HINT) from exc
+
+
+def _too_long(path: Path, lineno: int) -> DataError:
+    return DataError(f"line is longer than {MAX_LINE_BYTES:,} bytes; this does not look like a CSV or JSON-lines "
+                     "file", file=str(path), line=lineno, hint="check the file's format and line endings")
 
 
 def sniff_delimiter(path: Path, encoding: str) -> str:
-    """The candidate that splits the header and the first rows into the same number (>1) of fields."""
-    with _open_text(path, encoding) as fh:
-        sample = [line for _, line in zip(range(50), fh, strict=False)]
+    """The candidate that splits the header and the first rows into the same number (>1) of fields.
+
+    Reads the first 50 lines through :func:`text_lines`, so a bad byte or an oversized line here fails
+    exactly as it would later in the file. A candidate that cannot split the sample (a field over the
+    size limit) is skipped; the strict pass then names the line."""
+    sample = []
+    for line in text_lines(path, encoding):
+        sample.append(line)
+        if len(sample) >= 50:
+            break
     if not sample:
         raise DataError("the file is empty", file=str(path))
     best, best_fields = ",", 1
     for cand in DELIMITER_CANDIDATES:
-        rows = [r for r in csv.reader(sample, delimiter=cand) if r]
+        try:
+            rows = [r for r in csv.reader(sample, delimiter=cand) if r]
+        except csv.Error:
+            continue
         if not rows:
             continue
         width = len(rows[0])
@@ -99,30 +193,24 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str) -> ReadResult:
     header: list[str] = []
     prev_end = 0
     try:
-        with _open_text(path, encoding) as fh:
-            reader = csv.reader(fh, delimiter=delim, strict=True)
-            for record in reader:
-                start, prev_end = prev_end + 1, reader.line_num
-                if not record or record == [""]:
-                    continue
-                if not header:
-                    header = [h.strip() for h in record]
-                    continue
-                if len(record) != len(header):
-                    first_problem_line = first_problem_line or start
-                    if len(problems) < MAX_PROBLEMS:
-                        problems.append(f"line {start}: expected {len(header)} fields (as in the header), found "
-                                        f"{len(record)}")
-                    continue
-                starts.append(start)
+        reader = csv.reader(text_lines(path, encoding), delimiter=delim, strict=True)
+        for record in reader:
+            start, prev_end = prev_end + 1, reader.line_num
+            if not record or record == [""]:
+                continue
+            if not header:
+                header = [h.strip() for h in record]
+                continue
+            if len(record) != len(header):
+                first_problem_line = first_problem_line or start
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(f"line {start}: expected {len(header)} fields (as in the header), found "
+                                    f"{len(record)}")
+                continue
+            starts.append(start)
     except csv.Error as exc:
         raise DataError(f"malformed CSV in the record starting here: {exc}", file=str(path), line=prev_end + 1,
                         hint="check the quoting of this record") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not valid {encoding} text (byte {exc.start})", file=str(path),
-                        hint="set [source] encoding in the mapping, e.g. 'latin-1'") from exc
-    except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt .gz
-        raise DataError(f"cannot read the file: {exc}", file=str(path)) from exc
     if not header:
         raise DataError("the file is empty", file=str(path))
     _check_header(path, header)
@@ -132,7 +220,7 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str) -> ReadResult:
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=encoding if encoding.lower() not in ("utf-8", "utf8") else "utf8"),
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(path, encoding)),
             parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
@@ -146,6 +234,11 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str) -> ReadResult:
     table = table.append_column(ROW_COL, pa.array(range(1, table.num_rows + 1), pa.int64()))
     table = table.append_column(LINE_COL, pa.array(starts, pa.int64()))
     return ReadResult(table, "csv", delim, header)
+
+
+def _arrow_encoding(path: Path, encoding: str) -> str:
+    codec = _codec(path, encoding)
+    return "utf8" if codec == "utf-8-sig" else codec
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -166,33 +259,30 @@ def _read_jsonl(path: Path, encoding: str) -> ReadResult:
     columns: dict[str, list[str | None]] = {}
     lines: list[int] = []
     n = 0
-    try:
-        with _open_text(path, encoding) as fh:
-            for lineno, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"malformed JSON: {exc.msg} (character {exc.colno})", file=str(path),
-                                    line=lineno) from exc
-                if not isinstance(obj, dict):
-                    raise DataError("each line must be a JSON object", file=str(path), line=lineno)
-                for key in obj:
-                    if key not in columns:
-                        if key.startswith("__"):
-                            raise DataError("keys starting with '__' are reserved", file=str(path), line=lineno,
-                                            column=key)
-                        columns[key] = [None] * n
-                for key, values in columns.items():
-                    value = obj.get(key)
-                    values.append(None if value is None else value if isinstance(value, str)
-                                  else json.dumps(value) if isinstance(value, dict | list)
-                                  else str(value).lower() if isinstance(value, bool) else str(value))
-                lines.append(lineno)
-                n += 1
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not valid {encoding} text (byte {exc.start})", file=str(path)) from exc
+    # lines come from text_lines, whose errors (encoding, size, gzip) already name the line
+    for lineno, text in enumerate(text_lines(path, encoding), start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"malformed JSON: {exc.msg} (character {exc.colno})", file=str(path),
+                            line=lineno) from exc
+        if not isinstance(obj, dict):
+            raise DataError("each line must be a JSON object", file=str(path), line=lineno)
+        for key in obj:
+            if key not in columns:
+                if key.startswith("__"):
+                    raise DataError("keys starting with '__' are reserved", file=str(path), line=lineno,
+                                    column=key)
+                columns[key] = [None] * n
+        for key, values in columns.items():
+            value = obj.get(key)
+            values.append(None if value is None else value if isinstance(value, str)
+                          else json.dumps(value) if isinstance(value, dict | list)
+                          else str(value).lower() if isinstance(value, bool) else str(value))
+        lines.append(lineno)
+        n += 1
     if n == 0:
         raise DataError("the file has no JSON objects", file=str(path))
     data = {k: pa.array(v, pa.string()) for k, v in columns.items()}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data.schema import columns_of
-from finmatch_agents.errors import Busy, DataError, UsageError
+from finmatch_agents.errors import Busy, CorruptDatabase, DatabaseUnwritable, DataError, FinMatchError, UsageError
 from finmatch_agents.processes import pid_alive
 from finmatch_agents.warehouse.locking import busy_from, is_lock_error
 from finmatch_agents.warehouse.sqltext import quote_ident
@@ -24,21 +24,43 @@ if TYPE_CHECKING:
     import duckdb
 
 META_TABLE = "finmatch_meta"
+#: how DuckDB and the OS word the storage failures we can explain (matched case-insensitively)
+_FULL = ("no space left", "disk full", "not enough space", "errno 28")
+_READ_ONLY = ("permission denied", "read-only file system", "read only", "errno 13", "errno 30",
+              "operation not permitted")
+_CORRUPT = ("not a valid duckdb database", "corrupt database", "could not read enough bytes", "checksum",
+            "serialization error", "failed to read", "invalid magic")
+
+
+def storage_error(exc: BaseException, db: Path) -> FinMatchError:
+    """The domain error for a failure to open, read or write ``db`` (DuckDB or OS error), with a way out."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = text.lower()
+    if is_lock_error(exc):
+        return busy_from(exc, db, writing=True)
+    if any(k in lowered for k in _FULL):
+        return DatabaseUnwritable(f"the disk is full ({text}); nothing was changed", file=str(db),
+                                  hint=f"free space on the disk that holds {db.parent}, or pass --db with a path on "
+                                  "another disk, then run the command again")
+    if any(k in lowered for k in _READ_ONLY):
+        return DatabaseUnwritable(f"the database or its folder is read-only ({text}); nothing was changed",
+                                  file=str(db), hint=f"make {db} and {db.parent} writable by this user, or pass "
+                                  "--db with a writable path")
+    if any(k in lowered for k in _CORRUPT):
+        return CorruptDatabase(db, text)
+    return DataError(f"cannot write the database ({text}); nothing was changed", file=str(db),
+                     hint="check the disk and the file, then run the command again")
 
 
 def connect_writable(db: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    db.parent.mkdir(parents=True, exist_ok=True)
     try:
+        db.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(db), config={"autoinstall_known_extensions": False,
                                                "autoload_known_extensions": False})
-    except duckdb.IOException as exc:
-        if is_lock_error(exc):
-            raise busy_from(exc, db, writing=True) from exc
-        raise DataError(f"cannot open database: {exc}", file=str(db)) from exc
-    except duckdb.Error as exc:
-        raise DataError(f"not a usable DuckDB database: {exc}", file=str(db)) from exc
+    except (duckdb.Error, OSError) as exc:
+        raise storage_error(exc, db) from exc
 
 
 def table_ddl(table: str, present: list[str], extra_types: dict[str, str] | None = None) -> str:
@@ -88,7 +110,25 @@ def _temp_database(db: Path) -> Iterator[Path]:
 
 
 def atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-    """Run ``work`` on a writable connection so that its effect lands completely or not at all."""
+    """Run ``work`` on a writable connection so that its effect lands completely or not at all.
+
+    Storage failures (a damaged file, a read-only folder, a full disk) become domain errors naming the file
+    and a way out; what ``work`` raises itself (validation errors) passes through unchanged."""
+    import duckdb
+
+    try:
+        _atomic_write(db, work)
+    except FinMatchError:
+        raise
+    except (duckdb.IOException, duckdb.PermissionException, duckdb.SerializationException, OSError) as exc:
+        raise storage_error(exc, db) from exc
+    except duckdb.Error as exc:
+        if any(k in str(exc).lower() for k in (*_FULL, *_READ_ONLY, *_CORRUPT)):
+            raise storage_error(exc, db) from exc
+        raise
+
+
+def _atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
     import duckdb
 
     if not db.exists():

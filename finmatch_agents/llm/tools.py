@@ -90,9 +90,22 @@ class DataAccess:
     query_ids: list[str] = field(default_factory=list)
 
     def rows_json(self, sql: str, result: QueryResult) -> str:
+        """The masked result as JSON that fits :data:`MAX_RESULT_CHARS`: rows are dropped from the end (and
+        ``truncated`` set) rather than the text cut, so the model always reads valid JSON."""
         rows = self.masker.rows(sql, result.columns, result.rows)
-        return json.dumps({"query_id": result.id, "columns": result.columns, "rows": rows,
-                           "truncated": result.truncated}, default=str)
+
+        def dump(n: int) -> str:
+            return json.dumps({"query_id": result.id, "columns": result.columns, "rows": rows[:n],
+                               "truncated": result.truncated or n < len(rows)}, default=str)
+
+        text = dump(len(rows))
+        if len(text) <= MAX_RESULT_CHARS:
+            return text
+        low, high = 0, len(rows)  # dump(low) fits, dump(high) does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if len(dump(mid)) <= MAX_RESULT_CHARS else (low, mid)
+        return dump(low)
 
 
 def data_tools(access: DataAccess) -> list[Tool]:

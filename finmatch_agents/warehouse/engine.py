@@ -6,21 +6,34 @@ its own cursor; on every cursor, tables with a ``_fivetran_deleted`` column are 
 view without the deleted rows, so no analysis, chat or user query ever sees them (the guard forbids
 qualified names, which would reach around the view). Every statement is validated by :mod:`guard`,
 runs under a deadline (``interrupt()``), is capped at a row limit with an explicit ``truncated`` flag,
-and is recorded in the caller's :class:`QueryLog`.
+and is recorded in the caller's :class:`QueryLog` (refused and crashed statements included).
+
+Results are fetched as Arrow record batches and measured *before* they become Python objects: a result
+over :data:`MAX_RESULT_BYTES` or a single value over :data:`MAX_CELL_BYTES` is refused (DuckDB's memory
+limit does not cover the conversion to Python). The deadline covers fetching and conversion too. Batches
+are turned into Python rows by a private in-memory DuckDB connection, so values have exactly the types
+DuckDB's own ``fetchall()`` gives.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from finmatch_agents.errors import (
-    DataError,
+    CorruptDatabase,
+    FinMatchError,
     Interrupted,
     MissingDatabase,
     QueryFailed,
@@ -32,11 +45,22 @@ from finmatch_agents.warehouse import guard
 from finmatch_agents.warehouse.locking import busy_from, is_lock_error
 from finmatch_agents.warehouse.sqltext import quote_ident
 
-if TYPE_CHECKING:
-    import duckdb
-
 SOFT_DELETE_COLUMN = "_fivetran_deleted"
 HARD_ROW_CAP = 1_000_000
+#: Arrow bytes one result may hold (measured batch by batch while fetching, before conversion to Python)
+MAX_RESULT_BYTES = 128 * 1024 * 1024
+#: bytes one value may hold, nested contents included (a string, a list, a struct, a map)
+MAX_CELL_BYTES = 4 * 1024 * 1024
+#: rows per Arrow batch while fetching (DuckDB's vector size); limits and deadline are checked per batch
+FETCH_BATCH_ROWS = 2048
+#: result types whose Arrow values convert to exactly the Python values DuckDB's fetchall() gives; other types
+#: (HUGEINT, UUID, INTERVAL, nested...) go through the private DuckDB connection instead
+_ARROW_EXACT = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                          "UBIGINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIME", "BLOB"})
+#: DuckDB error classes whose text may quote data values (redacted unless the value is in the SQL itself)
+_VALUE_ERRORS = ("Conversion Error", "Invalid Input Error", "Out of Range Error", "Constraint Error",
+                 "Invalid Error", "Not implemented Error")
+_QUOTED = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
 
 
 @dataclass(frozen=True)
@@ -98,14 +122,16 @@ class SandboxLimits:
 class _Catalog:
     tables: dict[str, list[ColumnInfo]] = field(default_factory=dict)
     soft_delete: list[str] = field(default_factory=list)
+    #: table -> SQL condition that is true for soft-deleted rows (``_fivetran_deleted`` as a BOOLEAN)
+    deleted_when: dict[str, str] = field(default_factory=dict)
+    #: table -> why it cannot be read safely (its soft-delete column holds values that are not true/false)
+    unusable: dict[str, str] = field(default_factory=dict)
 
 
 class DuckDBEngine:
     """Read-only, locked-down DuckDB connection shared by the threads of one process."""
 
     def __init__(self, path: Path, limits: SandboxLimits | None = None) -> None:
-        import duckdb
-
         self.path = Path(path)
         self.limits = limits or SandboxLimits()
         if not self.path.exists():
@@ -119,19 +145,28 @@ class DuckDBEngine:
             "threads": self.limits.threads,
             "memory_limit": self.limits.memory_limit,
         }
+        config["arrow_lossless_conversion"] = True  # HUGEINT, UUID... survive the Arrow round trip exactly
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config=config)
         except duckdb.IOException as exc:
             if is_lock_error(exc):
                 raise busy_from(exc, self.path) from exc
-            raise DataError(f"cannot open database: {exc}", file=str(self.path)) from exc
+            raise CorruptDatabase(self.path, exc) from exc
         except duckdb.Error as exc:
-            raise DataError(f"not a usable DuckDB database: {exc}", file=str(self.path)) from exc
-        self._catalog_name = self._con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-        self._catalog = self._read_catalog()
-        if not self._con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:  # type: ignore[index]
-            self._con.execute("SET lock_configuration = true")
-        # else: another engine of this process opened the same file and already locked the shared instance
+            raise CorruptDatabase(self.path, exc) from exc
+        try:
+            self._catalog_name = self._con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+            self._catalog = self._read_catalog()
+            if not self._con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:  # type: ignore[index]
+                self._con.execute("SET lock_configuration = true")
+            # else: another engine of this process opened the same file and already locked the shared instance
+        except duckdb.Error as exc:  # a damaged file can open and then fail on its first read
+            self._con.close()
+            raise CorruptDatabase(self.path, exc) from exc
+        self._convert = duckdb.connect(":memory:", config={
+            "enable_external_access": False, "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "python_enable_replacements": False, "threads": 1})
+        self._convert.execute("SET lock_configuration = true")
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
@@ -148,7 +183,33 @@ class DuckDBEngine:
             catalog.tables.setdefault(table, []).append(ColumnInfo(column, dtype))
         catalog.soft_delete = [t for t, cols in catalog.tables.items()
                                if any(c.name == SOFT_DELETE_COLUMN for c in cols)]
+        for table in catalog.soft_delete:
+            self._soft_delete_rule(catalog, table)
         return catalog
+
+    def _soft_delete_rule(self, catalog: _Catalog, table: str) -> None:
+        """How ``table``'s soft-delete flag reads as a boolean; or why the table cannot be read safely.
+
+        A BOOLEAN column is used as is. A column written by another tool as text or numbers is cast when
+        every value is a boolean spelling (true/false, t/f, 1/0...). Anything else makes this table (and only
+        this table) unusable: its rows cannot be told apart, so no query may read it."""
+        dtype = next(c.type for c in catalog.tables[table] if c.name == SOFT_DELETE_COLUMN)
+        col = quote_ident(SOFT_DELETE_COLUMN)
+        if dtype == "BOOLEAN":
+            catalog.deleted_when[table] = f"coalesce({col}, false)"
+            return
+        base = f"{quote_ident(self._catalog_name)}.main.{quote_ident(table)}"
+        try:
+            bad = self._con.execute(f"SELECT count(*) FROM {base} WHERE {col} IS NOT NULL AND "
+                                    f"TRY_CAST({col} AS BOOLEAN) IS NULL").fetchone()
+        except duckdb.Error:
+            bad = None
+        if bad is not None and bad[0] == 0:
+            catalog.deleted_when[table] = f"coalesce(TRY_CAST({col} AS BOOLEAN), false)"
+            return
+        what = f"{bad[0]:,} value(s) that are not true/false" if bad is not None else "values that cannot be read"
+        catalog.unusable[table] = (f"table {table} cannot be read safely: its soft-delete column {SOFT_DELETE_COLUMN} "
+                                   f"is {dtype} with {what}, so deleted rows cannot be told apart")
 
     @property
     def location(self) -> str:
@@ -166,15 +227,22 @@ class DuckDBEngine:
     def soft_delete_tables(self) -> list[str]:
         return list(self._catalog.soft_delete)
 
+    def unusable_tables(self) -> dict[str, str]:
+        """Tables no query may read, with the reason (see :meth:`_soft_delete_rule`)."""
+        return dict(self._catalog.unusable)
+
     # -- execution -------------------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._con.cursor()
-            for table in self._catalog.soft_delete:
+            for table, deleted in self._catalog.deleted_when.items():
                 ident = quote_ident(table)
-                cur.execute(f"CREATE TEMP VIEW {ident} AS SELECT * FROM {quote_ident(self._catalog_name)}.main."
-                            f"{ident} WHERE NOT coalesce({SOFT_DELETE_COLUMN}, false)")
+                try:
+                    cur.execute(f"CREATE TEMP VIEW {ident} AS SELECT * FROM {quote_ident(self._catalog_name)}.main."
+                                f"{ident} WHERE NOT {deleted}")
+                except duckdb.Error as exc:  # one table's problem must never break the others
+                    self._catalog.unusable[table] = f"table {table} cannot be read safely: {first_line(exc)}"
             self._local.cursor = cur
             with self._cursor_lock:
                 self._cursors.append(cur)
@@ -183,28 +251,76 @@ class DuckDBEngine:
     def query(self, sql: str, *, log: QueryLog, title: str = "", max_rows: int | None = None,
               timeout: float | None = None) -> QueryResult:
         qid = log.next_id()
+        text = sql if isinstance(sql, str) else str(sql)
+
+        def refused(exc: SQLRefused) -> SQLRefused:
+            log.add(QueryRecord(id=qid, sql=text.strip()[:guard.MAX_SQL_CHARS], title=title, agent=log.agent,
+                                step=log.step, status="refused", error=exc.message, rule=exc.rule))
+            return exc
+
         try:
-            checked = guard.check(sql, frozenset(self._catalog.tables))
+            checked = guard.check(text, frozenset(self._catalog.tables))
         except SQLRefused as exc:
-            log.add(QueryRecord(id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
-                                status="refused", error=exc.message, rule=exc.rule))
-            raise
-        return self._execute(qid, sql, log=log, title=title, max_rows=max_rows, timeout=timeout,
+            raise refused(exc) from None
+        except Exception as exc:  # the guard fails closed; the statement is still logged
+            raise refused(SQLRefused("syntax", f"cannot check the statement ({type(exc).__name__})",
+                                     sql=text)) from exc
+        broken = [t for t in checked.tables if t in self._catalog.unusable]
+        if broken:
+            raise refused(SQLRefused("unusable-table", self._catalog.unusable[broken[0]], sql=text,
+                                     hint=f"reload {broken[0]} with a boolean {SOFT_DELETE_COLUMN} (`finmatch data "
+                                     f"load FILE --table {broken[0]} --replace`)"))
+        return self._execute(qid, text, log=log, title=title, max_rows=max_rows, timeout=timeout,
                              tables=checked.tables)
 
     def soft_deleted_count(self, table: str, *, log: QueryLog) -> int:
         """Rows hidden by the soft-delete view. Fixed system SQL: the only statement that reads the base table."""
-        if table.lower() not in self._catalog.soft_delete:
+        table = table.lower()
+        if table not in self._catalog.soft_delete:
             return 0
+        if table in self._catalog.unusable:
+            raise SQLRefused("unusable-table", self._catalog.unusable[table],
+                             hint=f"reload {table} with a boolean {SOFT_DELETE_COLUMN}")
         sql = (f"SELECT count(*) AS deleted_rows FROM {quote_ident(self._catalog_name)}.main.{quote_ident(table)} "
-               f"WHERE coalesce({SOFT_DELETE_COLUMN}, false)")
+               f"WHERE {self._catalog.deleted_when[table]}")
         return int(self._execute(log.next_id(), sql, log=log, title=f"Soft-deleted rows in {table} (excluded)",
                                  max_rows=1, timeout=None, tables=(table,)).scalar())
 
+    def distinct_values(self, table: str, column: str, *, log: QueryLog) -> list[str]:
+        """Every distinct non-empty value of ``column`` as text (fixed system SQL, through the soft-delete view).
+
+        The PII masker learns the dataset's personal data from this, so it can recognise it in any text."""
+        table = table.lower()
+        if table not in self._catalog.tables or table in self._catalog.unusable:
+            return []
+        ident = quote_ident(column)
+        sql = (f"SELECT DISTINCT CAST({ident} AS VARCHAR) AS v FROM {quote_ident(table)} "
+               f"WHERE {ident} IS NOT NULL")
+        result = self._execute(log.next_id(), sql, log=log, title=f"Distinct values of {table}.{column}",
+                               max_rows=HARD_ROW_CAP, timeout=None, tables=(table,))
+        return [str(row[0]) for row in result.rows]
+
+    def _converter(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the private in-memory connection that turns Arrow batches into rows."""
+        conv = getattr(self._local, "convert", None)
+        if conv is None:
+            conv = self._convert.cursor()
+            self._local.convert = conv
+            with self._cursor_lock:
+                self._cursors.append(conv)
+        return conv
+
+    def _rows(self, batch: pa.RecordBatch, exact: bool) -> list[tuple[Any, ...]]:
+        """Python rows of ``batch``, typed exactly as DuckDB's own fetchall() would type them."""
+        if exact:
+            try:
+                return list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            except (OverflowError, ValueError):  # e.g. infinite dates: let DuckDB convert them its way
+                pass
+        return self._converter().from_arrow(batch).fetchall()
+
     def _execute(self, qid: str, sql: str, *, log: QueryLog, title: str, max_rows: int | None,
                  timeout: float | None, tables: tuple[str, ...]) -> QueryResult:
-        import duckdb
-
         if self._cancel.is_set():
             raise Interrupted("run cancelled")
         cap = min(max_rows or self.limits.max_rows, HARD_ROW_CAP)
@@ -212,47 +328,90 @@ class DuckDBEngine:
         record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
                                    tables=tables)
         cur = self._cursor()
+        broken = [t for t in tables if t in self._catalog.unusable]
+        if broken:  # its shadow view could not be created on this cursor
+            err = SQLRefused("unusable-table", self._catalog.unusable[broken[0]], sql=sql)
+            log.add(record(status="refused", error=err.message, rule=err.rule))
+            raise err
         fired = threading.Event()
 
         def stop() -> None:
             fired.set()
             cur.interrupt()
 
+        def ms() -> float:
+            return round((time.perf_counter() - started) * 1000, 1)
+
+        def failed(exc: BaseException) -> FinMatchError:
+            """The domain error for a failure while running or fetching, logged once."""
+            text = first_line(exc)
+            if fired.is_set() and not self._cancel.is_set():
+                timeout_err = QueryTimeout(deadline, sql=sql)
+                log.add(record(status="timeout", elapsed_ms=ms(), error=timeout_err.message, rule="deadline"))
+                return timeout_err
+            if isinstance(exc, duckdb.InterruptException) or text.startswith("INTERRUPT Error"):
+                log.add(record(status="error", elapsed_ms=ms(), error="interrupted"))
+                return Interrupted("query interrupted")
+            if isinstance(exc, duckdb.PermissionException) or text.startswith("Permission Error"):
+                log.add(record(status="refused", elapsed_ms=ms(), error=text, rule="sandbox"))
+                return SQLRefused("sandbox", f"the read-only sandbox blocked the statement: {text}", sql=sql)
+            if text.startswith(("IO Error", "Corrupt database", "Serialization Error")):
+                # external access is off: an I/O failure can only come from the database file itself
+                log.add(record(status="error", elapsed_ms=ms(), error=text))
+                return CorruptDatabase(self.path, text)
+            message = redact_values(text, sql)
+            log.add(record(status="error", elapsed_ms=ms(), error=message))
+            hint = ("the query needs more memory than the sandbox allows (FINMATCH_MEMORY_LIMIT); aggregate or "
+                    "filter more") if text.startswith("Out of Memory Error") else None
+            return QueryFailed(message, hint=hint)
+
         timer = threading.Timer(deadline, stop)
         timer.daemon = True
         started = time.perf_counter()
         timer.start()
+        reader: pa.RecordBatchReader | None = None
+        rows: list[tuple[Any, ...]] = []
         try:
-            cur.execute(sql)
-            description = cur.description or []
-            fetched = cur.fetchmany(cap + 1)
-        except duckdb.InterruptException as exc:
-            elapsed = round((time.perf_counter() - started) * 1000, 1)
-            if fired.is_set() and not self._cancel.is_set():
-                err = QueryTimeout(deadline, sql=sql)
-                log.add(record(status="timeout", elapsed_ms=elapsed, error=err.message, rule="deadline"))
-                raise err from exc
-            log.add(record(status="error", elapsed_ms=elapsed, error="interrupted"))
-            raise Interrupted("query interrupted") from exc
+            rel = cur.sql(sql)
+            columns, types = list(rel.columns), [str(t) for t in rel.types]
+            exact = all(t in _ARROW_EXACT or t.startswith("DECIMAL(") for t in types)
+            reader = rel.to_arrow_reader(FETCH_BATCH_ROWS)
+            total = 0
+            for batch in reader:
+                total += batch.nbytes
+                if total > MAX_RESULT_BYTES:
+                    raise _Oversized("result-size", f"the result is larger than {MAX_RESULT_BYTES:,} bytes "
+                                     f"(after {len(rows):,} rows)")
+                _check_cells(batch, columns)
+                if len(rows) + batch.num_rows > cap + 1:
+                    batch = batch.slice(0, cap + 1 - len(rows))
+                rows.extend(self._rows(batch, exact))
+                if time.perf_counter() - started > deadline:
+                    fired.set()
+                    raise duckdb.InterruptException("INTERRUPT Error: deadline passed while fetching")
+                if len(rows) > cap:
+                    break
+        except _Oversized as exc:
+            log.add(record(status="refused", elapsed_ms=ms(), error=exc.message, rule=exc.rule))
+            raise SQLRefused(exc.rule, exc.message, sql=sql, hint="select fewer or smaller values: aggregate, "
+                             "filter, LIMIT, or leave out long text and list columns") from None
         except KeyboardInterrupt:
             cur.interrupt()
             log.add(record(status="error", error="interrupted"))
             raise
-        except duckdb.PermissionException as exc:
-            log.add(record(status="refused", error=str(exc), rule="sandbox"))
-            raise SQLRefused("sandbox", f"the read-only sandbox blocked the statement: {first_line(exc)}",
-                             sql=sql) from exc
-        except duckdb.Error as exc:
-            elapsed = round((time.perf_counter() - started) * 1000, 1)
-            log.add(record(status="error", elapsed_ms=elapsed, error=first_line(exc)))
-            raise QueryFailed(first_line(exc)) from exc
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise failed(exc) from exc
+        except Exception as exc:  # a bug of ours: still leave a record of the statement
+            log.add(record(status="error", elapsed_ms=ms(), error=f"internal error ({type(exc).__name__})"))
+            raise
         finally:
             timer.cancel()
-        elapsed = round((time.perf_counter() - started) * 1000, 1)
-        truncated = len(fetched) > cap
-        rows = fetched[:cap]
-        columns = [d[0] for d in description]
-        types = [str(d[1]) for d in description]
+            if reader is not None:
+                with contextlib.suppress(Exception):
+                    reader.close()
+        elapsed = ms()
+        truncated = len(rows) > cap
+        rows = rows[:cap]
         sample = tuple(tuple(jsonable(v) for v in row) for row in rows[:SAMPLE_ROWS])
         done = log.add(record(rows=len(rows), truncated=truncated, elapsed_ms=elapsed, columns=tuple(columns),
                               sample=sample))
@@ -288,6 +447,84 @@ class DuckDBEngine:
 
 def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def redact_values(message: str, sql: str) -> str:
+    """``message`` without the data values DuckDB quotes in runtime errors ("Could not convert string 'Ann
+    Lee' to INT32"): such text reaches the audit log and, through tools, a model. Quoted text that appears in
+    the SQL itself (a literal the caller wrote, a column name) is kept."""
+    if not message.startswith(_VALUE_ERRORS):
+        return message
+
+    def keep_or_hide(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if not inner or inner in sql else match.group(0)[0] + "…" + match.group(0)[0]
+
+    return _QUOTED.sub(keep_or_hide, message)
+
+
+class _Oversized(Exception):
+    """A result or a value over the byte limits (becomes an :class:`SQLRefused` with ``rule``)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule, self.message = rule, message
+
+
+def _check_cells(batch: pa.RecordBatch, columns: list[str]) -> None:
+    for name, array in zip(columns, batch.columns, strict=True):
+        if array.nbytes <= MAX_CELL_BYTES:
+            continue  # no value can be larger than its whole column
+        sizes = _cell_sizes(array)
+        if sizes is not None and len(sizes) and int(sizes.max()) > MAX_CELL_BYTES:
+            raise _Oversized("cell-size", f"column '{name}' holds a value of {int(sizes.max()):,} bytes; the limit "
+                             f"for one value is {MAX_CELL_BYTES:,} bytes")
+
+
+def _summed(child: pa.Array, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per-parent sums of the sizes of ``child[starts[i]:ends[i]]`` (the values of list ``i``)."""
+    sizes = _cell_sizes(child)
+    if sizes is None:
+        width = max(1, getattr(child.type, "bit_width", 64) // 8)
+        return (ends - starts) * width
+    sums = np.concatenate([np.zeros(1, np.int64), np.cumsum(sizes, dtype=np.int64)])
+    return sums[ends] - sums[starts]
+
+
+def _cell_sizes(array: pa.Array) -> np.ndarray | None:
+    """Bytes of each value of ``array``, nested contents included; ``None`` for fixed-width types.
+
+    Linear and vectorised: list sizes are sums over the child sizes by offsets."""
+    kind = array.type
+    if isinstance(array, pa.ExtensionArray):
+        return _cell_sizes(array.storage)
+    if pa.types.is_dictionary(kind):
+        values = _cell_sizes(array.dictionary)
+        if values is None:
+            return None
+        index = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.where(array.is_null().to_numpy(zero_copy_only=False), 0, values[index]) if len(values) else \
+            np.zeros(len(array), np.int64)
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind)):
+        return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if pa.types.is_fixed_size_binary(kind):
+        return np.full(len(array), kind.byte_width, np.int64)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)  # into .values (a map: entries)
+        return _summed(array.values, offsets[:-1], offsets[1:])
+    if pa.types.is_fixed_size_list(kind):
+        first = array.offset * kind.list_size
+        starts = first + np.arange(len(array), dtype=np.int64) * kind.list_size
+        return _summed(array.values, starts, starts + kind.list_size)
+    if pa.types.is_struct(kind):
+        parts = [p for p in (_cell_sizes(f) for f in array.flatten()) if p is not None]
+        return np.sum(parts, axis=0) if parts else None
+    if pa.types.is_union(kind):  # children are not aligned with the rows: take the largest member value
+        parts = [p for p in (_cell_sizes(array.field(i)) for i in range(kind.num_fields)) if p is not None]
+        largest = max((int(p.max()) for p in parts if len(p)), default=0)
+        return np.full(len(array), largest, np.int64) if parts else None
+    return None
 
 
 def open_engine(settings: Any) -> DuckDBEngine:

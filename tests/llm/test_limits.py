@@ -156,3 +156,26 @@ def test_analyst_endpoint_failures_fall_back(small_db: Path, isolated: Path, mon
         analyst = get_analyst("local", load_settings(env=None))
         state = run_graph(small_db, ["performance"], isolated / "r", analyst=analyst)
     assert state["sections"]["performance"]["analysis"]["analyst"].startswith("offline (fallback")
+
+
+def test_a_large_tool_result_is_cut_by_rows_and_stays_valid_json(small_db: Path, isolated: Path) -> None:
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.llm.pii import Masker
+    from finmatch_agents.llm.tools import MAX_RESULT_CHARS, DataAccess
+    from finmatch_agents.warehouse.engine import open_engine
+
+    settings = load_settings(db=small_db, reports_dir=isolated / "r", state_dir=isolated / "s", env={})
+    engine = open_engine(settings)
+    try:
+        sql = "SELECT customer_id, product_type, product_recommendation_status, customer_segment FROM fpr_records ORDER BY customer_id"
+        result = engine.query(sql, log=QueryLog(), max_rows=200)
+        access = DataAccess(run_sql=lambda *a: result, tables=["fpr_records"], describe=lambda t: [],
+                            masker=Masker(KEY, ["customer_name"], values=lambda: []))
+        text = access.rows_json(sql, result)
+    finally:
+        engine.close()
+    assert len(json.dumps(result.dicts(), default=str)) > MAX_RESULT_CHARS  # the full result would not fit
+    parsed = json.loads(text)
+    assert len(text) <= MAX_RESULT_CHARS and parsed["truncated"] is True
+    assert 0 < len(parsed["rows"]) < len(result.rows)
+    assert [list(r) for r in result.rows[:len(parsed["rows"])]] == parsed["rows"]  # a prefix, row for row
