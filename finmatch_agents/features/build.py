@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,6 +166,16 @@ def present_columns(engine: Engine, table: str, products: str = "products") -> s
     return cols | {f"products.{c.name}" for c in engine.columns(products)}
 
 
+class _Columnar:
+    """The engine, asked for numpy columns instead of Python tuples (one row per customer adds up)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def query(self, sql: str, **kw: Any) -> QueryResult:
+        return self.engine.query(sql, columnar=True, **kw)  # type: ignore[call-arg]
+
+
 class QueryRunner:
     """Runs feature queries with the shared parameters, partitioning results larger than the row cap."""
 
@@ -183,8 +192,8 @@ class QueryRunner:
             results: list[QueryResult] = []
             for part in range(parts):
                 title = named.load(name).title + (f" (part {part + 1} of {parts})" if parts > 1 else "")
-                res = named.run(self.engine, self.log, name, present=self.present, title=title, **params,
-                                parts=parts, part=part)
+                res = named.run(_Columnar(self.engine), self.log, name, present=self.present,  # type: ignore[arg-type]
+                                title=title, **params, parts=parts, part=part)
                 if isinstance(res, named.Skipped):
                     return res
                 if res.truncated:
@@ -195,17 +204,39 @@ class QueryRunner:
             parts *= 4
 
 
-def result_columns(results: list[QueryResult]) -> dict[str, list[Any]]:
-    """Column lists of the (partitioned) results, in ``cix`` order."""
-    names = results[0].columns
-    out: dict[str, list[Any]] = {n: [] for n in names}
-    for res in results:
-        for k, n in enumerate(names):
-            out[n].extend(map(itemgetter(k), res.rows))
-    if len(results) > 1:  # parts interleave customers (cix % parts): restore one order
-        order = np.argsort(np.array(out["cix"], dtype=np.int64), kind="stable")
-        out = {n: [values[i] for i in order] for n, values in out.items()}
-    return out
+class Columns:
+    """The columns of a (partitioned) columnar result, in ``cix`` order, converted on request."""
+
+    def __init__(self, results: list[QueryResult]) -> None:
+        names = results[0].columns
+        pieces = [r.arrays or {} for r in results]
+        self.data = {n: np.ma.concatenate([np.ma.asarray(p[n]) for p in pieces]) if len(pieces) > 1
+                     else np.ma.asarray(pieces[0][n]) for n in names}
+        if len(pieces) > 1 and "cix" in self.data:  # parts interleave customers (cix % parts): one order again
+            order = np.argsort(self.ints("cix"), kind="stable")
+            self.data = {n: v[order] for n, v in self.data.items()}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.data.values()))) if self.data else 0
+
+    def floats(self, name: str) -> np.ndarray:
+        return np.ma.filled(self.data[name].astype(float), np.nan)
+
+    def ints(self, name: str, missing: int = -1) -> np.ndarray:
+        return np.ma.filled(self.data[name].astype(np.int64), missing)
+
+    def bools(self, name: str) -> np.ndarray:
+        return np.ma.filled(self.data[name].astype(bool), False)
+
+    def objects(self, name: str) -> np.ndarray:
+        values = self.data[name]
+        out = np.array(values.data, dtype=object)
+        out[np.ma.getmaskarray(values)] = None
+        return out
+
+
+def result_columns(results: list[QueryResult]) -> Columns:
+    return Columns(results)
 
 
 def build_customer_features(engine: Engine, log: QueryLog, table: str, present: set[str], *,
@@ -240,12 +271,11 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
         cols, first_id = result_columns(base), base[0].id
         queries = {"features/customers": first_id}
     del whole
-    cix = np.array(cols["cix"], dtype=np.int64)
-    ids = np.array(cols["customer_id"], dtype=object)
+    cix = cols.ints("cix")
+    ids = cols.objects("customer_id")
     n = len(ids)
 
-    def rows_of(raw: list[Any]) -> np.ndarray:
-        wanted = np.array(raw, dtype=np.int64)
+    def rows_of(wanted: np.ndarray) -> np.ndarray:
         rows = np.searchsorted(cix, wanted)
         if len(rows) and (rows.max() >= n or np.any(cix[rows] != wanted)):
             raise DataError(f"feature queries disagree on the customers of {table} (did the data change meanwhile?)")
@@ -266,10 +296,10 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
             got, qid = result_columns(res), res[0].id
             del res
             queries[query] = qid
-        rows = rows_of(got["cix"])
+        rows = rows_of(got.ints("cix"))
         for name in names:
             column = np.full(n, np.nan)
-            column[rows] = np.array(got[name], dtype=float)
+            column[rows] = got.floats(name)
             known = int(np.count_nonzero(~np.isnan(column)))
             # a column empty for every customer is absent; for a list of customers it is only unknown for them
             if known or customers is not None:
@@ -283,11 +313,11 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
     features = CustomerFeatures(table=table, as_of=as_of, customer_ids=ids, values=values, status=status,
                                 holdings=None, queries=queries)
     if spec.COMBINED_QUERY in queries:
-        interests = np.array(cols["interests"], dtype=object)
+        interests = cols.objects("interests")
         features.interests = interests
         features.status["interests"] = FeatureStatus("interests", True, query_id=first_id,
                                                      known=int(np.count_nonzero(interests != None)))  # noqa: E711
-    held = cols.get("held") if spec.COMBINED_QUERY in queries else None
+    held = list(cols.objects("held")) if spec.COMBINED_QUERY in queries else None
     del cols
     _preferences(features, runner, rows_of, held, first_id if held is not None else None)
     return features
@@ -317,8 +347,8 @@ def _combine(metric: spec.Metric, values: dict[str, np.ndarray], status: dict[st
 
 def _holdings(rows: np.ndarray, lists: list[Any]) -> Holdings:
     """Holdings from one list of product ids per customer row (rows ascending)."""
-    lengths = np.array([len(x) if x else 0 for x in lists], dtype=np.int64)
-    flat = [str(p) for x in lists if x for p in x]
+    lengths = np.array([0 if x is None else len(x) for x in lists], dtype=np.int64)
+    flat = [str(p) for x in lists if x is not None for p in x]
     return Holdings(np.repeat(rows, lengths), np.array(flat, dtype=object))
 
 
@@ -328,20 +358,21 @@ def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, 
     if held is not None and held_id is not None:  # came with the one-statement customer query
         features.holdings = _holdings(np.arange(n), held)
         features.status["held"] = FeatureStatus("held", True, query_id=held_id,
-                                                known=int(np.count_nonzero([bool(x) for x in held])))
+                                                known=int(np.count_nonzero([x is not None and len(x) > 0
+                                                                            for x in held])))
     else:
         res = runner.run("features/held")
         if isinstance(res, named.Skipped):
             features.status["held"] = FeatureStatus("held", False, res.reason)
         else:
             got = result_columns(res)
-            features.holdings = Holdings(rows_of(got["cix"]), np.array(got["product_id"], dtype=object))
+            features.holdings = Holdings(rows_of(got.ints("cix")), got.objects("product_id"))
             features.queries["features/held"] = res[0].id
             features.status["held"] = FeatureStatus("held", True, query_id=res[0].id,
                                                     known=len(np.unique(features.holdings.rows)))
     types = runner.run("features/types")
     if not isinstance(types, named.Skipped):
-        features.types = tuple(str(t) for t in result_columns(types)["product_type"])
+        features.types = tuple(str(t) for t in result_columns(types).objects("product_type"))
         features.queries["features/types"] = types[0].id
     both = runner.run("features/preferences")
     per_type = ("affinity", "usage_trend")
@@ -357,7 +388,7 @@ def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, 
             query, qid, got = "features/preferences", both[0].id, result_columns(both)
         features.queries[query] = qid
         matrix = np.full((n, len(features.types)), np.nan)
-        matrix[rows_of(got["cix"]), np.array(got["tix"], dtype=np.int64)] = np.array(got[name], dtype=float)
+        matrix[rows_of(got.ints("cix")), got.ints("tix")] = got.floats(name)
         del got
         setattr(features, name, matrix)
         known = int(np.count_nonzero(~np.isnan(matrix).all(axis=1)))
@@ -373,7 +404,7 @@ def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, 
         return
     got = result_columns(res)
     interests = np.full(n, None, dtype=object)
-    interests[rows_of(got["cix"])] = np.array(got["interests"], dtype=object)
+    interests[rows_of(got.ints("cix"))] = got.objects("interests")
     features.interests = interests
     features.queries["features/interests"] = res[0].id
     features.status["interests"] = FeatureStatus("interests", True, query_id=res[0].id,

@@ -37,10 +37,11 @@ def interest_matrix(interests: Sequence[str | None], types: Iterable[str]) -> np
 
     Customers share few distinct interest strings, so each distinct string is parsed once."""
     wanted = [t.lower() for t in types]
-    values = np.array([s or "" for s in interests], dtype=object)
-    uniques, inverse = np.unique(values, return_inverse=True)
-    rows = np.zeros((len(uniques), len(wanted)), dtype=bool)
-    for u, text in enumerate(uniques):
-        pointed = set().union(*(types_for(p) for p in str(text).split(",") if p.strip())) if text else set()
+    codes: dict[str, int] = {}
+    inverse = np.fromiter((codes.setdefault(s or "", len(codes)) for s in interests), dtype=np.int64,
+                          count=len(interests))
+    rows = np.zeros((len(codes), len(wanted)), dtype=bool)
+    for text, u in codes.items():
+        pointed = set().union(*(types_for(p) for p in text.split(",") if p.strip())) if text else set()
         rows[u] = [t in pointed for t in wanted]
-    return rows[inverse.reshape(-1)] if len(values) else np.zeros((0, len(wanted)), dtype=bool)
+    return rows[inverse]

@@ -89,10 +89,11 @@ def evaluate(engine: Engine, log: QueryLog, table: str, present: set[str], param
     got = result_columns(offers_res)
     del offers_res
     column = {str(p): j for j, p in enumerate(catalogue.product_ids)}
-    cix = np.array([-1 if c is None else c for c in got["cix"]], dtype=np.int64)
-    prod = np.array([column.get(str(p), -1) if p is not None else -1 for p in got["product_id"]], dtype=np.int64)
-    accepted = np.array(got["accepted"], dtype=bool)
-    decided = np.array(got["decided"], dtype=bool)
+    cix = got.ints("cix", missing=-1)
+    prod = np.array([column.get(str(p), -1) if p is not None else -1 for p in got.objects("product_id")],
+                    dtype=np.int64)
+    accepted = got.bools("accepted")
+    decided = got.bools("decided")
     del got
     excluded = {"test_offers": len(cix), "new_customers": int((cix < 0).sum()),
                 "product_not_in_catalogue": int(((cix >= 0) & (prod < 0)).sum()),
@@ -194,9 +195,9 @@ def _ranking(runner: QueryRunner, n: int, m: int, column: dict[str, int], cix: n
     if not isinstance(scores, named.Skipped):
         queries["match/test_scores"] = scores[0].id
         got = result_columns(scores)
-        s_cix = np.array(got["cix"], dtype=np.int64)
-        s_prod = np.array([column.get(str(p), -1) for p in got["product_id"]], dtype=np.int64)
-        s_score = np.array(got["score"], dtype=float)
+        s_cix = got.ints("cix")
+        s_prod = np.array([column.get(str(p), -1) for p in got.objects("product_id")], dtype=np.int64)
+        s_score = got.floats("score")
         ok = s_prod >= 0
         s_cix, s_prod, s_score = s_cix[ok], s_prod[ok], s_score[ok]
         offered = np.full((n, m), -np.inf)

@@ -103,7 +103,7 @@ def write_matches(db: Path, tables: dict[str, pa.Table], details: dict[str, Any]
                     "p.product_type, CASE WHEN o.passive THEN 'passive' ELSE 'active' END, o.distance, o.preference, "
                     "o.customer_interest_rank, o.suitable_products "
                     "FROM _offers AS o JOIN _customers AS c USING (cix) JOIN _products AS p USING (pix) "
-                    "ORDER BY c.customer_id, o.rank", [details["run_id"]])
+                    "ORDER BY o.cix, o.rank", [details["run_id"]])  # cix follows customer_id
         for name in ("_offers", "_customers", "_products"):
             con.unregister(name)
         con.execute(RUNS_DDL)

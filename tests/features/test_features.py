@@ -171,3 +171,13 @@ def test_no_customer_id_or_no_dates_for_a_cut_off_is_a_data_error(tmp_path: Path
         build_customer_features(e, QueryLog(), "fpr_records", present_columns(e, "fpr_records"))
     with engine(db) as e, pytest.raises(DataError, match="cut-off date needs dated records"):
         build_customer_features(e, QueryLog(), "t2", present_columns(e, "t2"), as_of=date(2025, 1, 1))
+
+
+def test_columnar_results_equal_row_results(match_db: Path) -> None:
+    sql_text = "SELECT customer_id, avg(account_balance) AS b, count(*) AS n FROM fpr_records GROUP BY 1 ORDER BY 1"
+    with engine(match_db, max_rows=50) as e:
+        rows = e.query(sql_text, log=QueryLog())
+        cols = e.query(sql_text, log=QueryLog(), columnar=True)
+    assert cols.rows == [] and cols.truncated and rows.truncated and cols.record.rows == 50
+    assert list(cols.arrays["customer_id"]) == [r[0] for r in rows.rows]
+    assert cols.record.sample == rows.record.sample  # the provenance sample is the same either way
