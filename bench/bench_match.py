@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,18 +32,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="25000,250000")
     parser.add_argument("--keep", type=Path, help="keep the databases in this folder")
     parser.add_argument("--repeat", type=int, default=5, help="runs of `match customer` (median)")
+    parser.add_argument("--repeat-run", type=int, default=3, help="runs of `match run` (median)")
     opts = parser.parse_args()
     work = opts.keep or Path(tempfile.mkdtemp(prefix="finmatch-bench-match-"))
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in opts.sizes.split(",")]
+    load = os.getloadavg()
     rows: list[tuple[str, float, float]] = []
     per_customer: dict[int, float] = {}
     for n in sizes:
         db = work / f"match-{n}.duckdb"
         if not db.exists():
             measure(["data", "generate", "--customers", str(n), "--db", str(db), "--force"])
-        secs, mib = measure(["match", "run", "--db", str(db)])
-        rows.append((f"match run, {n:,} customers x 40 products", secs, mib))
+        runs = [measure(["match", "run", "--db", str(db)]) for _ in range(opts.repeat_run)]
+        secs, mib = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+        rows.append((f"match run, {n:,} customers x 40 products (median of {opts.repeat_run})", secs, mib))
         per_customer[n] = secs / n * 1e6
         times = [measure(["match", "customer", "C0000042", "--db", str(db)])[0] for _ in range(opts.repeat)]
         rows.append((f"match customer C0000042 ({n:,}), median of {opts.repeat}", statistics.median(times),
@@ -51,7 +55,8 @@ def main() -> None:
     ev = finmatch_json(["match", "evaluate", "--db", str(default)])
     acc = ev["acceptance"]
     made, rest, diff = acc["groups"]["engine_top3"], acc["groups"]["not_made"], acc["difference"]
-    print(f"machine: {sys.platform}, python {sys.version.split()[0]}")
+    print(f"machine: {sys.platform}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}; load average "
+          f"{load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end (other processes share the CPUs)")
     print(f"{'step':<56}{'seconds':>10}{'peak MiB':>10}")
     for label, secs, mib in rows:
         print(f"{label:<56}{secs:>10.2f}{'' if mib != mib else f'{mib:>10.0f}'}")

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,7 +147,7 @@ class CustomerFeatures:
     def to_arrow(self) -> pa.Table:
         """The numeric features as an Arrow table (NULL where unknown; absent features are all-NULL columns,
         listed with their reasons in the schema metadata)."""
-        import pyarrow as pa
+        import pyarrow as pa  # only callers that want a table pay for pyarrow (`match customer` never does)
 
         columns: dict[str, pa.Array] = {"customer_id": pa.array(self.customer_ids.astype(str), pa.string())}
         for f in spec.FEATURES:
@@ -177,13 +178,19 @@ class _Columnar:
 
 
 class QueryRunner:
-    """Runs feature queries with the shared parameters, partitioning results larger than the row cap."""
+    """Runs feature queries with the shared parameters, partitioning results larger than the row cap.
 
-    def __init__(self, engine: Engine, log: QueryLog, present: set[str], params: dict[str, Any]) -> None:
+    ``columnar`` fetches numpy columns (the whole book); a few customers come back as rows, which saves
+    start-up time (no numpy.ma) where start-up is most of the cost."""
+
+    def __init__(self, engine: Engine, log: QueryLog, present: set[str], params: dict[str, Any], *,
+                 columnar: bool = True) -> None:
         self.engine, self.log, self.present, self.params = engine, log, present, params
+        self.columnar = columnar
 
     def run(self, name: str, **extra: Any) -> list[QueryResult] | named.Skipped:
         params = {**self.params, **extra}
+        target = _Columnar(self.engine) if self.columnar else self.engine
         parts = 1
         while True:
             if parts > MAX_PARTS:
@@ -192,7 +199,7 @@ class QueryRunner:
             results: list[QueryResult] = []
             for part in range(parts):
                 title = named.load(name).title + (f" (part {part + 1} of {parts})" if parts > 1 else "")
-                res = named.run(_Columnar(self.engine), self.log, name, present=self.present,  # type: ignore[arg-type]
+                res = named.run(target, self.log, name, present=self.present,  # type: ignore[arg-type]
                                 title=title, **params, parts=parts, part=part)
                 if isinstance(res, named.Skipped):
                     return res
@@ -204,34 +211,53 @@ class QueryRunner:
             parts *= 4
 
 
+def _column(result: QueryResult, k: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, missing) of one result column, from numpy columns (masked where NULL) or from rows."""
+    if result.arrays is not None:
+        values = result.arrays[name]
+        if type(values).__name__ == "MaskedArray":
+            return np.asarray(values.data), np.asarray(values.mask, dtype=bool) | np.zeros(len(values), dtype=bool)
+        return np.asarray(values), np.zeros(len(values), dtype=bool)
+    data = np.fromiter(map(itemgetter(k), result.rows), dtype=object, count=len(result.rows))  # lists stay whole
+    return data, np.array([v is None for v in data], dtype=bool)
+
+
 class Columns:
-    """The columns of a (partitioned) columnar result, in ``cix`` order, converted on request."""
+    """The columns of a (partitioned) result, in ``cix`` order, converted on request (NULL -> NaN/None)."""
 
     def __init__(self, results: list[QueryResult]) -> None:
-        names = results[0].columns
-        pieces = [r.arrays or {} for r in results]
-        self.data = {n: np.ma.concatenate([np.ma.asarray(p[n]) for p in pieces]) if len(pieces) > 1
-                     else np.ma.asarray(pieces[0][n]) for n in names}
-        if len(pieces) > 1 and "cix" in self.data:  # parts interleave customers (cix % parts): one order again
+        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for k, name in enumerate(results[0].columns):
+            pieces = [_column(r, k, name) for r in results]
+            self.data[name] = (np.concatenate([v for v, _ in pieces]), np.concatenate([m for _, m in pieces]))
+        if len(results) > 1 and "cix" in self.data:  # parts interleave customers (cix % parts): one order again
             order = np.argsort(self.ints("cix"), kind="stable")
-            self.data = {n: v[order] for n, v in self.data.items()}
+            self.data = {n: (v[order], m[order]) for n, (v, m) in self.data.items()}
 
     def __len__(self) -> int:
-        return len(next(iter(self.data.values()))) if self.data else 0
+        return len(next(iter(self.data.values()))[0]) if self.data else 0
+
+    def _filled(self, name: str, kind: type, missing: Any) -> np.ndarray:
+        values, mask = self.data[name]
+        if values.dtype == object:
+            values = np.where(mask, missing, values)
+        out: np.ndarray = values.astype(kind)
+        out[mask] = missing
+        return out
 
     def floats(self, name: str) -> np.ndarray:
-        return np.ma.filled(self.data[name].astype(float), np.nan)
+        return self._filled(name, float, np.nan)
 
     def ints(self, name: str, missing: int = -1) -> np.ndarray:
-        return np.ma.filled(self.data[name].astype(np.int64), missing)
+        return self._filled(name, np.int64, missing)
 
     def bools(self, name: str) -> np.ndarray:
-        return np.ma.filled(self.data[name].astype(bool), False)
+        return self._filled(name, bool, False)
 
     def objects(self, name: str) -> np.ndarray:
-        values = self.data[name]
-        out = np.array(values.data, dtype=object)
-        out[np.ma.getmaskarray(values)] = None
+        values, mask = self.data[name]
+        out = np.array(values, dtype=object) if values.dtype != object else values.copy()
+        out[mask] = None
         return out
 
 
@@ -257,7 +283,7 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
     params: dict[str, Any] = {"table": table, "products": products, "as_of": as_of,
                               "column": DATE_COLUMN if DATE_COLUMN in present else "customer_id",
                               "customers": list(customers) if customers is not None else None, **spec.PARAMS}
-    runner = QueryRunner(engine, log, present, params)
+    runner = QueryRunner(engine, log, present, params, columnar=customers is None)
     # explaining a few customers: one statement when the data has every input column (fast start-up);
     # the whole book, or data lacking a column: one query per input group, which bounds the memory of each
     # result and lets an absent column cost only the features that need it. Both read the same fragments.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from finmatch_agents.data import writer
 from finmatch_agents.data.profile import _fingerprint
@@ -23,7 +24,6 @@ from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
     import duckdb
-    import pyarrow as pa
 
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.features.products import Catalogue
@@ -67,8 +67,6 @@ def fingerprint(engine: Engine, log: QueryLog, table: str) -> str | None:
 def matches_table(run: MatchRun, catalogue: Catalogue) -> dict[str, pa.Table]:
     """The offers as Arrow tables of indices plus the customer and product lookups (joined by the writer,
     so 750k product names are not built in Python)."""
-    import pyarrow as pa
-
     rows, slots = np.nonzero(run.top >= 0)
     offers = pa.table({
         "cix": pa.array(rows, pa.int64()),

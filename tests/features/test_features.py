@@ -181,3 +181,9 @@ def test_columnar_results_equal_row_results(match_db: Path) -> None:
     assert cols.rows == [] and cols.truncated and rows.truncated and cols.record.rows == 50
     assert list(cols.arrays["customer_id"]) == [r[0] for r in rows.rows]
     assert cols.record.sample == rows.record.sample  # the provenance sample is the same either way
+
+
+def test_equal_length_holdings_survive_the_row_path(match_db: Path, frame) -> None:
+    two = [str(c) for i, c in enumerate(frame.customer_ids) if len(frame.holdings.of(i)) == 2][:3]
+    few = features_of(match_db, customers=two)
+    assert [few.holdings.of(i) for i in range(len(two))] == [frame.holdings.of(frame.index_of(c)) for c in two]
