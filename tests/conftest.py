@@ -74,3 +74,24 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+MATCH_CUSTOMERS = 2_000
+
+
+@pytest.fixture(scope="session")
+def match_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only synthetic database for the feature layer and the match engine (2,000 customers, seed 7)."""
+    path = tmp_path_factory.mktemp("match") / "match.duckdb"
+    write_synthetic(path, MATCH_CUSTOMERS, SMALL_SEED, force=False)
+    path.chmod(0o444)
+    return path
+
+
+@pytest.fixture
+def match_copy(match_db: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the match database."""
+    target = tmp_path / "match-copy.duckdb"
+    shutil.copyfile(match_db, target)
+    target.chmod(0o644)
+    return target

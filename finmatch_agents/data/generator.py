@@ -117,9 +117,13 @@ def load_catalogue() -> list[dict[str, Any]]:
     text = resources.files("finmatch_agents.data").joinpath("products.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(text.splitlines()))
     for row in rows:
-        for key in ("risk_to_customer", "risk_to_bank", "revenue_potential", "customer_value", "lock_in_months"):
+        for key in ("risk_to_customer", "risk_to_bank", "revenue_potential", "customer_value", "lock_in_months",
+                    "complexity"):
             row[key] = int(row[key])
         row["margin"] = float(row["margin"])
+        # eligibility limits apply only where the product has one; empty means "no limit"
+        for key, kind in (("min_balance", float), ("min_income", float), ("min_age", int), ("max_age", int)):
+            row[key] = kind(row[key]) if row[key] else None
     return rows
 
 

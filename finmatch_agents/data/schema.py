@@ -136,6 +136,12 @@ PRODUCTS: tuple[Column, ...] = (
     _c("customer_value", "INTEGER", "Matching", "Benefit of the product to the customer, 1 to 5.", min=1, max=5),
     _c("lock_in_months", "INTEGER", "Matching", "Contractual lock-in period in months (retention potential).", min=0),
     _c("margin", "DOUBLE", "Matching", "Annual net revenue as a fraction of the sales amount (e.g. 0.012 = 1.2%).", min=0, max=1),
+    # optional: the match engine's appropriateness and eligibility gates use them where a catalogue has them
+    _c("complexity", "INTEGER", "Matching", "How much knowledge and experience the product needs to be understood, 1 (simple) to 5 (complex).", min=1, max=5),
+    _c("min_balance", "DOUBLE", "Eligibility", "Minimum account balance to be eligible (proxy for investable assets); empty = none.", min=0),
+    _c("min_income", "DOUBLE", "Eligibility", "Minimum annual income to be eligible; empty = none.", min=0),
+    _c("min_age", "INTEGER", "Eligibility", "Minimum customer age in years; empty = none.", min=0, max=120),
+    _c("max_age", "INTEGER", "Eligibility", "Maximum customer age in years; empty = none.", min=0, max=120),
 )
 
 TABLES: dict[str, tuple[Column, ...]] = {"fpr_records": FPR_RECORDS, "products": PRODUCTS}

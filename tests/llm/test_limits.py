@@ -167,7 +167,7 @@ def test_a_large_tool_result_is_cut_by_rows_and_stays_valid_json(small_db: Path,
     settings = load_settings(db=small_db, reports_dir=isolated / "r", state_dir=isolated / "s", env={})
     engine = open_engine(settings)
     try:
-        sql = "SELECT customer_id, product_type, product_recommendation_status, customer_segment FROM fpr_records ORDER BY customer_id"
+        sql = "SELECT customer_id, product_type, customer_segment FROM fpr_records ORDER BY customer_id"
         result = engine.query(sql, log=QueryLog(), max_rows=200)
         access = DataAccess(run_sql=lambda *a: result, tables=["fpr_records"], describe=lambda t: [],
                             masker=Masker(KEY, ["customer_name"], values=lambda: []))

@@ -2,8 +2,7 @@
 {{> financial/_catalogue}},
 per_customer AS (
     SELECT r.customer_id,
-           coalesce(sum(r.product_sales_amount * c.margin)
-                    FILTER (WHERE r.product_recommendation_status = {{accepted}}), 0) AS annual_revenue,
+           {{> financial/_accepted_revenue}} AS annual_revenue,
            avg(r.customer_churn_probability) AS churn
     FROM {{table}} AS r
     LEFT JOIN catalogue AS c ON c.product_id = r.product_id
