@@ -39,6 +39,9 @@ DEFAULTS: tuple[Assumption, ...] = (
     Assumption("churn_reduction", 0.15, "ratio", "Scenario: relative reduction in churn (FinMatch target)."),
     Assumption("min_group_size", 100, "recommendations",
                "Smallest group (segment, product, channel...) reported on its own."),
+    Assumption("min_effect", 0.02, "ratio",
+               "Smallest difference (2 percentage points of acceptance or churn) that a comparison must show, beyond "
+               "chance after adjusting for the number of comparisons, before the report acts on it."),
     Assumption("mistarget_gap", 0.15, "ratio",
                "Shortfall of acceptance below the score-expected rate that marks a segment x product pair "
                "as mis-targeted."),

@@ -188,6 +188,25 @@ class RunMeta(Record):
 
 
 # -- what analysts write ------------------------------------------------------------------------------------
+class Estimate(Record):
+    """What acting on a recommendation would change, in the report's own units, with its 95% interval and the
+    query it comes from. ``share`` is the value as a fraction of the baseline total (all acceptances, all
+    revenue, all customers), so estimates in different units can be ranked together."""
+
+    value: float
+    low: float
+    high: float
+    unit: Literal["acceptances", "currency", "customers"]
+    share: float
+    basis: str  # how the number is computed, in one sentence
+    query_id: str
+
+
+def impact_of(estimate: Estimate) -> Impact:
+    """Impact from the estimated effect: High from 5% of the baseline, Medium from 1%."""
+    return "High" if estimate.share >= 0.05 else "Medium" if estimate.share >= 0.01 else "Low"
+
+
 class Insight(Record):
     text: str
     agent: str
@@ -209,17 +228,32 @@ class Recommendation(Record):
     query_ids: tuple[str, ...] = ()
     agent: str = ""
     score: float = 0.0
-    #: what the action is about; agents that reach the same action share a topic, so summaries merge them
+    #: what the action is about (a root cause); agents that reach the same one share a topic, so the summary
+    #: keeps one canonical recommendation per topic and shows opposing advice as a trade-off
     topic: str | None = None
+    #: which way the action moves the topic's entity (opposite directions on one topic are a trade-off)
+    direction: Literal["grow", "reduce", "fix"] | None = None
+    estimate: Estimate | None = None
 
     @property
     def priority(self) -> float:
         return IMPACT_WEIGHT[self.impact] / EFFORT_WEIGHT[self.effort] + self.score / 10
 
 
-def ranking_key(rec: Recommendation) -> tuple[float, str, tuple[str, ...]]:
-    """The one order of recommendations everywhere: priority, then agent, then the findings behind them."""
-    return (-rec.priority, rec.agent, rec.finding_ids)
+def ranking_key(rec: Recommendation) -> tuple[int, float, str, tuple[str, ...]]:
+    """The one order of recommendations everywhere: those with an estimated effect first, largest share of the
+    baseline first; then the others by impact over effort; ties by agent and the findings behind them."""
+    if rec.estimate is not None:
+        return (0, -rec.estimate.share, rec.agent, rec.finding_ids)
+    return (1, -rec.priority, rec.agent, rec.finding_ids)
+
+
+class Tradeoff(Record):
+    """Two agents advise opposite actions on the same thing: shown as a stated trade-off, never as two actions."""
+
+    topic: str
+    text: str
+    sides: tuple[Recommendation, ...]
 
 
 class AnalystOutput(Record):
@@ -243,6 +277,9 @@ class AgentAnalysis(AnalystOutput):
 class Summary(AnalystOutput):
     headline: tuple[str, ...] = ()  # key figures, each with references
     caveats: tuple[str, ...] = ()
+    #: every agent's recommendations merged to one per root cause and ranked (the report's one table)
+    all_recommendations: tuple[Recommendation, ...] = ()
+    tradeoffs: tuple[Tradeoff, ...] = ()
     # insights: the most important insights of each agent; recommendations: the top ones across agents
 
 
@@ -373,7 +410,7 @@ class RunRecords(Record):
 #: the record types the checkpointer may rebuild (LangGraph's msgpack allow-list)
 CHECKPOINT_TYPES: tuple[type[Record], ...] = (
     Query, Finding, ColumnProfile, QualityFlag, TableSummary, Profile, AssumptionValue, RunSnapshot, RunMeta,
-    Insight, Recommendation, AgentAnalysis, Summary, FindingBlock, TextBlock, NoteBlock, SkippedBlock,
-    FailedBlock, TableColumn, TableBlock, ChartSeries, ChartSpec, ChartBlock, StepRecord, AgentProgress, ReportStats,
-    ReportFile,
+    Estimate, Tradeoff, Insight, Recommendation, AgentAnalysis, Summary, FindingBlock, TextBlock, NoteBlock,
+    SkippedBlock, FailedBlock, TableColumn, TableBlock, ChartSeries, ChartSpec, ChartBlock, StepRecord, AgentProgress,
+    ReportStats, ReportFile,
 )

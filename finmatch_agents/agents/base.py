@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from finmatch_agents.data import queries
 from finmatch_agents.events import Emit, make_event
 from finmatch_agents.evidence import jsonable
-from finmatch_agents.formatting import is_number
+from finmatch_agents.formatting import fmt_count, fmt_pp, is_number
 from finmatch_agents.ids import refs
 from finmatch_agents.records import (
     Block,
@@ -26,6 +26,7 @@ from finmatch_agents.records import (
     ChartSeries,
     ChartSpec,
     Effort,
+    Estimate,
     Finding,
     FindingBlock,
     Horizon,
@@ -40,6 +41,7 @@ from finmatch_agents.records import (
     TableColumn,
     TextBlock,
 )
+from finmatch_agents.stats import RateComparison, adjust, against_rest
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class RecDraft:
     impact: Impact | None = None
     horizon: Horizon | None = None
     topic: str | None = None
+    direction: Literal["grow", "reduce", "fix"] | None = None
+    estimate: Estimate | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,68 @@ def xy_chart(title: str, labels: Sequence[object], series: Sequence[tuple[str, S
                                   for kind, values in series))
 
 
+def test_values(c: RateComparison, min_effect: float) -> dict[str, Any]:
+    """A comparison as finding values (so rules, the report and diffs see the test behind a statement)."""
+    return {"diff": c.diff, "low": c.low, "high": c.high, "p": c.p, "p_adjusted": c.p_adjusted,
+            "clear": c.clear(min_effect)}
+
+
+#: the label named SQL gives a missing category (missing values are a group of their own, never dropped)
+NOT_RECORDED = "Not recorded"
+
+TEST_UNITS: dict[str, Unit] = {"diff": "pp", "low": "pp", "high": "pp", "p": "number", "p_adjusted": "number",
+                               "clear": "text"}
+
+
+def against_rest_all(rows: Sequence[dict[str, Any]], *, key: str, n: str = "recommendations",
+                     rate: str = "acceptance_rate") -> dict[Any, RateComparison]:
+    """Each group of a table against the rest of it, adjusted for the number of groups (Benjamini-Hochberg)."""
+    usable = [r for r in rows if is_number(r.get(n)) and is_number(r.get(rate))]
+    n_total = sum(float(r[n]) for r in usable)
+    k_total = sum(float(r[n]) * float(r[rate]) for r in usable)
+    raw = [against_rest(float(r[n]) * float(r[rate]), float(r[n]), k_total, n_total) for r in usable]
+    return {r[key]: c for r, c in zip(usable, adjust(raw), strict=True)}
+
+
+def gap_estimate(n: float, test: dict[str, Any], total: float, unit: str, basis: str, query_id: str
+                 ) -> dict[str, Any] | None:
+    """What closing a measured gap would be worth, as finding values: ``n`` times the difference (and its 95%
+    interval), for a group that trails (``test["diff"]`` below zero: the group's rate minus the benchmark's).
+    None when the gap is not clear, when there is no baseline, or when the group does not trail. A step keeps
+    it in its finding (so every figure is in the evidence); a rule turns it into an :class:`Estimate`."""
+    diff, low, high = float(test["diff"]), float(test["low"]), float(test["high"])
+    if not test.get("clear") or diff >= 0 or total <= 0:
+        return None
+    value = -diff * n
+    return {"value": value, "low": max(0.0, -high * n), "high": -low * n, "unit": unit, "share": value / total,
+            "basis": basis, "query_id": query_id}
+
+
+def estimate_of(values: dict[str, Any] | None) -> Estimate | None:
+    return Estimate(**values) if values else None
+
+
+def interval_text(test: dict[str, Any]) -> str:
+    """The 95% interval of a tested difference, as the report writes it."""
+    return f"95% CI {fmt_pp(test['low'])} to {fmt_pp(test['high'])}"
+
+
+def estimate_text(est: Estimate | None, template: str) -> str:
+    """A sentence stating an estimate with its interval (``template`` holds ``{n}``); empty without one."""
+    if est is None:
+        return ""
+    return f" {template.format(n=fmt_count(est.value))} (95% CI {fmt_count(est.low)} to {fmt_count(est.high)})."
+
+
+def flip(test: dict[str, Any]) -> dict[str, Any]:
+    """A test of A against B as a test of B against A."""
+    return {**test, "diff": -test["diff"], "low": -test["high"], "high": -test["low"]}
+
+
+ESTIMATE_UNITS: dict[str, Unit] = {"estimate.value": "count", "estimate.low": "count", "estimate.high": "count",
+                                   "estimate.share": "percent", "estimate.unit": "text", "estimate.basis": "text"}
+
+
 def _leaves(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """(dotted path, value) of every leaf of a finding's values; lists are leaves."""
     if isinstance(values, dict):
@@ -169,6 +235,10 @@ class StepContext:
     @property
     def min_group(self) -> int:
         return int(self.assumptions["min_group_size"])
+
+    @property
+    def min_effect(self) -> float:
+        return float(self.assumptions["min_effect"])
 
     def has(self, *columns: str) -> bool:
         return all(c in self.present for c in columns)

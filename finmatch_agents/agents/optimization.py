@@ -14,17 +14,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.agents.base import (
+    ESTIMATE_UNITS,
+    NOT_RECORDED,
+    TEST_UNITS,
     AgentSpec,
     FindingIndex,
     RecDraft,
     RuleOutput,
     StepContext,
     StepSpec,
+    against_rest_all,
+    estimate_of,
+    estimate_text,
+    gap_estimate,
+    interval_text,
     percent_values,
+    test_values,
     xy_chart,
 )
 from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.stats import adjust, against_expected, compare_rates, monotone
 
 if TYPE_CHECKING:
     from finmatch_agents.records import Finding, Query
@@ -144,10 +154,14 @@ def _readiness(ctx: StepContext) -> None:
 def detect_inefficiencies(ctx: StepContext) -> None:
     """Mis-targeted segment x product pairs and recommendations to low-affinity customers."""
     currency = _currency(ctx)
-    pairs = ctx.sql("optimization/mistargeting", what="Mis-targeted segment x product pairs")
+    pairs = ctx.sql("optimization/mistargeting", what="Mis-targeted segment x product pairs", bins=10)
     if pairs and pairs.rows:
         rows = pairs.dicts()
-        flagged = [r for r in rows if r["mistargeted"]]
+        tests = adjust([against_expected(r["accepted"], r["recommendations"], r["expected_rate"]) for r in rows])
+        for r, c in zip(rows, tests, strict=True):
+            r["test"] = test_values(c, ctx.min_effect)
+        # mis-targeted: a shortfall past the threshold that is also clear beyond chance
+        flagged = [r for r in rows if r["mistargeted"] and r["test"]["clear"]]
         shown = flagged + [r for r in rows[:TOP_N] if r not in flagged]
         head = rows[0]
         ctx.table(f"Segment x product pairs with the most missed acceptances against their score-expected rate "
@@ -175,15 +189,21 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                         f"{fmt_count(r['not_accepted'])} offers not accepted cost "
                         f"{_money(r['not_accepted_cost'], currency)} to deliver at "
                         f"{_unit_cost(r['cost_per_recommendation'], currency)} each.",
-                        {**r, "currency": currency}, [pairs], effect=min(1.0, float(r["gap"]) / 0.3),
-                        polarity="risk", n=r["recommendations"])
+                        {**r, "currency": currency, "total_accepted": head["total_accepted"],
+                         "estimate": gap_estimate(r["recommendations"], r["test"], head["total_accepted"],
+                                                  "acceptances", f"if {r['segment']} x {r['product_type']} offers "
+                                                  "converted as their scores predict", pairs.id)},
+                        [pairs], effect=min(1.0, float(r["gap"]) / 0.3),
+                        polarity="risk", n=r["recommendations"],
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
         if not flagged:
             ctx.finding("targeting_ok", "Segment x product targeting",
                         f"None of the {fmt_count(head['pairs_compared'])} segment x product pairs falls short of its "
                         f"score-expected acceptance by {fmt_pp(head['mistarget_gap'], signed=False)} or more; the "
                         f"largest shortfall is {head['segment']} x {head['product_type']} at "
                         f"{fmt_pp(head['gap'], signed=False)}.",
-                        head, [pairs], effect=0.1, polarity="strength", n=head["recommendations"])
+                        head, [pairs], effect=0.1, polarity="strength", n=head["recommendations"],
+                        units=TEST_UNITS)
     aff = ctx.sql("optimization/low_affinity", what="Recommendations to low-affinity customers")
     if aff and aff.rows:
         rows = aff.dicts()
@@ -194,6 +214,13 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                    ("not_accepted_cost", "Delivery cost without result")])
         head = rows[0]
         if head["low_recommendations"] and head["medium_high_acceptance_rate"] is not None:
+            test = test_values(compare_rates(head["low_accepted"], head["low_recommendations"],
+                                             head["low_accepted"] / head["low_share_of_accepted"] - head["low_accepted"]
+                                             if head["low_share_of_accepted"] else 0.0,
+                                             head["low_recommendations"] / head["low_share"]
+                                             - head["low_recommendations"]), ctx.min_effect)
+            total_accepted = (head["low_accepted"] / head["low_share_of_accepted"]
+                              if head["low_share_of_accepted"] else 0.0)
             ctx.finding("low_affinity", "Offers to low-affinity customers",
                         f"Low-affinity customers receive {fmt_pct(head['low_share'])} of recommendations "
                         f"({fmt_count(head['low_recommendations'])}) but accept only "
@@ -207,9 +234,13 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                                               "medium_high_acceptance_rate", "medium_high_low_gap",
                                               "medium_high_low_ratio", "low_not_accepted", "low_not_accepted_cost",
                                               "cost_per_recommendation", "low_accepted", "low_share_of_accepted")}
-                        | {"currency": currency},
-                        [aff], effect=min(1.0, (float(head["medium_high_low_ratio"] or 1.0) - 1) / 4),
-                        polarity="opportunity", n=head["low_recommendations"])
+                        | {"currency": currency, "test": test, "total_accepted": total_accepted,
+                           "estimate": gap_estimate(head["low_recommendations"], test, total_accepted, "acceptances",
+                                                    "upper bound if Low-affinity offers converted like the other "
+                                                    "offers", aff.id)},
+                        [aff], effect=min(1.0, (float(head["medium_high_low_ratio"] or 1.0) - 1) / 4)
+                        if test["clear"] else 0.05, polarity="opportunity", n=head["low_recommendations"],
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
 
 
 # -- step 3: correlation analysis ------------------------------------------------------------------------------
@@ -222,46 +253,31 @@ def correlate(ctx: StepContext) -> None:
                   [("stage", "Stage"), ("recommendations", "Recommendations"),
                    ("share", "Share"), ("acceptance_rate", "Acceptance"),
                    ("vs_overall", "vs overall")])
-        best = max(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
-        worst = min(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
-        if best is not worst:
+        tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="stage").items()}
+        known = [r for r in rows if r["stage"] != NOT_RECORDED]
+        best = max(known, key=lambda r: (r["acceptance_rate"], r["stage"])) if known else None
+        worst = min(known, key=lambda r: (r["acceptance_rate"], r["stage"])) if known else None
+        if best is not None and worst is not None and best is not worst:
+            test = tests[worst["stage"]]
+            est = gap_estimate(worst["recommendations"], test, sum(r["recommendations"] * r["acceptance_rate"]
+                                                                   for r in rows), "acceptances",
+                               f"if {worst['stage']} customers converted like the other stages", life.id)
             ctx.finding("lifecycle", "Lifecycle stage and acceptance",
                         f"Acceptance ranges from {fmt_pct(best['acceptance_rate'])} for {best['stage']} customers to "
                         f"{fmt_pct(worst['acceptance_rate'])} for {worst['stage']} customers, a spread of "
-                        f"{fmt_pp(rows[0]['acceptance_spread'], signed=False)}; {worst['stage']} customers receive "
-                        f"{fmt_pct(worst['share'])} of recommendations at {fmt_pp(worst['vs_overall'])} against the "
-                        f"overall rate of {fmt_pct(worst['overall_rate'])}.",
-                        {"best": best, "worst": worst, "spread": rows[0]["acceptance_spread"],
-                         "ratio": rows[0]["best_worst_ratio"], "overall_rate": worst["overall_rate"]}, [life],
-                        effect=min(1.0, float(rows[0]["acceptance_spread"] or 0.0) / 0.2), polarity="opportunity",
-                        n=worst["recommendations"],
-                        units={"spread": "pp", "ratio": "times"})
-    tx = ctx.sql("optimization/transactions", what="Acceptance by transaction-count quintile")
+                        f"{fmt_pp(best['acceptance_rate'] - worst['acceptance_rate'], signed=False)}; "
+                        f"{worst['stage']} customers receive {fmt_pct(worst['share'])} of recommendations at "
+                        f"{fmt_pp(worst['vs_overall'])} against the overall rate of {fmt_pct(worst['overall_rate'])}"
+                        + (f" ({_clear(test)})." if test["clear"] else "; no stage differs clearly from the rest."),
+                        {"best": best, "worst": worst, "spread": best["acceptance_rate"] - worst["acceptance_rate"],
+                         "ratio": best["acceptance_rate"] / worst["acceptance_rate"] if worst["acceptance_rate"]
+                         else None, "overall_rate": worst["overall_rate"], "test": test, "estimate": est}, [life],
+                        effect=min(1.0, float(best["acceptance_rate"] - worst["acceptance_rate"]) / 0.2)
+                        if test["clear"] else 0.05, polarity="opportunity", n=worst["recommendations"],
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "spread": "pp", "ratio": "times"})
+    tx = ctx.sql("optimization/transactions", what="Acceptance by transaction count", bins=5)
     if tx and tx.rows:
-        rows = tx.dicts()
-        ctx.table("Acceptance by quintile of transaction count (last six months)", tx,
-                  [("quintile", "Quintile"), ("recommendations", "Recommendations"),
-                   ("min_transactions", "From"), ("max_transactions", "To"),
-                   ("avg_transactions", "Mean transactions"), ("acceptance_rate", "Acceptance")])
-        ctx.chart("Acceptance by transaction-count quintile (transactions from-to), in percent",
-                  xy_chart("Acceptance by transaction count",
-                           [f"{fmt_count(r['min_transactions'])}-{fmt_count(r['max_transactions'])}" for r in rows],
-                           [("bar", percent_values([r["acceptance_rate"] for r in rows]))], y_title="percent"), tx)
-        head, low, high = rows[0], rows[0], rows[-1]
-        ties = (" Transaction counts take few distinct values, so some quintiles hold a single count and records "
-                "tied on it are split by record order; compare the correlation rather than neighbouring quintiles."
-                if head["single_value_quintiles"] else "")
-        ctx.finding("transactions", "Transaction patterns and acceptance",
-                    f"Acceptance runs from {fmt_pct(head['bottom_quintile_rate'])} in the lowest transaction-count "
-                    f"quintile ({_counts(low)}) to {fmt_pct(head['top_quintile_rate'])} in the highest "
-                    f"({_counts(high)}), {fmt_pp(head['top_bottom_gap'])}; the correlation between transaction count "
-                    f"and acceptance is {fmt_num(head['correlation'])}, a {_strength(head['correlation'])} "
-                    f"relation.{ties}",
-                    {k: head[k] for k in ("bottom_quintile_rate", "top_quintile_rate", "top_bottom_gap",
-                                          "acceptance_spread", "correlation", "records", "single_value_quintiles")}
-                    | {"strength": _strength(head["correlation"])},
-                    [tx], effect=min(1.0, abs(float(head["correlation"] or 0.0)) * 2), polarity="neutral",
-                    n=head["records"])
+        _transactions_finding(ctx, tx)
     usage = ctx.sql("optimization/usage_trend", what="Acceptance by product-usage trend")
     if usage and usage.rows:
         rows = usage.dicts()
@@ -271,17 +287,67 @@ def correlate(ctx: StepContext) -> None:
         by = {r["trend"]: r for r in rows}
         if "Increasing" in by and "Decreasing" in by:
             up, down = by["Increasing"], by["Decreasing"]
+            test = test_values(compare_rates(down["recommendations"] * down["acceptance_rate"], down["recommendations"],
+                                             up["recommendations"] * up["acceptance_rate"], up["recommendations"]),
+                               ctx.min_effect)
+            total = sum(r["recommendations"] * r["acceptance_rate"] for r in rows)
+            vs_rest = against_rest_all(rows, key="trend")["Decreasing"]
+            est = gap_estimate(down["recommendations"], test_values(vs_rest, ctx.min_effect), total, "acceptances",
+                               "upper bound if falling-usage customers converted like the others", usage.id)
             ctx.finding("usage_trend", "Usage trend and acceptance",
                         f"Customers whose product usage is rising accept {fmt_pct(up['acceptance_rate'])} of offers, "
                         f"against {fmt_pct(down['acceptance_rate'])} when usage is falling "
                         f"({fmt_times(up['increasing_decreasing_ratio'])}, "
-                        f"{fmt_pp(up['increasing_decreasing_gap'])}); falling-usage customers still receive "
-                        f"{fmt_pct(down['share'])} of recommendations.",
+                        f"{fmt_pp(up['increasing_decreasing_gap'])}, "
+                        f"{_clear(test) if test['clear'] else 'no clear difference'}); falling-usage customers still "
+                        f"receive {fmt_pct(down['share'])} of recommendations.",
                         {"increasing": up, "decreasing": down, "gap": up["increasing_decreasing_gap"],
-                         "ratio": up["increasing_decreasing_ratio"]}, [usage],
-                        effect=min(1.0, float(up["increasing_decreasing_gap"] or 0.0) / 0.2),
+                         "ratio": up["increasing_decreasing_ratio"], "test": test, "estimate": est}, [usage],
+                        effect=min(1.0, float(up["increasing_decreasing_gap"] or 0.0) / 0.2) if test["clear"] else 0.05,
                         polarity="opportunity", n=down["recommendations"],
-                        units={"gap": "pp", "ratio": "times"})
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "gap": "pp", "ratio": "times"})
+
+
+def _transactions_finding(ctx: StepContext, tx: QueryResult) -> None:
+    rows = tx.dicts()
+    head = rows[0]
+    by_value = bool(head["by_value"])
+    cut = "one group per count" if by_value else "groups cut at count values, so equal counts share a group"
+    ctx.table(f"Acceptance by transaction count (last six months; {cut})", tx,
+              [("quintile", "Group"), ("recommendations", "Recommendations"),
+               ("min_transactions", "From"), ("max_transactions", "To"),
+               ("avg_transactions", "Mean transactions"), ("acceptance_rate", "Acceptance")])
+    ctx.chart("Acceptance by transaction count (transactions from-to), in percent",
+              xy_chart("Acceptance by transaction count",
+                       [f"{fmt_count(r['min_transactions'])}-{fmt_count(r['max_transactions'])}" for r in rows],
+                       [("bar", percent_values([r["acceptance_rate"] for r in rows]))], y_title="percent"), tx)
+    if len(rows) < 2:
+        ctx.note("All records share one transaction count, so acceptance cannot be compared across counts.")
+        return
+    low, high = rows[0], rows[-1]
+    test = test_values(compare_rates(high["recommendations"] * high["acceptance_rate"], high["recommendations"],
+                                     low["recommendations"] * low["acceptance_rate"], low["recommendations"]),
+                       ctx.min_effect)
+    rates = [float(r["acceptance_rate"]) for r in rows]
+    trend = ("falls with every step" if monotone(rates, decreasing=True) and rates[-1] < rates[0]
+             else "rises with every step" if monotone(rates, decreasing=False) and rates[-1] > rates[0]
+             else "does not move steadily with it")
+    ctx.finding("transactions", "Transaction patterns and acceptance",
+                f"Acceptance runs from {fmt_pct(head['bottom_quintile_rate'])} for the lowest transaction counts "
+                f"({_counts(low)}) to {fmt_pct(head['top_quintile_rate'])} for the highest ({_counts(high)}), "
+                f"{fmt_pp(head['top_bottom_gap'])} ({_clear(test) if test['clear'] else 'no clear difference'}); "
+                f"across the {fmt_count(len(rows))} groups acceptance {trend}, and the correlation between "
+                f"transaction count and acceptance is {fmt_num(head['correlation'])}, a "
+                f"{_strength(head['correlation'])} relation.",
+                {k: head[k] for k in ("bottom_quintile_rate", "top_quintile_rate", "top_bottom_gap",
+                                      "acceptance_spread", "correlation", "records", "groups")}
+                | {"strength": _strength(head["correlation"]), "trend": trend, "test": test, "by_value": by_value},
+                [tx], effect=min(1.0, abs(float(head["correlation"] or 0.0)) * 2), polarity="neutral",
+                n=head["records"], units={**TEST_UNITS, "by_value": "text"})
+
+
+def _clear(test: dict[str, Any]) -> str:
+    return interval_text(test)
 
 
 # -- step 4: core banking and CRM systems ----------------------------------------------------------------------
@@ -292,13 +358,17 @@ def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> 
                ("share", "Share", "percent"), ("acceptance_rate", "Acceptance", "percent"),
                ("decided_acceptance_rate", "Acceptance of decided", "percent"),
                ("undecided_share", "Undecided", "percent"), ("vs_others", "vs other systems", "pp")])
-    if len(rows) < 2:
+    known = [r for r in rows if r["system"] != NOT_RECORDED and r["recommendations"] >= ctx.min_group]
+    if len(known) < 2:
         return
-    best = max(rows, key=lambda r: (r["acceptance_rate"], r["system"]))
-    worst = min(rows, key=lambda r: (r["acceptance_rate"], r["system"]))
+    tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="system").items()}
+    best = max(known, key=lambda r: (r["acceptance_rate"], r["system"]))
+    worst = min(known, key=lambda r: (r["acceptance_rate"], r["system"]))
+    test = tests[worst["system"]]
+    total = sum(r["recommendations"] * r["acceptance_rate"] for r in rows)
     most = max(rows, key=lambda r: (r["undecided_share"], r["system"]))
     least = min(rows, key=lambda r: (r["undecided_share"], r["system"]))
-    spread = float(rows[0]["acceptance_spread"] or 0.0)
+    spread = float(best["acceptance_rate"] - worst["acceptance_rate"])
     ctx.finding(key, f"Acceptance by {kind}",
                 f"Across the {fmt_count(rows[0]['systems'])} {kind}s, acceptance ranges from "
                 f"{fmt_pct(worst['acceptance_rate'])} ({worst['system']}) to {fmt_pct(best['acceptance_rate'])} "
@@ -306,10 +376,14 @@ def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> 
                 f"{fmt_pct(least['undecided_share'])} ({least['system']}) to {fmt_pct(most['undecided_share'])} "
                 f"({most['system']}).",
                 {"best": best, "worst": worst, "spread": spread, "kind": kind,
-                 "undecided_spread": rows[0]["undecided_spread"]},
-                [res], effect=min(1.0, spread / 0.1), polarity="risk" if spread >= 0.05 else "neutral",
+                 "undecided_spread": rows[0]["undecided_spread"], "test": test,
+                 "estimate": gap_estimate(worst["recommendations"], test, total, "acceptances",
+                                          f"if {worst['system']} offers converted like those of the other {kind}s",
+                                          res.id)},
+                [res], effect=min(1.0, spread / 0.1) if test["clear"] else 0.05,
+                polarity="risk" if test["clear"] and spread >= 0.05 else "neutral",
                 n=worst["recommendations"],
-                units={"spread": "pp"})
+                units={**TEST_UNITS, **ESTIMATE_UNITS, "spread": "pp"})
 
 
 def integrate_systems(ctx: StepContext) -> None:
@@ -417,8 +491,14 @@ def _readiness_rule(f: Finding, idx: FindingIndex) -> RuleOutput | None:
             success_metric="every field in the readiness table present and no longer flagged as often empty"))
 
 
+def _worth(est: Any, what: str) -> str:
+    """The estimate of an action in one sentence (empty when there is none)."""
+    return estimate_text(est, f"{what} about {{n}} {est.unit}" if est else "")
+
+
 def _mistargeted(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    est = estimate_of(v.get("estimate"))
     pair = f"{v['product_type']} offers to {v['segment']} customers"
     return RuleOutput(
         insight=f"{pair} are a clear targeting failure: with a mean score of {fmt_num(v['avg_score'], 3)} they "
@@ -429,12 +509,12 @@ def _mistargeted(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_count(v['recommendations'])} recommendations converted at {fmt_pct(v['acceptance_rate'])} against "
             f"a score-expected {fmt_pct(v['expected_rate'])}, about {fmt_count(v['missed_acceptances'])} missed "
             f"acceptances; the model overrates this pair, so suppress it in the recommendation engine and add a "
-            f"segment x product correction before re-enabling.",
+            f"segment x product correction before re-enabling.{_worth(est, 'Converting as scored would add')}",
             effort="Low", owner="Product Management with Data Science",
             success_metric=f"acceptance of {v['segment']} x {v['product_type']} offers up from "
                            f"{fmt_pct(v['acceptance_rate'])} towards the score-expected {fmt_pct(v['expected_rate'])}, "
                            f"or their volume cut from {fmt_count(v['recommendations'])} recommendations",
-            topic=f"pair:{v['segment']}|{v['product_type']}"),
+            topic=f"pair:{v['segment']}|{v['product_type']}", direction="fix", estimate=est),
         risk=f"Scores for {v['segment']} x {v['product_type']} overstate acceptance "
              f"({fmt_pct(v['expected_rate'])} expected, {fmt_pct(v['acceptance_rate'])} observed); forecasts built on "
              "raw scores will overstate conversions.")
@@ -447,6 +527,11 @@ def _targeting_ok(f: Finding, idx: FindingIndex) -> RuleOutput:
 def _low_affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     cur = v.get("currency", "USD")
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f"Low-affinity offers do not convert clearly worse than the others "
+                                  f"({fmt_pct(v['low_acceptance_rate'])} against "
+                                  f"{fmt_pct(v['medium_high_acceptance_rate'])}).")
+    est = estimate_of(v.get("estimate"))
     return RuleOutput(
         insight=f"Recommendation volume is spent where it converts least: Low-affinity customers get "
                 f"{fmt_pct(v['low_share'])} of offers and accept {fmt_pct(v['low_acceptance_rate'])}, while Medium and "
@@ -456,26 +541,30 @@ def _low_affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_count(v['low_not_accepted'])} low-affinity offers were not accepted, "
             f"{_money(v['low_not_accepted_cost'], cur)} of delivery at {_unit_cost(v['cost_per_recommendation'], cur)} "
             f"each; since they still bring {fmt_pct(v['low_share_of_accepted'])} of acceptances, require a high score "
-            "or rising affinity rather than stopping them outright.",
+            f"or rising affinity rather than stopping them outright.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
             success_metric=f"acceptance of offers to Low-affinity customers up from "
                            f"{fmt_pct(v['low_acceptance_rate'])} with their share of volume below the current "
-                           f"{fmt_pct(v['low_share'])}", topic="affinity-gating"))
+                           f"{fmt_pct(v['low_share'])}", topic="affinity-gating", direction="fix", estimate=est))
 
 
 def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     best, worst = v["best"], v["worst"]
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f.statement)
+    est = estimate_of(v.get("estimate"))
     rec = None
     if (v.get("spread") or 0) >= 0.1:
         rec = RecDraft(
             f"Shift offer volume from {worst['stage']} to {best['stage']} customers",
             f"{worst['stage']} customers accept {fmt_pct(worst['acceptance_rate'])} of offers against "
             f"{fmt_pct(best['acceptance_rate'])} for {best['stage']} customers; serve {worst['stage']} customers "
-            "re-engagement rather than cross-sell offers.",
+            f"re-engagement rather than cross-sell offers.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
             success_metric=f"acceptance of offers to {worst['stage']} customers up from "
-                           f"{fmt_pct(worst['acceptance_rate'])} towards the overall {fmt_pct(v['overall_rate'])}")
+                           f"{fmt_pct(worst['acceptance_rate'])} towards the overall {fmt_pct(v['overall_rate'])}",
+            topic=f"stage:{worst['stage']}", direction="reduce", estimate=est)
     return RuleOutput(
         insight=f"Lifecycle stage separates responsive from unresponsive customers: {best['stage']} customers accept "
                 f"{fmt_times(v['ratio'])} as often as {worst['stage']} ones.", recommendation=rec)
@@ -483,7 +572,7 @@ def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 def _transactions(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
-    if v["strength"] in ("negligible", "weak"):
+    if v["strength"] in ("negligible", "weak") or not v["test"]["clear"]:
         return RuleOutput(insight=f"Transaction volume is a {v['strength']} signal for acceptance (correlation "
                                   f"{fmt_num(v['correlation'])}); it should not drive targeting on its own.")
     return RuleOutput(
@@ -500,16 +589,20 @@ def _transactions(f: Finding, idx: FindingIndex) -> RuleOutput:
 def _usage_trend(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     up, down = v["increasing"], v["decreasing"]
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f.statement)
+    est = estimate_of(v.get("estimate"))
     rec = None
     if (v.get("gap") or 0) >= 0.05:
         rec = RecDraft(
             "Prioritise offers to customers with rising product usage",
             f"Rising-usage customers accept {fmt_pct(up['acceptance_rate'])} of offers against "
             f"{fmt_pct(down['acceptance_rate'])} for falling usage, yet falling-usage customers receive "
-            f"{fmt_pct(down['share'])} of recommendations.",
+            f"{fmt_pct(down['share'])} of recommendations.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
             success_metric=f"share of recommendations to falling-usage customers below the current "
-                           f"{fmt_pct(down['share'])} without lower overall acceptance")
+                           f"{fmt_pct(down['share'])} without lower overall acceptance",
+            topic="usage:Decreasing", direction="reduce", estimate=est)
     return RuleOutput(insight=f"Usage momentum predicts response: rising-usage customers accept "
                               f"{fmt_times(v['ratio'])} as often as those whose usage is falling.", recommendation=rec)
 
@@ -517,18 +610,21 @@ def _usage_trend(f: Finding, idx: FindingIndex) -> RuleOutput:
 def _systems(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     best, worst = v["best"], v["worst"]
-    if f.polarity == "risk":
+    if f.polarity == "risk" and v["test"]["clear"]:
+        est = estimate_of(v.get("estimate"))
         return RuleOutput(
             insight=f"Product matching performs unevenly by {v['kind']}: {worst['system']} converts at "
                     f"{fmt_pct(worst['acceptance_rate'])} against {fmt_pct(best['acceptance_rate'])} on "
                     f"{best['system']}.",
             recommendation=RecDraft(
                 f"Align the recommendation integration of {worst['system']} with {best['system']}",
-                f"Acceptance on {worst['system']} trails {best['system']} by {fmt_pp(v['spread'], signed=False)}.",
+                f"Acceptance on {worst['system']} trails {best['system']} by {fmt_pp(v['spread'], signed=False)}."
+                f"{_worth(est, 'Converting like the other systems would add')}",
                 effort="Medium", owner="Core Banking Integration",
                 success_metric=f"acceptance spread between systems below the current "
-                               f"{fmt_pp(v['spread'], signed=False)}"))
-    return RuleOutput(insight=f"Acceptance is consistent across {v['kind']}s (spread "
+                               f"{fmt_pp(v['spread'], signed=False)}", topic=f"system:{worst['system']}",
+                direction="fix", estimate=est))
+    return RuleOutput(insight=f"Acceptance shows no clear difference across {v['kind']}s (spread "
                               f"{fmt_pp(v['spread'], signed=False)}), so integration fixes should target data "
                               "freshness and completeness rather than matching logic.")
 
@@ -545,7 +641,7 @@ def _stale_source(f: Finding, idx: FindingIndex) -> RuleOutput:
             effort="Medium", owner="Data Engineering",
             success_metric=f"{v['system']} newest record within the same week as the other systems (currently "
                            f"{fmt_count(v['lag_days'])} days behind), monitored with a freshness alert",
-            topic=f"feed:{v['system']}"),
+            topic=f"source:{v['system']}", direction="fix"),
         risk=f"Figures involving {v['system']} customers stop at {v['newest']}.")
 
 
@@ -563,7 +659,7 @@ def _source_gaps(f: Finding, idx: FindingIndex) -> RuleOutput:
             effort="Low", owner="Data Engineering",
             success_metric=f"share of empty checked fields in {v['system']} rows down from {fmt_pct(v['empty_rate'])} "
                            f"to the other systems' {fmt_pct(v['others_empty_rate'])}",
-            topic=f"feed-gaps:{v['system']}"))
+            topic=f"source:{v['system']}", direction="fix"))
 
 
 def _source_flags(f: Finding, idx: FindingIndex) -> RuleOutput:

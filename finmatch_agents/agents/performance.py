@@ -10,20 +10,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.agents.base import (
+    ESTIMATE_UNITS,
+    NOT_RECORDED,
+    TEST_UNITS,
     AgentSpec,
     FindingIndex,
     RecDraft,
     RuleOutput,
     StepContext,
     StepSpec,
+    against_rest_all,
+    estimate_of,
+    estimate_text,
+    flip,
+    gap_estimate,
+    interval_text,
     percent_values,
     ref,
+    test_values,
     xy_chart,
 )
+from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.stats import adjust, against_rest, compare_means, compare_rates
 
 if TYPE_CHECKING:
     from finmatch_agents.records import Finding
+    from finmatch_agents.warehouse.engine import QueryResult
 
 TOP_N = 5
 
@@ -45,7 +58,7 @@ def initialize(ctx: StepContext) -> None:
         stats_ref = ref(p.query_ids.get("stats"))
         ctx.finding("scope", "Scope",
                     f"{fmt_count(row['records'])} recommendations to {fmt_count(row['customers'])} customers across "
-                    f"{fmt_count(row['product_types'])} product types "
+                    f"{plural(row['product_types'], 'product type')} "
                     f"({fmt_num(row['recommendations_per_customer'], 1)} per customer){period}. "
                     f"{ref(overview)} {stats_ref}".strip(),
                     row, [overview, *([p.query_ids['stats']] if stats_ref else [])])
@@ -58,6 +71,11 @@ def initialize(ctx: StepContext) -> None:
                     {"flags": [f.code for f in warnings]}, ids, effect=0.3, polarity="risk")
 
 
+def _clear_text(test: dict[str, Any]) -> str:
+    """How a difference reads: its interval, or that it is within chance / below the minimum effect."""
+    return interval_text(test) if test["clear"] else "no clear difference from the rest"
+
+
 def assess(ctx: StepContext) -> None:
     """Acceptance, score calibration by decile, segment x product performance and affinity."""
     acc = ctx.sql("metrics/acceptance", what="Acceptance rate")
@@ -67,11 +85,12 @@ def assess(ctx: StepContext) -> None:
                     f"{_rate(row)} of {fmt_count(row['recommendations'])} recommendations were accepted "
                     f"({fmt_count(row['accepted'])}); among decided offers (accepted or declined) the rate is "
                     f"{fmt_pct(row['decided_acceptance_rate'])}.", row, [acc], n=row["recommendations"])
-    cal = ctx.sql("performance/calibration", what="Score calibration by decile")
+    cal = ctx.sql("performance/calibration", what="Score calibration by decile", bins=10)
     if cal and cal.rows:
         rows = cal.dicts()
         head = rows[0]
-        ctx.table("Acceptance by recommendation-score decile", cal,
+        ctx.table("Acceptance by recommendation-score decile (deciles cut at score values, so equal scores share "
+                  "a decile)", cal,
                   [("decile", "Decile"), ("recommendations", "Recommendations"),
                    ("min_score", "Min score"), ("max_score", "Max score"),
                    ("avg_score", "Mean score"), ("acceptance_rate", "Acceptance"),
@@ -87,7 +106,7 @@ def assess(ctx: StepContext) -> None:
                     f"Acceptance rises from {fmt_pct(head['bottom_decile_rate'])} in the lowest score decile to "
                     f"{fmt_pct(head['top_decile_rate'])} in the highest ({fmt_times(ratio)}); the correlation between "
                     f"mean score and acceptance across deciles is {fmt_num(head['score_acceptance_correlation'])} "
-                    f"with {fmt_count(head['decile_drops'])} decile-to-decile drops. Scores differ from observed "
+                    f"with {plural(head['decile_drops'], 'decile-to-decile drop')}. Scores differ from observed "
                     f"acceptance by {fmt_pp(gap, signed=False)} on average (largest overstatement "
                     f"{fmt_pp(head['max_overstatement'], signed=False)}).",
                     {k: head[k] for k in ("top_decile_rate", "bottom_decile_rate", "top_bottom_ratio",
@@ -97,42 +116,102 @@ def assess(ctx: StepContext) -> None:
                     n=sum(r["recommendations"] for r in rows))
     cells = ctx.sql("performance/segment_product", what="Acceptance by segment x product type")
     if cells and cells.rows:
-        rows = cells.dicts()
-        shown = rows[:TOP_N] + [r for r in rows[-TOP_N:] if r not in rows[:TOP_N]]
-        ctx.table(f"Best and worst segment x product combinations (groups of at least "
-                  f"{fmt_count(ctx.min_group)} recommendations)", cells,
-                  [("segment", "Segment"), ("product_type", "Product type"),
-                   ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
-                   ("vs_overall", "vs overall")], shown)
-        best, worst = rows[0], rows[-1]
-        overall = best["overall_rate"] or 0.0
-        ctx.finding("best_cell", "Best segment x product",
-                    f"{best['segment']} x {best['product_type']} converts best at {_rate(best)} "
-                    f"({fmt_count(best['recommendations'])} recommendations, overall {fmt_pct(overall)}).",
-                    best, [cells], effect=min(1.0, abs(best["vs_overall"]) / max(overall, 0.01)),
-                    polarity="strength", n=best["recommendations"])
-        ctx.finding("worst_cell", "Weakest segment x product",
-                    f"{worst['segment']} x {worst['product_type']} converts worst at {_rate(worst)} "
-                    f"({fmt_count(worst['recommendations'])} recommendations, {fmt_pp(worst['vs_overall'])} against "
-                    f"the overall rate of {fmt_pct(overall)}).",
-                    worst, [cells], effect=min(1.0, abs(worst["vs_overall"]) / max(overall, 0.01)),
-                    polarity="risk", n=worst["recommendations"])
+        _cells(ctx, cells)
     aff = ctx.sql("performance/affinity", what="Acceptance by product affinity")
     if aff and aff.rows:
-        rows = aff.dicts()
-        ctx.table("Acceptance by customer product affinity", aff,
-                  [("affinity", "Affinity"), ("recommendations", "Recommendations"),
-                   ("share", "Share"), ("acceptance_rate", "Acceptance")])
-        by = {r["affinity"]: r for r in rows}
-        ratio = rows[0]["high_low_ratio"]
-        if "High" in by and "Low" in by:
-            ctx.finding("affinity", "Affinity and acceptance",
-                        f"High-affinity offers convert at {_rate(by['High'])} against {_rate(by['Low'])} for "
-                        f"Low-affinity ones ({fmt_times(ratio)}); Low-affinity customers receive "
-                        f"{fmt_pct(by['Low']['share'])} of all recommendations.",
-                        {"high": by["High"], "low": by["Low"], "high_low_ratio": ratio}, [aff],
-                        effect=min(1.0, ((ratio or 1.0) - 1) / 4), polarity="opportunity",
-                        n=by["Low"]["recommendations"])
+        _affinity_finding(ctx, aff)
+
+
+def _cells(ctx: StepContext, cells: QueryResult) -> None:
+    """Segment x product cells against the rest of the offers; only clear differences become findings."""
+    rows = cells.dicts()
+    head = rows[0]
+    total = float(head["total_recommendations"] or 0)
+    overall = float(head["overall_rate"] or 0.0)
+    tests = {}
+    raw = [against_rest(r["recommendations"] * r["acceptance_rate"], r["recommendations"], overall * total, total)
+           for r in rows]
+    for r, c in zip(rows, adjust(raw), strict=True):
+        tests[(r["segment"], r["product_type"])] = test_values(c, ctx.min_effect)
+    shown = rows[:TOP_N] + [r for r in rows[-TOP_N:] if r not in rows[:TOP_N]]
+    ctx.table(f"Best and worst segment x product combinations (groups of at least "
+              f"{fmt_count(ctx.min_group)} recommendations)", cells,
+              [("segment", "Segment"), ("product_type", "Product type"),
+               ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
+               ("vs_overall", "vs overall")], shown)
+    if len(rows) < 2:
+        ctx.note("Only one segment x product combination has enough recommendations, so there is nothing to "
+                 "compare it with.")
+        return
+    above = [r for r in rows if tests[(r["segment"], r["product_type"])]["clear"]
+             and tests[(r["segment"], r["product_type"])]["diff"] > 0]
+    below = [r for r in reversed(rows) if tests[(r["segment"], r["product_type"])]["clear"]
+             and tests[(r["segment"], r["product_type"])]["diff"] < 0]
+    if above:
+        best = above[0]
+        test = tests[(best["segment"], best["product_type"])]
+        ctx.finding("best_cell", "Best segment x product",
+                    f"{best['segment']} x {best['product_type']} converts best at {_rate(best)} "
+                    f"({fmt_count(best['recommendations'])} recommendations, {fmt_pp(test['diff'])} against the "
+                    f"other offers; {_clear_text(test)}).",
+                    {**best, "test": test}, [cells],
+                    effect=min(1.0, abs(best["vs_overall"]) / max(overall, 0.01)), polarity="strength",
+                    n=best["recommendations"], units=TEST_UNITS)
+    if below:
+        worst = below[0]
+        test = tests[(worst["segment"], worst["product_type"])]
+        est = gap_estimate(worst["recommendations"], test, overall * total, "acceptances",
+                           f"if {worst['product_type']} offers to {worst['segment']} customers converted like the "
+                           "other offers", cells.id)
+        ctx.finding("worst_cell", "Weakest segment x product",
+                    f"{worst['segment']} x {worst['product_type']} converts worst at {_rate(worst)} "
+                    f"({fmt_count(worst['recommendations'])} recommendations, {fmt_pp(test['diff'])} against the "
+                    f"other offers; {_clear_text(test)}; the overall rate is {fmt_pct(overall)}).",
+                    {**worst, "test": test, "total_accepted": overall * total, "estimate": est}, [cells],
+                    effect=min(1.0, abs(worst["vs_overall"]) / max(overall, 0.01)), polarity="risk",
+                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
+    if not above and not below:
+        ctx.finding("cells_alike", "Segment x product combinations",
+                    f"None of the {fmt_count(len(rows))} segment x product combinations converts clearly differently "
+                    f"from the other offers (by at least {fmt_pp(ctx.min_effect, signed=False)} beyond chance); "
+                    f"they range from {_rate(rows[-1])} to {_rate(rows[0])}.",
+                    {"combinations": len(rows), "lowest": rows[-1], "highest": rows[0],
+                     "min_effect": ctx.min_effect}, [cells], effect=0.05, units={"combinations": "count",
+                                                                                  "min_effect": "pp"})
+
+
+def _affinity_finding(ctx: StepContext, aff: QueryResult) -> None:
+    rows = aff.dicts()
+    ctx.table("Acceptance by customer product affinity", aff,
+              [("affinity", "Affinity"), ("recommendations", "Recommendations"),
+               ("share", "Share"), ("acceptance_rate", "Acceptance")])
+    by = {r["affinity"]: r for r in rows}
+    if "High" not in by or "Low" not in by:
+        return
+    high, low = by["High"], by["Low"]
+    ratio = rows[0]["high_low_ratio"]
+    test = test_values(compare_rates(low["recommendations"] * low["acceptance_rate"], low["recommendations"],
+                                     high["recommendations"] * high["acceptance_rate"], high["recommendations"]),
+                       ctx.min_effect)
+    rest_n = sum(r["recommendations"] for r in rows if r["affinity"] != "Low")
+    rest_k = sum(r["recommendations"] * r["acceptance_rate"] for r in rows if r["affinity"] != "Low")
+    vs_rest = test_values(against_rest(low["recommendations"] * low["acceptance_rate"], low["recommendations"],
+                                       rest_k + low["recommendations"] * low["acceptance_rate"],
+                                       rest_n + low["recommendations"]), ctx.min_effect)
+    est = gap_estimate(low["recommendations"], vs_rest, sum(r["recommendations"] * r["acceptance_rate"] for r in rows),
+                       "acceptances", "upper bound if Low-affinity offers converted like the other offers", aff.id)
+    missing = by.get(NOT_RECORDED)
+    gap = (f" {fmt_pct(missing['share'])} of recommendations have no recorded affinity and convert at "
+           f"{_rate(missing)}." if missing else "")
+    ctx.finding("affinity", "Affinity and acceptance",
+                f"High-affinity offers convert at {_rate(high)} against {_rate(low)} for Low-affinity ones "
+                f"({fmt_times(ratio)}; {_clear_text(test)}); Low-affinity customers receive "
+                f"{fmt_pct(low['share'])} of all recommendations.{gap}",
+                {"high": high, "low": low, "high_low_ratio": ratio, "test": test, "vs_rest": vs_rest,
+                 "total_accepted": sum(r["recommendations"] * r["acceptance_rate"] for r in rows),
+                 "not_recorded": missing, "estimate": est},
+                [aff], effect=min(1.0, ((ratio or 1.0) - 1) / 4) if test["clear"] else 0.05, polarity="opportunity",
+                n=low["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
 
 
 def recognise_patterns(ctx: StepContext) -> None:
@@ -143,15 +222,21 @@ def recognise_patterns(ctx: StepContext) -> None:
         ctx.table("Acceptance by lifecycle stage", life,
                   [("stage", "Stage"), ("customers", "Customers"),
                    ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance")])
-        best = max(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
-        worst = min(rows, key=lambda r: (r["acceptance_rate"], r["stage"]))
-        ctx.finding("lifecycle", "Lifecycle stage",
-                    f"Acceptance is highest for {best['stage']} customers ({_rate(best)}) and lowest for "
-                    f"{worst['stage']} customers ({_rate(worst)}), a spread of "
-                    f"{fmt_pp(rows[0]['acceptance_spread'], signed=False)}.",
-                    {"best": best, "worst": worst, "spread": rows[0]["acceptance_spread"]}, [life],
-                    effect=min(1.0, (rows[0]["best_worst_ratio"] or 1.0) - 1), n=worst["recommendations"],
-                    units={"spread": "pp"})
+        tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="stage").items()}
+        known = [r for r in rows if r["stage"] != NOT_RECORDED]
+        if len(known) >= 2:
+            best = max(known, key=lambda r: (r["acceptance_rate"], r["stage"]))
+            worst = min(known, key=lambda r: (r["acceptance_rate"], r["stage"]))
+            clear = tests[best["stage"]]["clear"] or tests[worst["stage"]]["clear"]
+            ctx.finding("lifecycle", "Lifecycle stage",
+                        f"Acceptance is highest for {best['stage']} customers ({_rate(best)}) and lowest for "
+                        f"{worst['stage']} customers ({_rate(worst)}), a spread of "
+                        f"{fmt_pp(best['acceptance_rate'] - worst['acceptance_rate'], signed=False)}"
+                        + ("." if clear else "; neither differs clearly from the other stages."),
+                        {"best": best, "worst": worst, "spread": best["acceptance_rate"] - worst["acceptance_rate"],
+                         "clear": clear},
+                        [life], effect=min(1.0, (rows[0]["best_worst_ratio"] or 1.0) - 1) if clear else 0.05,
+                        n=worst["recommendations"], units={"spread": "pp"})
     usage = ctx.sql("performance/usage_churn", what="Churn by product-usage trend")
     if usage and usage.rows:
         rows = usage.dicts()
@@ -161,17 +246,25 @@ def recognise_patterns(ctx: StepContext) -> None:
                    ("share_high_risk", "Share at high churn risk")])
         by = {r["trend"]: r for r in rows}
         if "Decreasing" in by and "Increasing" in by:
+            down, up = by["Decreasing"], by["Increasing"]
             ratio = rows[0]["decreasing_increasing_ratio"]
+            test = _mean_test(down, up, ctx.min_effect)
+            stable = by.get("Stable")
+            vs_stable = _mean_test(down, stable, ctx.min_effect) if stable else None
+            est = gap_estimate(down["customers"], flip(vs_stable or test), sum(r["customers"] for r in rows),
+                               "customers", "expected customers kept if falling-usage customers churned like "
+                               "stable-usage ones", usage.id)
             ctx.finding("usage_churn", "Usage decline and churn",
                         f"Customers whose product usage is falling have a mean churn probability of "
-                        f"{fmt_pct(by['Decreasing']['avg_churn'])}, against {fmt_pct(by['Increasing']['avg_churn'])} "
-                        f"for rising usage ({fmt_times(ratio)}); {fmt_pct(by['Decreasing']['share_high_risk'])} of "
-                        f"them are at high churn risk.",
-                        {"decreasing": by["Decreasing"], "increasing": by["Increasing"],
-                         "stable_churn": rows[0]["stable_churn"], "ratio": ratio}, [usage],
-                        effect=min(1.0, ((ratio or 1.0) - 1) / 5), polarity="risk",
-                        n=by["Decreasing"]["customers"],
-                        units={"ratio": "times"})
+                        f"{fmt_pct(down['avg_churn'])}, against {fmt_pct(up['avg_churn'])} for rising usage "
+                        f"({fmt_times(ratio)}; {_clear_text(test)}); {fmt_pct(down['share_high_risk'])} of them are "
+                        f"at high churn risk.",
+                        {"decreasing": down, "increasing": up, "stable_churn": rows[0]["stable_churn"],
+                         "ratio": ratio, "test": test, "vs_stable": vs_stable,
+                         "customers": sum(r["customers"] for r in rows), "estimate": est}, [usage],
+                        effect=min(1.0, ((ratio or 1.0) - 1) / 5) if test["clear"] else 0.05, polarity="risk",
+                        n=down["customers"],
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "ratio": "times", "customers": "count"})
     sat = ctx.sql("performance/satisfaction_churn", what="Churn by satisfaction")
     if sat and sat.rows:
         rows = sat.dicts()
@@ -182,13 +275,19 @@ def recognise_patterns(ctx: StepContext) -> None:
         low, high = by.get("Low (1-4)"), by.get("High (8-10)")
         if low and high:
             ratio = rows[0]["low_high_ratio"]
+            test = _mean_test(low, high, ctx.min_effect)
+            est = gap_estimate(low["customers"], flip(test), sum(r["customers"] for r in rows), "customers",
+                               "upper bound: expected customers kept if dissatisfied customers churned like satisfied "
+                               "ones", sat.id)
             ctx.finding("satisfaction_churn", "Satisfaction and churn",
                         f"Dissatisfied customers (score 1-4, {fmt_pct(low['share'])} of customers) have a mean churn "
                         f"probability of {fmt_pct(low['avg_churn'])}, against {fmt_pct(high['avg_churn'])} for "
-                        f"satisfied ones (8-10), {fmt_times(ratio)} as high.",
-                        {"low": low, "high": high, "ratio": ratio}, [sat],
-                        effect=min(1.0, ((ratio or 1.0) - 1) / 5), polarity="risk", n=low["customers"],
-                        units={"ratio": "times"})
+                        f"satisfied ones (8-10), {fmt_times(ratio)} as high ({_clear_text(test)}).",
+                        {"low": low, "high": high, "ratio": ratio, "test": test,
+                         "customers": sum(r["customers"] for r in rows), "estimate": est}, [sat],
+                        effect=min(1.0, ((ratio or 1.0) - 1) / 5) if test["clear"] else 0.05, polarity="risk",
+                        n=low["customers"],
+                        units={**TEST_UNITS, **ESTIMATE_UNITS, "ratio": "times", "customers": "count"})
     products = ctx.sql("performance/products", what="Top and bottom products")
     if products and products.rows:
         rows = products.dicts()
@@ -197,14 +296,28 @@ def recognise_patterns(ctx: StepContext) -> None:
                   [("product_name", "Product"), ("product_type", "Type"),
                    ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
                    ("vs_product_average", "vs product average")], shown)
+        if len(rows) < 2:
+            ctx.note(f"Only one product ({rows[0]['product_name']}) has enough recommendations, so products "
+                     "are not compared.")
+            return
+        tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="product_name").items()}
         top, bottom = rows[0], rows[-1]
+        clear = tests[top["product_name"]]["clear"] or tests[bottom["product_name"]]["clear"]
         ctx.finding("products", "Top and bottom products",
                     f"Of {fmt_count(top['products_compared'])} products compared, {top['product_name']} converts best "
                     f"({_rate(top)}) and {bottom['product_name']} worst ({_rate(bottom)}, "
-                    f"{fmt_pp(bottom['vs_product_average'])} against the product average).",
-                    {"top": top, "bottom": bottom}, [products],
-                    effect=min(1.0, abs(bottom["vs_product_average"]) * 4), polarity="risk",
-                    n=bottom["recommendations"])
+                    f"{fmt_pp(bottom['vs_product_average'])} against the product average"
+                    + (")." if clear else "); neither differs clearly from the other products."),
+                    {"top": top, "bottom": bottom, "clear": clear, "bottom_test": tests[bottom["product_name"]]},
+                    [products], effect=min(1.0, abs(bottom["vs_product_average"]) * 4) if clear else 0.05,
+                    polarity="risk" if clear else "neutral", n=bottom["recommendations"], units=TEST_UNITS)
+
+
+def _mean_test(a: dict[str, Any], b: dict[str, Any], min_effect: float) -> dict[str, Any]:
+    """Mean churn of group a against group b (Welch), as finding values."""
+    return test_values(compare_means(float(a["avg_churn"]), float(a["sd_churn"] or 0.0), float(a["customers"]),
+                                     float(b["avg_churn"]), float(b["sd_churn"] or 0.0), float(b["customers"])),
+                       min_effect)
 
 
 # -- rules for the offline analyst ----------------------------------------------------------------------
@@ -234,7 +347,7 @@ def _calibration(f: Finding, idx: FindingIndex) -> RuleOutput:
                 f"Top-decile acceptance is only {fmt_times(v['top_bottom_ratio'])} the bottom decile's.",
                 effort="High", owner="Data Science",
                 success_metric="top-decile acceptance at least twice the bottom decile's on a hold-out month",
-                topic="model-retrain"))
+                topic="model-retrain", direction="fix"))
     insight = (f"The score ranks offers well: the top decile converts {fmt_times(v['top_bottom_ratio'])} as often as "
                f"the bottom decile ({fmt_pct(v['top_decile_rate'])} vs {fmt_pct(v['bottom_decile_rate'])}).")
     rec = None
@@ -246,7 +359,8 @@ def _calibration(f: Finding, idx: FindingIndex) -> RuleOutput:
             "capacity planning or expected-value targeting.",
             effort="Medium", owner="Data Science",
             success_metric="mean gap between score and acceptance per decile below the current "
-                           f"{fmt_pp(v['mean_abs_calibration_gap'], signed=False)}, tracked monthly")
+                           f"{fmt_pp(v['mean_abs_calibration_gap'], signed=False)}, tracked monthly",
+            topic="score-calibration", direction="fix")
     return RuleOutput(insight=insight, recommendation=rec)
 
 
@@ -259,20 +373,32 @@ def _best_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 def _worst_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    est = estimate_of(v.get("estimate"))
+    worth = estimate_text(est, "Converting like the other offers would add about {n} acceptances")
     return RuleOutput(
         insight=f"{v['product_type']} offers to {v['segment']} customers convert at only "
                 f"{fmt_pct(v['acceptance_rate'])}.",
         recommendation=RecDraft(
             f"Review {v['product_type']} offers to {v['segment']} customers",
             f"{fmt_count(v['recommendations'])} recommendations converted at {fmt_pct(v['acceptance_rate'])}, "
-            f"{fmt_pp(v['vs_overall'])} against the overall rate.",
+            f"{fmt_pp(v['vs_overall'])} against the overall rate.{worth}",
             effort="Low", owner="Product Management",
             success_metric=f"acceptance of this combination back to the overall rate of {fmt_pct(v['overall_rate'])}",
-            topic=f"pair:{v['segment']}|{v['product_type']}"))
+            topic=f"pair:{v['segment']}|{v['product_type']}", direction="fix", estimate=est))
+
+
+def _cells_alike(f: Finding, idx: FindingIndex) -> RuleOutput:
+    return RuleOutput(insight=f.statement)
 
 
 def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f"Affinity does not separate responders clearly: High-affinity offers convert at "
+                                  f"{fmt_pct(v['high']['acceptance_rate'])} and Low-affinity ones at "
+                                  f"{fmt_pct(v['low']['acceptance_rate'])}.")
+    est = estimate_of(v.get("estimate"))
+    worth = estimate_text(est, "The gap to the other offers is worth up to {n} acceptances")
     return RuleOutput(
         insight=f"Affinity is a strong conversion signal: High-affinity offers convert "
                 f"{fmt_times(v['high_low_ratio'])} as often as Low-affinity ones.",
@@ -280,14 +406,16 @@ def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
             "Weight product affinity more heavily in targeting",
             f"Low-affinity customers receive {fmt_pct(v['low']['share'])} of recommendations but accept only "
             f"{fmt_pct(v['low']['acceptance_rate'])} of them, against {fmt_pct(v['high']['acceptance_rate'])} "
-            "for High affinity.",
+            f"for High affinity.{worth}",
             effort="Low", owner="Product Management",
             success_metric=f"share of recommendations to Low-affinity customers below the current "
-                           f"{fmt_pct(v['low']['share'])}", topic="affinity-gating"))
+                           f"{fmt_pct(v['low']['share'])}", topic="affinity-gating", direction="fix", estimate=est))
 
 
 def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if not v.get("clear"):
+        return RuleOutput(insight=f.statement)
     return RuleOutput(insight=f"Lifecycle stage shapes response: {v['best']['stage']} customers accept "
                               f"{fmt_pct(v['best']['acceptance_rate'])} of offers, {v['worst']['stage']} customers "
                               f"{fmt_pct(v['worst']['acceptance_rate'])}; offers should differ by stage.")
@@ -295,6 +423,10 @@ def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 def _usage_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f.statement)
+    est = estimate_of(v.get("estimate"))
+    worth = estimate_text(est, "Bringing their churn to the stable-usage level would keep about {n} customers")
     return RuleOutput(
         insight=f"Falling product usage is the clearest churn warning: churn probability is "
                 f"{fmt_times(v['ratio'])} that of customers with rising usage.",
@@ -302,27 +434,35 @@ def _usage_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
             "Trigger retention outreach when product usage turns downward",
             f"Customers with decreasing usage carry a mean churn probability of "
             f"{fmt_pct(v['decreasing']['avg_churn'])} against {fmt_pct(v['increasing']['avg_churn'])} with rising "
-            "usage.",
+            f"usage.{worth}",
             effort="Medium", owner="Customer Experience (retention)",
             success_metric="mean churn probability of decreasing-usage customers down to the stable-usage level "
-                           f"of {fmt_pct(v['stable_churn'])}"))
+                           f"of {fmt_pct(v['stable_churn'])}", topic="retention:usage", direction="fix",
+            estimate=est))
 
 
 def _satisfaction_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f.statement)
+    est = estimate_of(v.get("estimate"))
+    worth = estimate_text(est, "If they churned like satisfied customers, about {n} more customers would stay")
     return RuleOutput(
         insight=f"Dissatisfaction predicts churn: customers scoring 1-4 are {fmt_times(v['ratio'])} as likely to "
                 "leave as those scoring 8-10.",
         recommendation=RecDraft(
             "Start a service-recovery programme for customers scoring satisfaction 1-4",
             f"Their mean churn probability is {fmt_pct(v['low']['avg_churn'])} against "
-            f"{fmt_pct(v['high']['avg_churn'])} for satisfied customers.",
+            f"{fmt_pct(v['high']['avg_churn'])} for satisfied customers.{worth}",
             effort="Medium", owner="Customer Experience",
-            success_metric=f"share of customers scoring 1-4 below the current {fmt_pct(v['low']['share'])}"))
+            success_metric=f"share of customers scoring 1-4 below the current {fmt_pct(v['low']['share'])}",
+            topic="retention:satisfaction", direction="fix", estimate=est))
 
 
 def _products(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if not v.get("clear"):
+        return RuleOutput(insight=f.statement)
     return RuleOutput(insight=f"{v['top']['product_name']} is the best-converting product "
                               f"({fmt_pct(v['top']['acceptance_rate'])}); {v['bottom']['product_name']} trails at "
                               f"{fmt_pct(v['bottom']['acceptance_rate'])} and needs a positioning review.")
@@ -351,6 +491,7 @@ AGENT = AgentSpec(
                  "Compiling the performance analysis with evidence-based recommendations."),
     ),
     rules={"scope": _scope, "data_quality": _data_quality, "acceptance": _acceptance, "calibration": _calibration,
-           "best_cell": _best_cell, "worst_cell": _worst_cell, "affinity": _affinity, "lifecycle": _lifecycle,
+           "best_cell": _best_cell, "worst_cell": _worst_cell, "cells_alike": _cells_alike, "affinity": _affinity,
+           "lifecycle": _lifecycle,
            "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products},
 )

@@ -12,20 +12,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.agents.base import (
+    ESTIMATE_UNITS,
+    NOT_RECORDED,
+    TEST_UNITS,
     AgentSpec,
     FindingIndex,
     RecDraft,
     RuleOutput,
     StepContext,
     StepSpec,
+    against_rest_all,
+    estimate_of,
+    estimate_text,
+    gap_estimate,
+    interval_text,
     percent_values,
+    test_values,
     xy_chart,
 )
 from finmatch_agents.data.profile import SOURCE_UNITS
+from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.stats import adjust, against_rest, compare_means
 
 if TYPE_CHECKING:
     from finmatch_agents.records import Finding
+    from finmatch_agents.warehouse.engine import QueryResult
 
 #: data dimensions that open banking, real-time (IoT-style) and event-driven integrations consume:
 #: (column, label, what an integration would use it for)
@@ -78,24 +90,7 @@ def assess_technology(ctx: StepContext) -> None:
                   xy_chart("Acceptance by channel", [r["channel"] for r in rows],
                            [("bar", percent_values([r["acceptance_rate"] for r in rows])),
                             ("line", percent_values([r["overall_rate"] for r in rows]))], y_title="percent"), mix)
-        best, worst = rows[0], rows[-1]
-        ctx.finding("best_channel", "Best-converting channel",
-                    f"{best['channel']}, {'a digital' if best['channel_type'] == 'Digital' else 'an assisted'} "
-                    f"channel, converts best at "
-                    f"{fmt_pct(best['acceptance_rate'])}, {fmt_times(best['lift'])} the overall rate of "
-                    f"{fmt_pct(best['overall_rate'])} and {fmt_times(best['lift_vs_others'])} the "
-                    f"{fmt_pct(best['others_rate'])} of the other channels; it carries "
-                    f"{fmt_pct(best['share'])} of recommendations.",
-                    best, [mix], effect=min(1.0, (float(best["lift_vs_others"] or 1.0) - 1.0)),
-                    polarity="opportunity", n=best["recommendations"])
-        if len(rows) > 1:
-            ctx.finding("weakest_channel", "Weakest channel",
-                        f"{worst['channel']} converts worst at {fmt_pct(worst['acceptance_rate'])} "
-                        f"({fmt_pp(worst['vs_overall'])} against the overall rate) on {fmt_pct(worst['share'])} of "
-                        f"recommendations; acceptance spans {fmt_pp(worst['acceptance_spread'], signed=False)} "
-                        f"across {fmt_count(worst['channels_compared'])} channels.",
-                        worst, [mix], effect=_share(worst["vs_overall"], worst["overall_rate"]),
-                        polarity="risk", n=worst["recommendations"])
+        _channel_findings(ctx, mix, rows)
     split = ctx.sql("strategy/digital_split", what="Digital versus assisted channels")
     if split and split.rows and split.first().get("recommendations"):
         row = split.first()
@@ -135,9 +130,58 @@ def assess_technology(ctx: StepContext) -> None:
                     units={"spread": "pp", "platforms": "count"})
 
 
+def _channel_label(row: dict[str, Any]) -> str:
+    return "Offers with no recorded channel" if row["channel"] == NOT_RECORDED else str(row["channel"])
+
+
+def _channel_findings(ctx: StepContext, mix: QueryResult, rows: list[dict[str, Any]]) -> None:
+    """Each channel against the others (adjusted for the number of channels): only clear differences lead."""
+    if len(rows) < 2:
+        ctx.note(f"Only one channel ({rows[0]['channel']}) has enough recommendations, so channels are not "
+                 "compared.")
+        return
+    tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="channel").items()}
+    total = float(rows[0]["overall_rate"]) * sum(r["recommendations"] for r in rows)
+    above = [r for r in rows if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] > 0]
+    below = [r for r in reversed(rows) if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] < 0]
+    if above:
+        best, test = above[0], tests[above[0]["channel"]]
+        kind = {"Digital": "a digital channel", "Assisted": "an assisted channel"}.get(best["channel_type"], "")
+        ctx.finding("best_channel", "Best-converting channel",
+                    f"{_channel_label(best)}{', ' + kind + ',' if kind else ''} converts best at "
+                    f"{fmt_pct(best['acceptance_rate'])}, {fmt_times(best['lift'])} the overall rate of "
+                    f"{fmt_pct(best['overall_rate'])} and {fmt_pp(test['diff'])} against the other channels "
+                    f"({fmt_pct(best['others_rate'])}; {interval_text(test)}); it "
+                    f"carries {fmt_pct(best['share'])} of recommendations.",
+                    {**best, "test": test}, [mix], effect=min(1.0, (float(best["lift_vs_others"] or 1.0) - 1.0)),
+                    polarity="opportunity", n=best["recommendations"], units=TEST_UNITS)
+    if below:
+        worst, test = below[0], tests[below[0]["channel"]]
+        est = gap_estimate(worst["recommendations"], test, total, "acceptances",
+                           f"upper bound if {_channel_label(worst).lower()} converted like the other channels",
+                           mix.id)
+        ctx.finding("weakest_channel", "Weakest channel",
+                    f"{_channel_label(worst)} convert{'' if worst['channel'] == NOT_RECORDED else 's'} worst at "
+                    f"{fmt_pct(worst['acceptance_rate'])} ({fmt_pp(test['diff'])} against the other channels; "
+                    f"{interval_text(test)}) on {fmt_pct(worst['share'])} of "
+                    f"recommendations; acceptance spans {fmt_pp(worst['acceptance_spread'], signed=False)} across "
+                    f"{plural(worst['channels_compared'], 'channel group')}.",
+                    {**worst, "test": test, "estimate": est}, [mix],
+                    effect=_share(worst["vs_overall"], worst["overall_rate"]), polarity="risk",
+                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS})
+    if not above and not below:
+        ctx.finding("channels_alike", "Channels",
+                    f"No channel converts clearly differently from the others (by at least "
+                    f"{fmt_pp(ctx.min_effect, signed=False)} beyond chance): acceptance ranges from "
+                    f"{fmt_pct(rows[-1]['acceptance_rate'])} ({_channel_label(rows[-1])}) to "
+                    f"{fmt_pct(rows[0]['acceptance_rate'])} ({_channel_label(rows[0])}).",
+                    {"lowest": rows[-1], "highest": rows[0], "min_effect": ctx.min_effect}, [mix], effect=0.05,
+                    units={"min_effect": "pp"})
+
+
 def competitive_advantage(ctx: StepContext) -> None:
     """Gain of score-driven targeting over an untargeted baseline, by score tenth."""
-    gain = ctx.sql("strategy/gain", what="Advantage of score-driven targeting (gain by score tenth)")
+    gain = ctx.sql("strategy/gain", what="Advantage of score-driven targeting (gain by score tenth)", bins=10)
     if not gain or not gain.rows:
         return
     rows = gain.dicts()
@@ -241,9 +285,7 @@ def assess_integration_readiness(ctx: StepContext) -> None:
                     {**total, "slowest": sources[0] if sources else None}, [lat],
                     effect=1.0 - float(total["share_within_day"] or 0.0),
                     polarity="risk" if (total["share_within_day"] or 0) < 0.5 else "strength", n=total["records"])
-    ctx.note("The data does not measure blockchain, IoT devices or open-banking APIs directly. They are treated "
-             "here as options whose timing is gated by the readiness of the data they would consume: complete "
-             "customer and transaction fields, healthy source feeds and low sync latency.")
+
 
 
 def _source_quality(ctx: StepContext) -> None:
@@ -293,22 +335,23 @@ def develop_strategy(ctx: StepContext) -> None:
     """Segment roles (Grow / Defend / Nurture) and digital adoption by segment."""
     roles = ctx.sql("strategy/segment_roles", what="Segment roles from acceptance and churn")
     if roles and roles.rows:
-        rows = roles.dicts()
-        ctx.table("Segment roles: Grow (acceptance at or above overall, churn at or below), Defend (churn above "
-                  "overall), Nurture (otherwise)", roles,
+        rows = _tested_roles(ctx, roles.dicts(), with_churn=True)
+        ctx.table("Segment roles: Defend (churn clearly above the other segments), Grow (acceptance clearly above), "
+                  "Nurture (acceptance clearly below), Hold (no clear difference)", roles,
                   [("segment", "Segment"), ("role", "Role"), ("customers", "Customers"),
                    ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall"),
-                   ("avg_churn", "Mean churn"), ("churn_vs_overall", "vs overall")])
+                   ("avg_churn", "Mean churn"), ("churn_vs_overall", "vs overall")], rows)
         _role_findings(ctx, roles, rows, with_churn=True)
     elif roles is None and ctx.has("customer_segment"):  # churn absent: roles from acceptance only
         fallback = ctx.sql("strategy/segment_acceptance", what="Segment roles from acceptance only")
         if fallback and fallback.rows:
-            rows = fallback.dicts()
-            ctx.note("Churn probability is not in the data, so segment roles rest on acceptance only: Grow at or "
-                     "above the overall acceptance rate, Nurture below it; no segment can be marked Defend.")
+            rows = _tested_roles(ctx, fallback.dicts(), with_churn=False)
+            ctx.note("Churn probability is not in the data, so segment roles rest on acceptance only: Grow when "
+                     "acceptance is clearly above the other segments, Nurture when clearly below, Hold otherwise; "
+                     "no segment can be marked Defend.")
             ctx.table("Segment roles from acceptance only", fallback,
                       [("segment", "Segment"), ("role", "Role"), ("customers", "Customers"),
-                       ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall")])
+                       ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall")], rows)
             _role_findings(ctx, fallback, rows, with_churn=False)
     dig = ctx.sql("strategy/segment_digital", what="Digital adoption by segment")
     if dig and dig.rows and not any(r["digital_share"] for r in dig.dicts()):
@@ -343,12 +386,45 @@ def develop_strategy(ctx: StepContext) -> None:
                         n=target["recommendations"])
 
 
+def _tested_roles(ctx: StepContext, rows: list[dict[str, Any]], *, with_churn: bool) -> list[dict[str, Any]]:
+    """Roles from tests, not from which side of the average a segment falls: each segment's acceptance (and
+    churn) against the other segments', adjusted for the number of segments."""
+    first = rows[0]
+    n_all, acc_all = float(first["all_recommendations"]), float(first["overall_acceptance"])
+    acc = adjust([against_rest(r["recommendations"] * r["acceptance_rate"], r["recommendations"], acc_all * n_all,
+                               n_all) for r in rows])
+    churn: list[Any] = [None] * len(rows)
+    if with_churn:
+        c_all, mean_all = float(first["all_customers"]), float(first["overall_churn"])
+        sd_all = float(first["overall_sd_churn"] or 0.0)
+        raw = []
+        for r in rows:
+            rest_n = c_all - r["customers"]
+            rest_mean = (mean_all * c_all - r["avg_churn"] * r["customers"]) / rest_n if rest_n > 0 else mean_all
+            raw.append(compare_means(r["avg_churn"], float(r["sd_churn"] or 0.0), r["customers"], rest_mean, sd_all,
+                                     rest_n))
+        churn = adjust(raw)
+    out = []
+    for r, a, c in zip(rows, acc, churn, strict=True):
+        a_test = test_values(a, ctx.min_effect)
+        c_test = test_values(c, ctx.min_effect) if c is not None else None
+        if c_test and c_test["clear"] and c_test["diff"] > 0:
+            role = "Defend"
+        elif a_test["clear"]:
+            role = "Grow" if a_test["diff"] > 0 else "Nurture"
+        else:
+            role = "Hold"
+        out.append({**r, "role": role, "acceptance_test": a_test, "churn_test": c_test})
+    order = {"Grow": 1, "Defend": 2, "Nurture": 3, "Hold": 4}
+    return sorted(out, key=lambda r: (order[r["role"]], -r["acceptance_rate"], r["segment"]))
+
+
 def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *, with_churn: bool) -> None:
     by_role: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_role.setdefault(r["role"], []).append(r)
-    parts = [f"{role}: {_names([r['segment'] for r in by_role[role]])}" for role in ("Grow", "Defend", "Nurture")
-             if role in by_role]
+    parts = [f"{role}: {_names([r['segment'] for r in by_role[role]])}"
+             for role in ("Grow", "Defend", "Nurture", "Hold") if role in by_role]
     first = rows[0]
     basis = (f"against overall acceptance of {fmt_pct(first['overall_acceptance'])} and mean churn of "
              f"{fmt_pct(first['overall_churn'])}; segments differ by up to "
@@ -372,7 +448,7 @@ def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *,
                     f"({fmt_pp(g['acceptance_vs_overall'])} against overall){churn}.",
                     {**g, "with_churn": with_churn}, [result],
                     effect=min(1.0, 0.2 + _share(g["acceptance_vs_overall"], g["overall_acceptance"])),
-                    polarity="opportunity", n=g["recommendations"])
+                    polarity="opportunity", n=g["recommendations"], units=TEST_UNITS)
     defend = by_role.get("Defend", [])
     if defend:
         d = max(defend, key=lambda r: (r["avg_churn"], r["segment"]))
@@ -383,16 +459,12 @@ def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *,
                     f"{fmt_pct(d['share_high_risk'])} of its customers are at or above the high-churn threshold of "
                     f"{fmt_pct(d['high_churn_threshold'], 0)}.",
                     d, [result], effect=min(1.0, 0.2 + 2 * _share(d["churn_vs_overall"], d["overall_churn"])),
-                    polarity="risk", n=d["customers"])
+                    polarity="risk", n=d["customers"], units=TEST_UNITS)
 
 
 # -- rules for the offline analyst (the roadmap: Now / Next / Later) -------------------------------------
 def _best_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
-    if (v.get("lift_vs_others") or 0) < CLEAR_LEAD:
-        return RuleOutput(insight=f"Channels convert alike: the best, {v['channel']}, reaches "
-                                  f"{fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for the "
-                                  "others, so channel mix is not a lever on its own.")
     return RuleOutput(
         insight=f"{v['channel']} is the bank's strongest channel: it converts {fmt_times(v['lift_vs_others'])} as "
                 f"often as the other channels ({fmt_pct(v['acceptance_rate'])} against "
@@ -403,22 +475,39 @@ def _best_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"the other channels but carries only {fmt_pct(v['share'])} of recommendations.",
             effort="Low", owner="Digital Channels", horizon="Now",
             success_metric=f"{v['channel']} share of recommendations above the current {fmt_pct(v['share'])} "
-                           f"with its acceptance held at {fmt_pct(v['acceptance_rate'])}"))
+                           f"with its acceptance held at {fmt_pct(v['acceptance_rate'])}",
+            topic=f"channel:{v['channel']}", direction="grow"))
 
 
 def _weakest_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
-    if (v.get("lift") or 0) > 1 / CLEAR_LEAD:
-        return RuleOutput(insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} "
-                                  "acceptance, close to the overall rate.")
+    est = estimate_of(v.get("estimate"))
+    worth = estimate_text(est, "The gap to the other channels is worth up to {n} acceptances")
+    if v["channel"] == NOT_RECORDED:
+        return RuleOutput(
+            insight=f"Offers with no recorded channel convert at only {fmt_pct(v['acceptance_rate'])}, well below "
+                    f"the others ({fmt_pct(v['others_rate'])}).",
+            recommendation=RecDraft(
+                "Find out how the offers without a recorded channel were made",
+                f"{fmt_pct(v['share'])} of recommendations have no channel and convert at "
+                f"{fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for the others; record the "
+                f"channel of every offer so the difference can be acted on.{worth}",
+                effort="Low", owner="Marketing Operations with Data Engineering", horizon="Now",
+                success_metric="every new recommendation carries its delivery channel",
+                topic=f"channel:{NOT_RECORDED}", direction="fix", estimate=est))
     return RuleOutput(
         insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} acceptance.",
         recommendation=RecDraft(
             f"Redesign {v['channel']} recommendations",
             f"{v['channel']} offers convert at {fmt_pct(v['acceptance_rate'])}, {fmt_pp(v['vs_overall'])} against "
-            f"the overall rate, on {fmt_pct(v['share'])} of recommendations.",
+            f"the overall rate, on {fmt_pct(v['share'])} of recommendations.{worth}",
             effort="Medium", owner="Marketing", horizon="Next",
-            success_metric=f"{v['channel']} acceptance up to the overall rate of {fmt_pct(v['overall_rate'])}"))
+            success_metric=f"{v['channel']} acceptance up to the overall rate of {fmt_pct(v['overall_rate'])}",
+            topic=f"channel:{v['channel']}", direction="fix", estimate=est))
+
+
+def _channels_alike(f: Finding, idx: FindingIndex) -> RuleOutput:
+    return RuleOutput(insight=f"{f.statement.split(' [')[0]} Channel mix is not a lever on its own.")
 
 
 def _digital(f: Finding, idx: FindingIndex) -> RuleOutput | None:
@@ -466,7 +555,7 @@ def _targeting_advantage(f: Finding, idx: FindingIndex) -> RuleOutput:
                 f"{fmt_pct(v['captured_share'])} of acceptances.",
                 effort="High", owner="Data Science", horizon="Next",
                 success_metric=f"top {fmt_count(v['top_percent'])}% lift above the current {fmt_times(v['lift'])}",
-                topic="model-retrain"))
+                topic="model-retrain", direction="fix"))
     return RuleOutput(
         insight=f"Personalisation is a measurable competitive advantage: the top {fmt_count(v['top_percent'])}% of "
                 f"offers by score capture {fmt_pct(v['captured_share'])} of acceptances at "
@@ -496,30 +585,17 @@ def _capacity_focus(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 
 def _data_readiness(f: Finding, idx: FindingIndex) -> RuleOutput:
+    """Readiness is a fact about the data, not evidence for open banking or real-time offers: an insight only."""
     v = f.values
     worst = v["worst"]
     missing = [d.lower() for d in v["gaps"] + v["absent"]]
     ready = _names([d.lower() for d in v["ready"]])
     if missing:
-        insight = (f"Integration readiness is limited: {_names(missing)} "
-                   f"{'is' if len(missing) == 1 else 'are'} missing or incomplete"
-                   + (f", while {ready} can support pilots." if ready else "."))
-        rationale = (f"Open banking, real-time (IoT-style) and event-driven use cases need {_names(missing)}, which "
-                     f"{'is' if len(missing) == 1 else 'are'} missing or incomplete in the data today.")
-        metric = f"{_names(missing)} captured for every customer before a pilot that needs them launches"
-    else:
-        insight = (f"The data is ready for integration pilots: {ready} are complete; the least complete, "
-                   f"{worst['dimension'].lower()}, is empty in {fmt_pct(worst['null_rate'])} of rows.")
-        rationale = ("Open banking, real-time (IoT-style) and event-driven use cases need complete customer and "
-                     f"transaction data; the least complete dimension, {worst['dimension'].lower()}, is empty in "
-                     f"{fmt_pct(worst['null_rate'])} of rows today.")
-        metric = (f"each dimension a pilot uses no emptier than today's worst ({fmt_pct(worst['null_rate'])}) at "
-                  "launch and throughout the pilot")
-    return RuleOutput(
-        insight=insight,
-        recommendation=RecDraft("Pilot open-banking and event-driven offers only on integration-ready data",
-                                rationale, effort="High", owner="Digital Banking Innovation", horizon="Later",
-                                success_metric=metric))
+        return RuleOutput(insight=f"Integration readiness is limited: {_names(missing)} "
+                                  f"{'is' if len(missing) == 1 else 'are'} missing or incomplete"
+                                  + (f", while {ready} can support pilots." if ready else "."))
+    return RuleOutput(insight=f"The data is ready for integration pilots: {ready} are complete; the least complete, "
+                              f"{worst['dimension'].lower()}, is empty in {fmt_pct(worst['null_rate'])} of rows.")
 
 
 def _source_quality_rule(f: Finding, idx: FindingIndex) -> RuleOutput | None:
@@ -536,7 +612,8 @@ def _source_quality_rule(f: Finding, idx: FindingIndex) -> RuleOutput | None:
             "in the other core banking systems.",
             effort="Medium", owner="Data Engineering", horizon="Next",
             success_metric=f"{v['source_system']} empty-field rate down to the other systems' "
-                           f"{fmt_pct(v['others_empty_rate'])}", topic=f"feed-gaps:{v['source_system']}"))
+                           f"{fmt_pct(v['others_empty_rate'])}", topic=f"source:{v['source_system']}",
+            direction="fix"))
 
 
 def _sync_latency(f: Finding, idx: FindingIndex) -> RuleOutput | None:
@@ -575,7 +652,7 @@ def _grow_segment(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_pct(v['overall_acceptance'])}.",
             effort="Medium", owner="Product Management", horizon="Next",
             success_metric=f"{v['segment']} acceptance held at or above {fmt_pct(v['acceptance_rate'])} as offer "
-                           "volume grows"))
+                           "volume grows", topic=f"segment:{v['segment']}", direction="grow"))
 
 
 def _defend_segment(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -588,7 +665,8 @@ def _defend_segment(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"Mean churn probability is {fmt_pct(v['avg_churn'])} ({fmt_pp(v['churn_vs_overall'])} against "
             f"overall) and {fmt_pct(v['share_high_risk'])} of customers are at high risk.",
             effort="Medium", owner="Customer Experience (retention)", horizon="Now",
-            success_metric=f"{v['segment']} mean churn down to the overall {fmt_pct(v['overall_churn'])}"))
+            success_metric=f"{v['segment']} mean churn down to the overall {fmt_pct(v['overall_churn'])}",
+            topic=f"segment:{v['segment']}", direction="fix"))
 
 
 def _digital_segment(f: Finding, idx: FindingIndex) -> RuleOutput | None:
@@ -639,7 +717,8 @@ AGENT = AgentSpec(
     ),
     rules={"best_channel": _best_channel, "weakest_channel": _weakest_channel, "digital": _digital, "crm": _crm,
            "targeting_advantage": _targeting_advantage, "capacity_focus": _capacity_focus,
-           "data_readiness": _data_readiness, "source_quality": _source_quality_rule,
+           "channels_alike": _channels_alike, "data_readiness": _data_readiness,
+           "source_quality": _source_quality_rule,
            "sync_latency": _sync_latency, "segment_roles": _segment_roles, "grow_segment": _grow_segment,
            "defend_segment": _defend_segment, "digital_segment": _digital_segment},
 )

@@ -24,6 +24,7 @@ from finmatch_agents.records import (
     QualityFlag,
     Recommendation,
     Summary,
+    impact_of,
     ranking_key,
 )
 
@@ -64,11 +65,12 @@ class OfflineAnalyst:
                                         query_ids=f.query_ids, score=score, polarity=f.polarity))
             if out.recommendation:
                 d = out.recommendation
+                impact = impact_of(d.estimate) if d.estimate else d.impact or impact_from(f.effect, f.confidence)
                 recs.append(Recommendation(
-                    title=d.title, rationale=with_refs(d.rationale, f),
-                    impact=d.impact or impact_from(f.effect, f.confidence), effort=d.effort, owner=d.owner,
-                    success_metric=d.success_metric, horizon=d.horizon or HORIZON_BY_EFFORT[d.effort],
-                    finding_ids=(f.id,), query_ids=f.query_ids, agent=agent.key, score=score, topic=d.topic))
+                    title=d.title, rationale=with_refs(d.rationale, f), impact=impact, effort=d.effort,
+                    owner=d.owner, success_metric=d.success_metric,
+                    horizon=d.horizon or HORIZON_BY_EFFORT[d.effort], finding_ids=(f.id,), query_ids=f.query_ids,
+                    agent=agent.key, score=score, topic=d.topic, direction=d.direction, estimate=d.estimate))
             if out.risk:
                 risks.append(with_refs(out.risk, f))
         recs.sort(key=ranking_key)

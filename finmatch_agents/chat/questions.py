@@ -91,7 +91,7 @@ LIBRARY: tuple[Verified, ...] = (
              metric="annual_revenue", unit="currency", phrase="annual revenue"),
     Verified("score_calibration", "How well does the recommendation score predict acceptance?",
              (("score",), ("predict", "calibrat", "work", "reliable", "accurate", *ACCEPT)),
-             "performance/calibration", "calibration"),
+             "performance/calibration", "calibration", {"bins": 10}),
     Verified("source_systems", "How do the core banking systems compare?",
              (("source system", "core banking", "fis", "fiserv", "temenos", "feed"),), "optimization/systems",
              "ranking", {"group_column": "source_system", "group_label": "core banking source system"},

@@ -82,7 +82,8 @@ def synthesize(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]
     queries = list(state.get("queries", []))
     request = AnalysisRequest(run_id=run.run_id, agent=SYNTHESIZE, step=SYNTHESIZE_STEP, currency=run.currency,
                               emit=emit, evidence=lambda: queries,
-                              extra_evidence=[state["profile"].to_json(), [a.to_json() for a in run.assumptions]],
+                              extra_evidence=[state["profile"].to_json(), [a.to_json() for a in run.assumptions],
+                                              [f.values for f in state.get("findings", [])]],
                               cancelled=services.cancel.is_set)
     summary = services.analyst.summarize([analyses[k] for k in FOCUS_ORDER if k in analyses],
                                          state.get("findings", []), state["profile"], request)

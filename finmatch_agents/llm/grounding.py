@@ -17,6 +17,8 @@ from typing import Any
 
 from finmatch_agents.ids import ID
 
+#: the confidence level of an interval ("95% CI") is a convention, not a figure from the data
+_CONFIDENCE = re.compile(r"(?<![\d.])95% (?=CI\b|interval\b|confidence\b)")
 _DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?(?!\d)")
 _NUMBER = re.compile(
     r"(?<![\w.\\])"
@@ -42,7 +44,7 @@ class NumberToken:
 
 def find_numbers(text: str) -> tuple[list[NumberToken], list[str]]:
     """(numbers, ISO dates) written in ``text``."""
-    text = ID.sub(" ", text)
+    text = _CONFIDENCE.sub(" ", ID.sub(" ", text))
     dates = [m.group(1) for m in _DATE.finditer(text)]
     text = _DATE.sub(" ", text)
     tokens = []

@@ -29,7 +29,7 @@ from finmatch_agents.features.build import DATE_COLUMN, QueryRunner, build_custo
 from finmatch_agents.features.products import load_catalogue
 from finmatch_agents.match.engine import Matcher, positions
 from finmatch_agents.match.gates import RULE_BY_ID
-from finmatch_agents.match.stats import mean_ci, newcombe, wilson
+from finmatch_agents.stats import mean_interval, newcombe, rate_interval
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Evaluation:
 
 
 def _group(accepted: np.ndarray) -> dict[str, Any]:
-    est = wilson(int(accepted.sum()), len(accepted))
+    est = rate_interval(int(accepted.sum()), len(accepted))
     return {"offers": len(accepted), "accepted": int(accepted.sum()), "rate": est.to_dict()}
 
 
@@ -148,7 +148,8 @@ def _acceptance(accepted: np.ndarray, made: np.ndarray, suitable: np.ndarray, fi
         "suitable_not_top": _group(accepted[~made & suitable]),
         "unsuitable": _group(accepted[~suitable]),
     }
-    a, b = wilson(int(accepted[made].sum()), int(made.sum())), wilson(int(accepted[~made].sum()), int((~made).sum()))
+    a = rate_interval(int(accepted[made].sum()), int(made.sum()))
+    b = rate_interval(int(accepted[~made].sum()), int((~made).sum()))
     diff = newcombe(a, b)
     gates = {}
     for rule in sorted({str(r) for r in first_fail[~suitable]}):
@@ -211,12 +212,12 @@ def _ranking(runner: QueryRunner, n: int, m: int, column: dict[str, int], cix: n
         mine = np.argsort(engine_key, axis=1, kind="stable")[:, :k]
         mine = np.where(np.take_along_axis(sub, mine, axis=1) > -np.inf, mine, -1)
         methods["engine_on_bank_offers"] = score(mine)
-    out["methods"] = {name: {"precision": mean_ci(p).to_dict(), "recall": mean_ci(r).to_dict()}
+    out["methods"] = {name: {"precision": mean_interval(p).to_dict(), "recall": mean_interval(r).to_dict()}
                       for name, (p, r) in methods.items()}
     gaps: dict[str, Any] = {}
     for a, b in (("engine", "popularity"), ("engine_on_bank_offers", "bank_score")):
         if a in methods and b in methods:
-            gaps[f"{a}_minus_{b}"] = {"precision": mean_ci(methods[a][0] - methods[b][0]).to_dict(),
-                                      "recall": mean_ci(methods[a][1] - methods[b][1]).to_dict()}
+            gaps[f"{a}_minus_{b}"] = {"precision": mean_interval(methods[a][0] - methods[b][0]).to_dict(),
+                                      "recall": mean_interval(methods[a][1] - methods[b][1]).to_dict()}
     out["gaps"] = gaps
     return out, queries

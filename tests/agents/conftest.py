@@ -97,9 +97,38 @@ def body_of(report: str) -> str:
 
 
 def assert_grounded(text: str, state: dict[str, Any]) -> None:
-    missing = ungrounded(text, Evidence.from_queries(state["queries"]))
+    """Every number is in a query result, or in a finding's values (the tests and estimates a step computes
+    from the result it cites)."""
+    missing = ungrounded(text, Evidence.from_queries(state["queries"], [f["values"] for f in state["findings"]]))
     assert not missing, f"numbers not found in any query result: {missing[:20]}"
 
 
 def section_steps(markdown: str) -> list[str]:
     return re.findall(r"^### (.+)$", markdown, flags=re.M)
+
+
+def value_bins(values: list[float], bins: int) -> dict[float, int]:
+    """The bin of each distinct value, computed independently of the SQL: few distinct values get one bin
+    each; otherwise a value starts the bin its preceding share of rows falls in, so ties never split."""
+    counts: dict[float, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    distinct = sorted(counts)
+    total = len(values)
+    raw, before = {}, 0
+    for rank, v in enumerate(distinct, start=1):
+        raw[v] = rank if len(distinct) <= bins else min(bins, 1 + (before * bins) // total)
+        before += counts[v]
+    order = {b: i for i, b in enumerate(sorted(set(raw.values())), start=1)}
+    return {v: order[b] for v, b in raw.items()}
+
+
+def rates_by_bin(db: Path, column: str, bins: int) -> list[tuple[int, float, int]]:
+    """(bin, acceptance rate, rows) per value bin of ``column`` over active records."""
+    rows = query(db, f"SELECT {column}, (product_recommendation_status = 'Accepted')::INT FROM {ACTIVE} "
+                     f"WHERE {column} IS NOT NULL")
+    mapping = value_bins([r[0] for r in rows], bins)
+    acc: dict[int, list[int]] = {}
+    for value, accepted in rows:
+        acc.setdefault(mapping[value], []).append(accepted)
+    return [(b, sum(a) / len(a), len(a)) for b, a in sorted(acc.items())]

@@ -8,7 +8,7 @@ import pytest
 
 from finmatch_agents.agents import AGENTS
 from finmatch_agents.data.generator import PLANTED
-from tests.agents.conftest import ACTIVE, assert_grounded, findings_by_key, query, section_steps
+from tests.agents.conftest import ACTIVE, assert_grounded, findings_by_key, query, rates_by_bin, section_steps
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,8 @@ def test_acceptance_rate(state, small_db: Path) -> None:
 
 
 def test_calibration_by_decile(state, small_db: Path) -> None:
-    rows = query(small_db, f"""WITH s AS (SELECT (product_recommendation_status = 'Accepted')::DOUBLE a,
-        ntile(10) OVER (ORDER BY recommendation_score, record_id) d FROM {ACTIVE})
-        SELECT d, avg(a) FROM s GROUP BY d ORDER BY d""")
+    """Deciles are cut at score values, so equal scores share a decile (never split by row order)."""
+    rows = rates_by_bin(small_db, "recommendation_score", 10)
     values = findings_by_key(state, "performance")["calibration"]["values"]
     assert values["bottom_decile_rate"] == pytest.approx(rows[0][1])
     assert values["top_decile_rate"] == pytest.approx(rows[-1][1])

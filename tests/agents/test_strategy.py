@@ -4,18 +4,26 @@ right numbers, lays out a Now / Next / Later roadmap, and degrades gracefully on
 from __future__ import annotations
 
 import csv
-from typing import TYPE_CHECKING
+import shutil
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from finmatch_agents.agents import AGENTS
 from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.data.generator import PLANTED
 from finmatch_agents.data.loader import load_file
-from tests.agents.conftest import ACTIVE, assert_grounded, findings_by_key, query, run_graph, section_steps
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from finmatch_agents.stats import adjust, against_rest, compare_means
+from tests.agents.conftest import (
+    ACTIVE,
+    assert_grounded,
+    findings_by_key,
+    query,
+    rates_by_bin,
+    run_graph,
+    section_steps,
+)
 
 ACCEPTED = "(product_recommendation_status = 'Accepted')::DOUBLE"
 
@@ -70,15 +78,15 @@ def test_digital_share_and_acceptance(found, small_db: Path) -> None:
 
 
 def test_gain_at_the_top_tenth(found, small_db: Path) -> None:
-    (captured, rate, overall) = query(small_db, f"""WITH s AS (SELECT {ACCEPTED} a,
-        ntile(10) OVER (ORDER BY recommendation_score DESC, record_id) t FROM {ACTIVE}
-        WHERE recommendation_score IS NOT NULL)
-        SELECT sum(a) FILTER (WHERE t = 1) / sum(a), avg(a) FILTER (WHERE t = 1), avg(a) FROM s""")[0]
+    bins = rates_by_bin(small_db, "recommendation_score", 10)  # cut at score values: ties stay together
+    _, top_rate, top_rows = bins[-1]  # the highest scores
+    total_rows = sum(n for _, _, n in bins)
+    total_accepted = sum(rate * n for _, rate, n in bins)
     top = found["targeting_advantage"]["values"]
-    assert top["top_percent"] == 10
-    assert top["captured_share"] == pytest.approx(captured)
-    assert top["cumulative_rate"] == pytest.approx(rate)
-    assert top["lift"] == pytest.approx(rate / overall)
+    assert top["top_percent"] == round(100 * top_rows / total_rows)
+    assert top["captured_share"] == pytest.approx(top_rate * top_rows / total_accepted)
+    assert top["cumulative_rate"] == pytest.approx(top_rate)
+    assert top["lift"] == pytest.approx(top_rate / (total_accepted / total_rows))
     assert top["lift"] > 2  # acceptance rises with the score
     half = found["capacity_focus"]["values"]["half"]
     assert half["captured_share"] >= 0.5 and half["top_percent"] < 50
@@ -95,22 +103,48 @@ def test_readiness_and_sync_latency(found, state, small_db: Path) -> None:
     assert found["sync_latency"]["values"]["median_days"] == pytest.approx(median)
 
 
-def test_segment_roles(found, small_db: Path) -> None:
-    rows = query(small_db, f"""WITH c AS (SELECT customer_id, customer_segment s,
-            avg(customer_churn_probability) churn FROM {ACTIVE} GROUP BY ALL),
-        seg AS (SELECT customer_segment s, avg({ACCEPTED}) acc FROM {ACTIVE} GROUP BY 1),
-        sc AS (SELECT s, avg(churn) churn FROM c GROUP BY 1)
-        SELECT s, acc, churn, (SELECT avg({ACCEPTED}) FROM {ACTIVE}), (SELECT avg(churn) FROM c)
-        FROM seg JOIN sc USING (s)""")
-    expected = {s: ("Defend" if churn > oc else "Grow" if acc >= oa else "Nurture") for s, acc, churn, oa, oc in rows}
+def _expected_roles(db: Path, min_effect: float = 0.02) -> dict[str, str]:
+    """Roles recomputed from independent SQL: a segment's acceptance against the other segments' (two-proportion
+    z-test) and its customers' mean churn against the other customers' (Welch), Benjamini-Hochberg across the
+    segments; a role needs a clear difference (adjusted p < 0.05 and at least ``min_effect``)."""
+    acc = query(db, f"""SELECT customer_segment, count(*), sum({ACCEPTED}) FROM {ACTIVE} GROUP BY 1 ORDER BY 1""")
+    churn = dict((s, (m, sd, n)) for s, m, sd, n in query(db, f"""WITH c AS (SELECT customer_id, customer_segment s,
+        avg(customer_churn_probability) churn FROM {ACTIVE} GROUP BY ALL)
+        SELECT s, avg(churn), stddev_samp(churn), count(*) FROM c GROUP BY 1"""))
+    (sd_all,) = query(db, f"""SELECT stddev_samp(churn) FROM (SELECT avg(customer_churn_probability) churn
+        FROM {ACTIVE} GROUP BY customer_id, customer_segment)""")[0]
+    n_all, k_all = sum(n for _, n, _ in acc), sum(k for *_, k in acc)
+    c_all = sum(n for _, _, n in churn.values())
+    mean_all = sum(m * n for m, _, n in churn.values()) / c_all
+    a_tests = adjust([against_rest(k, n, k_all, n_all) for _, n, k in acc])
+    c_tests = adjust([compare_means(m, sd, n, (mean_all * c_all - m * n) / (c_all - n), sd_all, c_all - n)
+                      for m, sd, n in (churn[s] for s, *_ in acc)])
+    roles = {}
+    for (segment, *_), a, c in zip(acc, a_tests, c_tests, strict=True):
+        roles[segment] = ("Defend" if c.clear(min_effect) and c.diff > 0 else
+                          ("Grow" if a.diff > 0 else "Nurture") if a.clear(min_effect) else "Hold")
+    return roles
+
+
+def test_segment_roles_rest_on_tests_not_on_the_side_of_the_average(found, small_db: Path) -> None:
     roles = found["segment_roles"]["values"]["roles"]
-    assert {seg: role for role, segs in roles.items() for seg in segs} == expected
-    grow = found["grow_segment"]["values"]
-    acc = {s: a for s, a, *_ in rows}
-    assert expected[grow["segment"]] == "Grow" and grow["acceptance_rate"] == pytest.approx(acc[grow["segment"]])
-    defend = found["defend_segment"]["values"]
-    churn = {s: c for s, _, c, *_ in rows}
-    assert defend["avg_churn"] == pytest.approx(max(churn[s] for s, r in expected.items() if r == "Defend"))
+    assert {seg: role for role, segs in roles.items() for seg in segs} == _expected_roles(small_db)
+
+
+def test_planted_segment_effects_get_their_roles(tmp_path: Path, small_db: Path) -> None:
+    db = tmp_path / "planted.duckdb"
+    shutil.copy(small_db, db)
+    with duckdb.connect(str(db)) as con:  # Students accept far more; High Net Worth customers churn far more
+        con.execute("""UPDATE fpr_records SET product_recommendation_status = 'Accepted'
+                       WHERE customer_segment = 'Student' AND hash(record_id) % 2 = 0""")
+        con.execute("""UPDATE fpr_records SET customer_churn_probability = least(1, customer_churn_probability + 0.3)
+                       WHERE customer_segment = 'High Net Worth'""")
+    found = findings_by_key(run_graph(db, ["strategy"], tmp_path / "reports"), "strategy")
+    roles = {seg: role for role, segs in found["segment_roles"]["values"]["roles"].items() for seg in segs}
+    assert roles == _expected_roles(db)
+    assert roles["Student"] == "Grow" and roles["High Net Worth"] == "Defend"
+    assert found["grow_segment"]["values"]["segment"] == "Student"
+    assert found["defend_segment"]["values"]["segment"] == "High Net Worth"
 
 
 def test_roadmap_covers_now_next_and_later(state) -> None:

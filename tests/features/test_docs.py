@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from finmatch_agents.data import queries
@@ -33,26 +32,3 @@ def test_every_column_a_feature_query_returns_is_declared(match_db: Path) -> Non
     documented = spec.features_markdown()
     for name in declared | {f.name for f in spec.FEATURES}:
         assert f"`{name}`" in documented
-
-
-def _imports(folder: Path) -> set[str]:
-    out: set[str] = set()
-    for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("finmatch_agents"):
-                out.add(node.module)
-            elif isinstance(node, ast.Import):
-                out |= {a.name for a in node.names if a.name.startswith("finmatch_agents")}
-    return out
-
-
-def test_layers_features_and_match_import_only_below() -> None:
-    pkg = ROOT / "finmatch_agents"
-    core = ("finmatch_agents.errors", "finmatch_agents.evidence", "finmatch_agents.formatting",
-            "finmatch_agents.config", "finmatch_agents.assumptions")
-    below = ("finmatch_agents.data", "finmatch_agents.warehouse", *core)
-    for module in _imports(pkg / "features"):
-        assert module.startswith((*below, "finmatch_agents.features")), module
-    for module in _imports(pkg / "match"):
-        assert module.startswith((*below, "finmatch_agents.features", "finmatch_agents.match")), module
-    assert not any(m.startswith("finmatch_agents.cli") for m in _imports(pkg / "match") | _imports(pkg / "features"))

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from finmatch_agents.data import writer
-from finmatch_agents.match.stats import wilson
+from finmatch_agents.stats import rate_interval
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,7 +108,7 @@ def test_evaluate_backtests_on_a_time_holdout(cli, match_db: Path) -> None:
     made, rest = a["groups"]["engine_top3"], a["groups"]["not_made"]
     assert a["decided_offers"] == decided == made["offers"] + rest["offers"]
     assert rest["offers"] == a["groups"]["suitable_not_top"]["offers"] + a["groups"]["unsuitable"]["offers"]
-    assert made["rate"]["low"] == pytest.approx(wilson(made["accepted"], made["offers"]).low)
+    assert made["rate"]["low"] == pytest.approx(rate_interval(made["accepted"], made["offers"]).low)
     diff = a["difference"]
     assert diff["low"] < diff["value"] < diff["high"]
     assert diff["value"] == pytest.approx(made["rate"]["value"] - rest["rate"]["value"])

@@ -15,7 +15,7 @@ from finmatch_agents.features.products import load_catalogue
 from finmatch_agents.match.engine import Matcher, match_customers
 from finmatch_agents.match.params import MatchParams, parse_weights
 from finmatch_agents.match.shrinkage import ledoit_wolf
-from finmatch_agents.match.stats import newcombe, wilson
+from finmatch_agents.stats import newcombe, rate_interval
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
 
 
@@ -202,7 +202,7 @@ def test_customers_with_no_usable_columns_are_an_error(tmp_path: Path, match_db:
 
 
 def test_intervals() -> None:
-    a, b = wilson(56, 70), wilson(48, 80)
+    a, b = rate_interval(56, 70), rate_interval(48, 80)
     d = newcombe(a, b)  # Newcombe (1998), table II, example (b): 0.0524 to 0.3339
     assert (round(d.low, 4), round(d.high, 4)) == (0.0524, 0.3339)
-    assert (round(wilson(0, 10).high, 4)) == 0.2775
+    assert (round(rate_interval(0, 10).high, 4)) == 0.2775

@@ -2,15 +2,15 @@
 -- requires: customer_lifecycle_stage, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, best_worst_ratio=times, overall_rate=percent, recommendations=count, share=percent, stage=text, vs_overall=pp
 WITH stages AS (
-    SELECT customer_lifecycle_stage AS stage, count(*) AS recommendations,
+    SELECT coalesce(customer_lifecycle_stage, 'Not recorded') AS stage, count(*) AS recommendations,
            avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
-    WHERE customer_lifecycle_stage IS NOT NULL
     GROUP BY 1
     HAVING count(*) >= {{min_group_size}}
 ),
 overall AS (
-    SELECT sum(recommendations * acceptance_rate) / sum(recommendations) AS overall_rate FROM stages
+    SELECT avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS overall_rate
+    FROM {{table}}
 )
 SELECT stage, recommendations,
        recommendations / sum(recommendations) OVER () AS share,

@@ -1,12 +1,17 @@
 -- title: Mis-targeted segment x product pairs: acceptance against the score-expected rate
--- requires: customer_segment, product_type, recommendation_score, product_recommendation_status, record_id
--- units: acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=percent, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
-WITH scored AS (
-    SELECT customer_segment AS segment, product_type, recommendation_score AS score,
-           CASE WHEN product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END AS accepted,
-           ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
+-- requires: customer_segment, product_type, recommendation_score, product_recommendation_status
+-- units: total_accepted=count, acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=percent, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
+WITH base AS (
+    SELECT customer_segment AS segment, product_type, recommendation_score AS value,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END AS accepted
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL
+),
+{{> common/_value_bins}},
+scored AS (
+    SELECT b.segment, b.product_type, b.value AS score, b.accepted, v.bin AS decile
+    FROM base AS b
+    JOIN value_bins AS v USING (value)
 ),
 deciles AS (
     SELECT decile, avg(accepted) AS decile_rate
@@ -39,6 +44,7 @@ SELECT segment, product_type, recommendations, accepted, avg_score, acceptance_r
        count(*) OVER () AS pairs_compared,
        count(*) FILTER (WHERE mistargeted) OVER () AS mistargeted_pairs,
        sum(recommendations) FILTER (WHERE mistargeted) OVER () AS mistargeted_recommendations,
-       sum(missed_acceptances) FILTER (WHERE mistargeted) OVER () AS mistargeted_missed_acceptances
+       sum(missed_acceptances) FILTER (WHERE mistargeted) OVER () AS mistargeted_missed_acceptances,
+       (SELECT sum(accepted) FROM base) AS total_accepted
 FROM gaps
 ORDER BY missed_acceptances DESC, segment, product_type

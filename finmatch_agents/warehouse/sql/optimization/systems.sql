@@ -2,12 +2,11 @@
 -- requires: {{group_column}}, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, accepted=count, decided=count, decided_acceptance_rate=percent, others_acceptance_rate=percent, recommendations=count, share=percent, system=text, systems=count, undecided=count, undecided_share=percent, undecided_spread=percent, vs_others=pp
 WITH systems AS (
-    SELECT {{group_column}} AS system, count(*) AS recommendations,
+    SELECT coalesce({{group_column}}, 'Not recorded') AS system, count(*) AS recommendations,
            count(*) FILTER (WHERE product_recommendation_status = {{accepted}}) AS accepted,
            count(*) FILTER (WHERE product_recommendation_status IN ({{accepted}}, {{declined}})) AS decided,
            count(*) FILTER (WHERE product_recommendation_status IN ({{pending}}, {{in_progress}})) AS undecided
     FROM {{table}}
-    WHERE {{group_column}} IS NOT NULL
     GROUP BY 1
 ),
 rates AS (

@@ -2,10 +2,9 @@
 -- requires: customer_product_usage_trend, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, increasing_decreasing_gap=pp, increasing_decreasing_ratio=times, recommendations=count, share=percent, trend=text
 WITH trends AS (
-    SELECT customer_product_usage_trend AS trend, count(*) AS recommendations,
+    SELECT coalesce(customer_product_usage_trend, 'Not recorded') AS trend, count(*) AS recommendations,
            avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
-    WHERE customer_product_usage_trend IS NOT NULL
     GROUP BY 1
 )
 SELECT trend, recommendations,

@@ -2,10 +2,9 @@
 -- requires: customer_product_affinity, product_recommendation_status
 -- units: acceptance_rate=percent, affinity=text, high_low_ratio=times, recommendations=count, share=percent
 WITH levels AS (
-    SELECT customer_product_affinity AS affinity, count(*) AS recommendations,
+    SELECT coalesce(customer_product_affinity, 'Not recorded') AS affinity, count(*) AS recommendations,
            avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
-    WHERE customer_product_affinity IS NOT NULL
     GROUP BY 1
 )
 SELECT affinity, recommendations,

@@ -1,12 +1,17 @@
--- title: Score calibration: acceptance by recommendation-score decile
--- requires: recommendation_score, product_recommendation_status, record_id
+-- title: Score calibration: acceptance by recommendation-score decile (cut at score values, ties kept together)
+-- requires: recommendation_score, product_recommendation_status
 -- units: acceptance_rate=percent, avg_score=score, bottom_decile_rate=percent, calibration_gap=pp, decile=count, decile_drops=count, max_overstatement=pp, max_score=score, mean_abs_calibration_gap=pp, min_score=score, recommendations=count, score_acceptance_correlation=score, top_bottom_ratio=times, top_decile_rate=percent
-WITH scored AS (
-    SELECT recommendation_score AS score,
-           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted,
-           ntile(10) OVER (ORDER BY recommendation_score, record_id) AS decile
+WITH base AS (
+    SELECT recommendation_score AS value,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL
+),
+{{> common/_value_bins}},
+scored AS (
+    SELECT b.value AS score, b.accepted, v.bin AS decile
+    FROM base AS b
+    JOIN value_bins AS v USING (value)
 ),
 deciles AS (
     SELECT decile, count(*) AS recommendations, min(score) AS min_score, max(score) AS max_score,
@@ -15,14 +20,15 @@ deciles AS (
     GROUP BY decile
 ),
 steps AS (
-    SELECT *, CASE WHEN acceptance_rate < lag(acceptance_rate) OVER (ORDER BY decile) THEN 1 ELSE 0 END AS drop_flag
+    SELECT *, CASE WHEN acceptance_rate < lag(acceptance_rate) OVER (ORDER BY decile) THEN 1 ELSE 0 END AS drop_flag,
+           max(decile) OVER () AS top_decile
     FROM deciles
 )
 SELECT decile, recommendations, min_score, max_score, avg_score, acceptance_rate,
        avg_score - acceptance_rate AS calibration_gap,
-       max(acceptance_rate) FILTER (WHERE decile = 10) OVER () AS top_decile_rate,
+       max(acceptance_rate) FILTER (WHERE decile = top_decile) OVER () AS top_decile_rate,
        max(acceptance_rate) FILTER (WHERE decile = 1) OVER () AS bottom_decile_rate,
-       max(acceptance_rate) FILTER (WHERE decile = 10) OVER ()
+       max(acceptance_rate) FILTER (WHERE decile = top_decile) OVER ()
          / nullif(max(acceptance_rate) FILTER (WHERE decile = 1) OVER (), 0) AS top_bottom_ratio,
        corr(avg_score, acceptance_rate) OVER () AS score_acceptance_correlation,
        avg(abs(avg_score - acceptance_rate)) OVER () AS mean_abs_calibration_gap,

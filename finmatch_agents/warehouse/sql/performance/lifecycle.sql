@@ -2,10 +2,10 @@
 -- requires: customer_lifecycle_stage, customer_id, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, best_worst_ratio=times, customers=count, recommendations=count, stage=text
 WITH stages AS (
-    SELECT customer_lifecycle_stage AS stage, count(DISTINCT customer_id) AS customers, count(*) AS recommendations,
+    SELECT coalesce(customer_lifecycle_stage, 'Not recorded') AS stage, count(DISTINCT customer_id) AS customers,
+           count(*) AS recommendations,
            avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
-    WHERE customer_lifecycle_stage IS NOT NULL
     GROUP BY 1
     HAVING count(*) >= {{min_group_size}}
 )

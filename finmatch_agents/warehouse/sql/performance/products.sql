@@ -2,11 +2,11 @@
 -- requires: product_name, product_type, product_recommendation_status
 -- units: acceptance_rate=percent, product_name=text, product_type=text, products_compared=count, recommendations=count, vs_product_average=pp
 WITH products_seen AS (
-    SELECT product_name, product_type, count(*) AS recommendations,
+    SELECT coalesce(product_name, 'Not recorded') AS product_name, coalesce(product_type, 'Not recorded') AS product_type,
+           count(*) AS recommendations,
            avg(CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END) AS acceptance_rate
     FROM {{table}}
-    WHERE product_name IS NOT NULL
-    GROUP BY product_name, product_type
+    GROUP BY 1, 2
     HAVING count(*) >= {{min_group_size}}
 )
 SELECT product_name, product_type, recommendations, acceptance_rate,

@@ -2,9 +2,9 @@
 -- requires: channel, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, accepted=count, best_worst_ratio=times, channel=text, channel_type=text, channels_compared=count, digital_channels=text, lift=times, lift_vs_others=times, min_group_size=count, others_rate=percent, overall_rate=percent, recommendations=count, share=percent, vs_overall=pp
 WITH base AS (
-    SELECT channel, CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
+    SELECT coalesce(channel, 'Not recorded') AS channel,
+           CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
     FROM {{table}}
-    WHERE channel IS NOT NULL
 ),
 overall AS (SELECT count(*) AS all_recommendations, avg(accepted) AS overall_rate FROM base),
 channels AS (
@@ -14,7 +14,8 @@ channels AS (
     HAVING count(*) >= {{min_group_size}}
 )
 SELECT channel,
-       CASE WHEN list_contains({{digital_channels}}, channel) THEN 'Digital' ELSE 'Assisted' END AS channel_type,
+       CASE WHEN channel = 'Not recorded' THEN 'Unknown' WHEN list_contains({{digital_channels}}, channel) THEN 'Digital'
+            ELSE 'Assisted' END AS channel_type,
        recommendations,
        recommendations / all_recommendations AS share,
        accepted,

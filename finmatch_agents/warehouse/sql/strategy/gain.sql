@@ -1,12 +1,18 @@
--- title: Gain of score-driven targeting: acceptances captured by score tenth against an untargeted baseline
--- requires: recommendation_score, product_recommendation_status, record_id
+-- title: Gain of score-driven targeting: acceptances captured by score tenth (cut at score values) against an untargeted baseline
+-- requires: recommendation_score, product_recommendation_status
 -- units: acceptance_rate=percent, accepted=count, bottom_percent=number, captured_share=percent, captured_vs_untargeted=pp, contacted_share=percent, cum_accepted=count, cum_recommendations=count, cumulative_rate=percent, half_capture_percent=number, lift=times, min_score=score, overall_rate=percent, recommendations=count, remaining_share=percent, tenth=count, top_percent=count, total_accepted=count, total_recommendations=count
-WITH scored AS (
+WITH base AS (
     SELECT CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted,
-           recommendation_score AS score,
-           ntile(10) OVER (ORDER BY recommendation_score DESC, record_id) AS tenth
+           recommendation_score AS value
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL
+),
+{{> common/_value_bins}},
+scored AS (
+    -- tenth 1 holds the highest scores
+    SELECT b.accepted, b.value AS score, max(v.bin) OVER () + 1 - v.bin AS tenth
+    FROM base AS b
+    JOIN value_bins AS v USING (value)
 ),
 tenths AS (
     SELECT tenth, count(*) AS recommendations, sum(accepted) AS accepted, avg(accepted) AS acceptance_rate,
@@ -24,8 +30,8 @@ cumulative AS (
 ),
 gain AS (
     SELECT *,
-           tenth * 10 AS top_percent,
-           100 - tenth * 10 AS bottom_percent,
+           round(100.0 * cum_recommendations / total_recommendations) AS top_percent,
+           100 - round(100.0 * cum_recommendations / total_recommendations) AS bottom_percent,
            cum_recommendations / total_recommendations AS contacted_share,
            cum_accepted / nullif(total_accepted, 0) AS captured_share,
            cum_accepted / cum_recommendations AS cumulative_rate,
