@@ -12,6 +12,7 @@ from finmatch_agents.errors import ConfigError
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
+    from finmatch_agents.units import Unit
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,20 @@ class Assumptions:
             if item.key == key:
                 return item.value
         raise KeyError(key)
+
+    def source(self, key: str) -> str:
+        """``default`` or ``config`` (set in ``[assumptions]``)."""
+        for item in self.items:
+            if item.key == key:
+                return item.source
+        raise KeyError(key)
+
+    def units(self) -> dict[str, Unit]:
+        """The unit each assumption is shown in (so its echo query's figures are grounded as what they are)."""
+        def shown(unit: str) -> Unit:
+            return ("currency" if unit.startswith("currency") else "percent" if unit in ("ratio", "probability")
+                    else "count" if unit == "recommendations" else "text" if unit == "channels" else "number")
+        return {a.key: shown(a.unit) for a in self.items}
 
     def params(self) -> dict[str, Any]:
         """Values to inline into named SQL (``{{program_cost}}``...)."""

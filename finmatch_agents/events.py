@@ -45,7 +45,7 @@ def _short(text: str, width: int) -> str:
 
 def plural(n: int, word: str, plural_form: str | None = None) -> str:
     """``1 query``, ``2 queries``."""
-    return f"{n} {word if n == 1 else (plural_form or word + 's')}"
+    return f"{n:,} {word if n == 1 else (plural_form or word + 's')}"
 
 
 def plain_line(event: dict[str, Any]) -> str | None:

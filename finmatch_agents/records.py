@@ -233,7 +233,12 @@ class Recommendation(Record):
     topic: str | None = None
     #: which way the action moves the topic's entity (opposite directions on one topic are a trade-off)
     direction: Literal["grow", "reduce", "fix"] | None = None
+    #: what the action takes volume from (an implicit "reduce" on that topic), e.g. shifting offers away from a
+    #: segment; a "grow" on the same topic elsewhere makes a trade-off
+    counter_topic: str | None = None
     estimate: Estimate | None = None
+    #: other agents that reached the same root cause (their evidence is merged into this recommendation)
+    also_from: tuple[str, ...] = ()
 
     @property
     def priority(self) -> float:

@@ -64,6 +64,7 @@ class RecDraft:
     horizon: Horizon | None = None
     topic: str | None = None
     direction: Literal["grow", "reduce", "fix"] | None = None
+    counter_topic: str | None = None
     estimate: Estimate | None = None
 
 
@@ -148,14 +149,15 @@ def xy_chart(title: str, labels: Sequence[object], series: Sequence[tuple[str, S
 
 def test_values(c: RateComparison, min_effect: float) -> dict[str, Any]:
     """A comparison as finding values (so rules, the report and diffs see the test behind a statement)."""
-    return {"diff": c.diff, "low": c.low, "high": c.high, "p": c.p, "p_adjusted": c.p_adjusted,
-            "clear": c.clear(min_effect)}
+    return {"rate_a": c.rate_a, "rate_b": c.rate_b, "diff": c.diff, "low": c.low, "high": c.high, "p": c.p,
+            "p_adjusted": c.p_adjusted, "clear": c.clear(min_effect)}
 
 
 #: the label named SQL gives a missing category (missing values are a group of their own, never dropped)
 NOT_RECORDED = "Not recorded"
 
-TEST_UNITS: dict[str, Unit] = {"diff": "pp", "low": "pp", "high": "pp", "p": "number", "p_adjusted": "number",
+TEST_UNITS: dict[str, Unit] = {"rate_a": "percent", "rate_b": "percent",
+                               "diff": "pp", "low": "pp", "high": "pp", "p": "number", "p_adjusted": "number",
                                "clear": "text"}
 
 
@@ -185,6 +187,17 @@ def gap_estimate(n: float, test: dict[str, Any], total: float, unit: str, basis:
 
 def estimate_of(values: dict[str, Any] | None) -> Estimate | None:
     return Estimate(**values) if values else None
+
+
+def assumed(sources: dict[str, str], key: str, shown: str) -> str:
+    """A figure that is an assumption, named as one in the sentence that uses it, with whether the user set it:
+    ``USD 500.0k a year (program_cost assumption, default)``."""
+    origin = "default" if sources.get(key, "default") == "default" else "as configured"
+    return f"{shown} ({key} assumption, {origin})"
+
+
+def rests_on_defaults(sources: dict[str, str]) -> bool:
+    return any(v == "default" for v in sources.values())
 
 
 def interval_text(test: dict[str, Any]) -> str:
@@ -242,6 +255,10 @@ class StepContext:
 
     def has(self, *columns: str) -> bool:
         return all(c in self.present for c in columns)
+
+    def sources(self, *keys: str) -> dict[str, str]:
+        """Where each assumption a figure rests on comes from (kept in the finding, so rules can say it)."""
+        return {k: self.assumptions.source(k) for k in keys}
 
     def params(self) -> dict[str, Any]:
         return {"table": self.table_name, "products": "products", **self.assumptions.params()}

@@ -12,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents.base import AgentSpec, FindingIndex, RecDraft, RuleOutput, StepContext, StepSpec, xy_chart
+from finmatch_agents.agents.base import (
+    AgentSpec,
+    FindingIndex,
+    RecDraft,
+    RuleOutput,
+    StepContext,
+    StepSpec,
+    assumed,
+    rests_on_defaults,
+    xy_chart,
+)
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, is_number
 
 if TYPE_CHECKING:
@@ -110,19 +120,23 @@ def revenue_impact(ctx: StepContext) -> None:
     if rev and _known(rev.first(), "booked_revenue", "revenue_per_year", "cost_per_year", "first_year_roi"):
         row = rev.first()
         roi = row["first_year_roi"]
+        src = ctx.sources("attribution_rate", "program_cost", "cost_per_recommendation")
         ctx.finding("roi", "Revenue and first-year ROI",
                     f"Accepted products generate {_money(row['booked_revenue'], cur)} of annual net revenue, an "
                     f"effective margin of {fmt_pct(row['effective_margin'], 2)} on the amount sold. Spread over "
                     f"{fmt_num(row['period_years'], 2)} years of recommendations, accepted offers add "
-                    f"{_money(row['revenue_per_year'], cur)} of annual revenue per year, of which "
-                    f"{_money(row['attributed_revenue_per_year'], cur)} is attributed to the programme "
-                    f"({fmt_pct(row['attribution_rate'])} attribution), against a cost of "
-                    f"{_money(row['cost_per_year'], cur)} per year ({_money(row['program_cost'], cur)} running cost "
-                    f"plus {fmt_count(row['recommendations_per_year'])} recommendations at "
-                    f"{_price(row['cost_per_recommendation'], cur)} each): a first-year ROI of {fmt_pct(roi)} and "
-                    f"{_money(row['net_revenue_per_year'], cur)} of net revenue per year.",
-                    {**row, "currency": cur}, [rev], effect=min(1.0, abs(roi) / STRONG_ROI),
-                    polarity="strength" if roi >= 0 else "risk", n=row["recommendations"])
+                    f"{_money(row['revenue_per_year'], cur)} of annual revenue per year. Assuming the programme "
+                    f"caused {assumed(src, 'attribution_rate', fmt_pct(row['attribution_rate']))} of it "
+                    f"({_money(row['attributed_revenue_per_year'], cur)}) and costs "
+                    f"{assumed(src, 'program_cost', _money(row['program_cost'], cur) + ' a year')} to run plus "
+                    f"{assumed(src, 'cost_per_recommendation', _price(row['cost_per_recommendation'], cur))} for each "
+                    f"of {fmt_count(row['recommendations_per_year'])} recommendations a year "
+                    f"({_money(row['cost_per_year'], cur)} in all), the first-year ROI is {fmt_pct(roi)} and net "
+                    f"revenue {_money(row['net_revenue_per_year'], cur)} a year; both rest on these assumptions.",
+                    {**row, "currency": cur, "sources": src}, [rev],
+                    effect=min(1.0, abs(roi) / STRONG_ROI) * (0.4 if rests_on_defaults(src) else 1.0),
+                    polarity="strength" if roi >= 0 else "risk", n=row["recommendations"],
+                    units={"sources": "text"})
     mix = ctx.sql("financial/revenue_by_type", what="Revenue by product type")
     if mix and mix.rows:
         rows = mix.dicts()
@@ -158,26 +172,30 @@ def lifetime_value(ctx: StepContext) -> None:
                  f"churn probability of {fmt_pct(row['high_churn_threshold'])} or more count as high churn risk. "
                  "Revenue at risk is each customer's annual revenue times their churn probability: the revenue "
                  "expected to be lost to churn in a year.")
-        values = {**row, "currency": cur}
+        src = ctx.sources("lifetime_cap_years", "high_churn_threshold")
+        values = {**row, "currency": cur, "sources": src}
+        cap = assumed(src, "lifetime_cap_years", f"{fmt_num(row['lifetime_cap_years'], 0)} years")
         ctx.finding("clv", "Customer lifetime value",
                     f"{fmt_count(row['customers'])} customers hold {_money(row['total_clv'], cur)} of lifetime value "
                     f"from accepted products, {_money(row['avg_clv'], cur)} per customer on average and "
                     f"{_money(row['avg_clv_revenue_customers'], cur)} among the "
                     f"{fmt_count(row['revenue_customers'])} customers with revenue. Their annual revenue is "
                     f"{_money(row['annual_revenue'], cur)} ({_money(row['arpu'], cur)} per customer), held for "
-                    f"{fmt_num(row['revenue_weighted_lifetime_years'], 1)} years on average (weighted by revenue).",
-                    values, [clv], effect=0.5, polarity="strength", n=row["customers"])
+                    f"{fmt_num(row['revenue_weighted_lifetime_years'], 1)} years on average (weighted by revenue), "
+                    f"with lifetimes capped at {cap}.",
+                    values, [clv], effect=0.5, polarity="strength", n=row["customers"], units={"sources": "text"})
         ctx.finding("revenue_at_risk", "Retention value at risk",
                     f"Expected churn puts {_money(row['revenue_at_risk'], cur)} of annual revenue at risk each year, "
                     f"{fmt_pct(row['revenue_at_risk_share'])} of the total. The "
-                    f"{fmt_count(row['high_churn_customers'])} high-churn-risk customers "
-                    f"({fmt_pct(row['high_churn_customer_share'])} of customers) hold "
+                    f"{fmt_count(row['high_churn_customers'])} high-churn-risk customers (churn probability of "
+                    f"{assumed(src, 'high_churn_threshold', fmt_pct(row['high_churn_threshold']))} or more; "
+                    f"{fmt_pct(row['high_churn_customer_share'])} of customers) hold "
                     f"{_money(row['high_churn_revenue'], cur)} of annual revenue "
                     f"({fmt_pct(row['high_churn_revenue_share'])}) and {fmt_pct(row['high_churn_share_of_risk'])} of "
                     f"the revenue at risk, but only {_money(row['high_churn_clv'], cur)} of lifetime value "
                     f"({fmt_pct(row['high_churn_clv_share'])}), because they are not expected to stay.",
                     values, [clv], effect=min(1.0, row["revenue_at_risk_share"] * 5), polarity="risk",
-                    n=row["customers"])
+                    n=row["customers"], units={"sources": "text"})
     seg = ctx.sql("financial/clv_segment", what="Customer lifetime value by segment")
     if seg and seg.rows:
         rows = seg.dicts()
@@ -263,21 +281,23 @@ def _efficiency(ctx: StepContext, group_column: str, finding_key: str, column: s
         return
     best, runner_up, worst = rows[0], rows[1], rows[-1]
     net = worst["net_per_recommendation"]
-    after_cost = (f"after its delivery cost it loses {_price(abs(net), cur)}" if net < 0
-                  else f"{_price(net, cur)} after its delivery cost")
+    src = ctx.sources("cost_per_recommendation")
+    delivery = assumed(src, "cost_per_recommendation", _price(head["cost_per_recommendation"], cur))
+    after_cost = (f"after its delivery cost of {delivery} it loses {_price(abs(net), cur)}" if net < 0
+                  else f"{_price(net, cur)} after its delivery cost of {delivery}")
     ctx.finding(finding_key, f"Efficiency by {dimension}",
                 f"A recommendation {noun(best[column])} earns {_price(best['revenue_per_recommendation'], cur)} "
                 f"of annual revenue, {fmt_times(best['index_vs_overall'])} the average of "
                 f"{_price(head['overall_revenue_per_recommendation'], cur)}; one {noun(worst[column])} earns "
                 f"{_price(worst['revenue_per_recommendation'], cur)} ({after_cost}). {label}s earning less than "
                 f"the average receive {fmt_pct(head['below_average_recommendation_share'])} of recommendations.",
-                {"best": best, "runner_up": runner_up, "worst": worst, "currency": cur,
+                {"best": best, "runner_up": runner_up, "worst": worst, "currency": cur, "sources": src,
                  "overall": head["overall_revenue_per_recommendation"],
                  "below_average_share": head["below_average_recommendation_share"],
                  "best_worst_ratio": head["best_worst_ratio"]}, [res],
                 effect=min(1.0, head["below_average_recommendation_share"] or 0.0), polarity="opportunity",
                 n=worst["recommendations"],
-                units={"overall": "currency", "below_average_share": "percent"})
+                units={"overall": "currency", "below_average_share": "percent", "sources": "text"})
 
 
 def portfolio_efficiency(ctx: StepContext) -> None:
@@ -310,29 +330,33 @@ def scenarios(ctx: StepContext) -> None:
                ("revenue_after_churn", "Revenue after churn"),
                ("gain_vs_baseline", "Gain vs baseline"), ("arpu", "Revenue per customer"),
                ("arpu_after_churn", "Revenue per customer after churn")])
-    common = {"currency": cur, "baseline": base}
+    src = ctx.sources("sales_uplift", "churn_reduction")
+    common = {"currency": cur, "baseline": base, "sources": src}
     ctx.finding("scenario_sales", "Scenario: sales uplift",
-                f"A {fmt_pct(sales['sales_change'])} increase in product sales would add "
+                f"A {assumed(src, 'sales_uplift', fmt_pct(sales['sales_change']))} increase in product sales would add "
                 f"{_money(sales['revenue_uplift'], cur)} of annual revenue "
                 f"({_money(sales['gain_vs_baseline'], cur)} after expected churn), lifting annual revenue per "
                 f"customer from {_price(base['arpu'], cur)} to {_price(sales['arpu'], cur)}.",
                 {**common, "scenario": sales}, [res], effect=min(1.0, (sales["gain_share"] or 0.0) * 5),
-                polarity="opportunity", n=base["customers"])
+                polarity="opportunity", n=base["customers"],
+                units={"sources": "text"})
     ctx.finding("scenario_churn", "Scenario: churn reduction",
-                f"A {fmt_pct(churn['churn_change'])} reduction in churn would keep "
+                f"A {assumed(src, 'churn_reduction', fmt_pct(churn['churn_change']))} reduction in churn would keep "
                 f"{_money(churn['revenue_retained'], cur)} of annual revenue that churn would otherwise take, "
                 f"lifting revenue per customer after churn from {_price(base['arpu_after_churn'], cur)} to "
                 f"{_price(churn['arpu_after_churn'], cur)}.",
                 {**common, "scenario": churn}, [res], effect=min(1.0, (churn["gain_share"] or 0.0) * 5),
-                polarity="opportunity", n=base["customers"])
+                polarity="opportunity", n=base["customers"],
+                units={"sources": "text"})
     ctx.finding("scenario_combined", "Scenario: both targets",
-                f"Meeting both targets would raise annual revenue after churn from "
+                f"Meeting both assumed targets would raise annual revenue after churn from "
                 f"{_money(base['revenue_after_churn'], cur)} to {_money(both['revenue_after_churn'], cur)} "
                 f"(+{_money(both['gain_vs_baseline'], cur)}, {fmt_pct(both['gain_share'])}); at these target sizes "
                 f"the sales uplift is worth {fmt_times(base['sales_vs_churn_ratio'])} the churn reduction.",
                 {**common, "scenario": both, "sales": sales, "churn": churn,
                  "sales_vs_churn_ratio": base["sales_vs_churn_ratio"]}, [res],
-                effect=min(1.0, (both["gain_share"] or 0.0) * 5), polarity="opportunity", n=base["customers"])
+                effect=min(1.0, (both["gain_share"] or 0.0) * 5), polarity="opportunity", n=base["customers"],
+                units={"sources": "text"})
 
 
 # -- rules for the offline analyst ----------------------------------------------------------------------
@@ -358,39 +382,48 @@ def _roi(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     cur = v["currency"]
     roi = v["first_year_roi"]
+    src = v.get("sources", {})
+    basis = (f"with {assumed(src, 'attribution_rate', fmt_pct(v['attribution_rate']))} of accepted revenue "
+             f"attributed to the programme and {assumed(src, 'program_cost', _money(v['program_cost'], cur))} of "
+             "running cost a year")
+    caveat = ("These are the default assumptions: set the bank's own in [assumptions] before relying on the ROI."
+              if rests_on_defaults(src) else "")
     if roi >= STRONG_ROI:
         return RuleOutput(
-            insight=f"The programme pays for itself several times over: each year of recommendations adds "
-                    f"{_money(v['attributed_revenue_per_year'], cur)} of attributable annual revenue for "
-                    f"{_money(v['cost_per_year'], cur)} of cost, a first-year ROI of {fmt_pct(roi)}.",
+            insight=f"On the stated assumptions the programme pays for itself several times over: {basis}, each "
+                    f"year of recommendations adds {_money(v['attributed_revenue_per_year'], cur)} of attributable "
+                    f"annual revenue for {_money(v['cost_per_year'], cur)} of cost, a first-year ROI of "
+                    f"{fmt_pct(roi)}. {caveat}".strip(),
             recommendation=RecDraft(
                 "Scale the recommendation programme to more customers and products",
-                f"Attributable revenue added per programme year is {fmt_times(v['revenue_cost_ratio'])} its yearly "
-                f"cost; a further recommendation costs only {_price(v['cost_per_recommendation'], cur)} to deliver.",
-                effort="Medium", owner="Retail Banking leadership with Finance",
+                f"With {basis}, attributable revenue added per programme year is "
+                f"{fmt_times(v['revenue_cost_ratio'])} its yearly cost; a further recommendation costs "
+                f"{_price(v['cost_per_recommendation'], cur)} to deliver. {caveat}".strip(),
+                effort="Medium", owner="Retail Banking leadership with Finance", topic="programme", direction="grow",
                 success_metric=f"first-year ROI held at or above the current {fmt_pct(roi)} as recommendation "
                                "volume grows"))
     if roi >= 0:
         return RuleOutput(
-            insight=f"The programme earns back its cost with little to spare: a first-year ROI of {fmt_pct(roi)} "
-                    f"({_money(v['attributed_revenue_per_year'], cur)} of attributable revenue added per year for "
-                    f"{_money(v['cost_per_year'], cur)} of cost).",
+            insight=f"On the stated assumptions the programme earns back its cost with little to spare: {basis}, "
+                    f"the first-year ROI is {fmt_pct(roi)} ({_money(v['attributed_revenue_per_year'], cur)} of "
+                    f"attributable revenue added per year for {_money(v['cost_per_year'], cur)} of cost). "
+                    f"{caveat}".strip(),
             recommendation=RecDraft(
                 "Concentrate recommendations where they earn most before scaling",
                 f"Net revenue per year is only {_money(v['net_revenue_per_year'], cur)} on a yearly cost of "
-                f"{_money(v['cost_per_year'], cur)}.",
-                effort="Low", owner="Product Management with Finance",
+                f"{_money(v['cost_per_year'], cur)} ({basis}).",
+                effort="Low", owner="Product Management with Finance", topic="programme", direction="fix",
                 success_metric=f"first-year ROI above the current {fmt_pct(roi)}"))
     return RuleOutput(
-        insight=f"The programme does not cover its cost: attributable revenue added per year "
-                f"({_money(v['attributed_revenue_per_year'], cur)}) is below the yearly cost "
-                f"({_money(v['cost_per_year'], cur)}), a first-year ROI of {fmt_pct(roi)}.",
+        insight=f"On the stated assumptions the programme does not cover its cost: {basis}, attributable revenue "
+                f"added per year ({_money(v['attributed_revenue_per_year'], cur)}) is below the yearly cost "
+                f"({_money(v['cost_per_year'], cur)}), a first-year ROI of {fmt_pct(roi)}. {caveat}".strip(),
         recommendation=RecDraft(
             "Cut recommendation volume that does not earn its cost",
             f"The programme loses {_money(abs(v['net_revenue_per_year']), cur)} a year at "
             f"{_price(v['cost_per_recommendation'], cur)} per recommendation plus "
-            f"{_money(v['program_cost'], cur)} of running cost.",
-            effort="Medium", owner="Retail Banking leadership with Finance",
+            f"{_money(v['program_cost'], cur)} of running cost ({basis}).",
+            effort="Medium", owner="Retail Banking leadership with Finance", topic="programme", direction="reduce",
             success_metric=f"attributable revenue added per year at least the current yearly cost of "
                            f"{_money(v['cost_per_year'], cur)}"),
         risk=f"At the assumed costs the programme runs at a first-year ROI of {fmt_pct(roi)}.")
@@ -411,8 +444,9 @@ def _clv(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     cur = v["currency"]
     return RuleOutput(insight=f"Accepted products are worth {_money(v['total_clv'], cur)} over expected customer "
-                              f"lifetimes, {fmt_times(v['revenue_weighted_lifetime_years'])} their annual revenue: "
-                              "keeping a customer multiplies the value of every sale.")
+                              f"lifetimes: {_money(v['annual_revenue'], cur)} of annual revenue held for "
+                              f"{fmt_num(v['revenue_weighted_lifetime_years'], 1)} years on average, so keeping a "
+                              "customer multiplies the value of every sale.")
 
 
 def _revenue_at_risk(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -508,6 +542,8 @@ def _efficiency_rule(kind: str) -> Callable[[Finding, FindingIndex], RuleOutput]
                           "with better targeting.")
         return RuleOutput(insight=insight, recommendation=RecDraft(
             title, rationale, effort="Low" if kind == "segment" else "Medium", owner=owner,
+            topic=f"segment:{best[key]}" if kind == "segment" else f"product:{best[key]}", direction="grow",
+            counter_topic=f"segment:{worst[key]}" if kind == "segment" else f"product:{worst[key]}",
             success_metric=f"revenue per recommendation above the current {_price(v['overall'], cur)}, with less "
                            f"than {fmt_pct(v['below_average_share'])} of recommendations going to below-average "
                            f"{'segments' if kind == 'segment' else 'product types'}"))

@@ -11,6 +11,7 @@ result it cites (derived figures are computed in SQL); rules below phrase them a
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.agents.base import (
@@ -33,6 +34,7 @@ from finmatch_agents.agents.base import (
     xy_chart,
 )
 from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
+from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
 from finmatch_agents.stats import adjust, against_expected, compare_rates, monotone
 
@@ -69,16 +71,6 @@ def _unit_cost(value: Any, currency: str) -> str:
 
 def _money(value: Any, currency: str) -> str:
     return fmt_money(value, currency, compact=True)
-
-
-def _counts(row: dict[str, Any]) -> str:
-    lo, hi = row["min_transactions"], row["max_transactions"]
-    return f"count {fmt_count(lo)}" if lo == hi else f"counts {fmt_count(lo)} to {fmt_count(hi)}"
-
-
-def _strength(correlation: Any) -> str:
-    c = abs(float(correlation or 0.0))
-    return "negligible" if c < 0.1 else "weak" if c < 0.3 else "moderate" if c < 0.5 else "strong"
 
 
 # -- step 1: data preparation --------------------------------------------------------------------------------
@@ -266,8 +258,8 @@ def correlate(ctx: StepContext) -> None:
                         f"Acceptance ranges from {fmt_pct(best['acceptance_rate'])} for {best['stage']} customers to "
                         f"{fmt_pct(worst['acceptance_rate'])} for {worst['stage']} customers, a spread of "
                         f"{fmt_pp(best['acceptance_rate'] - worst['acceptance_rate'], signed=False)}; "
-                        f"{worst['stage']} customers receive {fmt_pct(worst['share'])} of recommendations at "
-                        f"{fmt_pp(worst['vs_overall'])} against the overall rate of {fmt_pct(worst['overall_rate'])}"
+                        f"{worst['stage']} customers receive {fmt_pct(worst['share'])} of recommendations and "
+                        f"accept {fmt_pp(test['diff'])} against the other stages"
                         + (f" ({_clear(test)})." if test["clear"] else "; no stage differs clearly from the rest."),
                         {"best": best, "worst": worst, "spread": best["acceptance_rate"] - worst["acceptance_rate"],
                          "ratio": best["acceptance_rate"] / worst["acceptance_rate"] if worst["acceptance_rate"]
@@ -275,9 +267,13 @@ def correlate(ctx: StepContext) -> None:
                         effect=min(1.0, float(best["acceptance_rate"] - worst["acceptance_rate"]) / 0.2)
                         if test["clear"] else 0.05, polarity="opportunity", n=worst["recommendations"],
                         units={**TEST_UNITS, **ESTIMATE_UNITS, "spread": "pp", "ratio": "times"})
-    tx = ctx.sql("optimization/transactions", what="Acceptance by transaction count", bins=5)
-    if tx and tx.rows:
-        _transactions_finding(ctx, tx)
+    for column, key, label, word in COUNT_COLUMNS:
+        if column == "campaign_contacts" and not ctx.has(column):
+            continue  # an optional column most banks' data lacks: no "not analysed" line for it
+        res = ctx.sql("optimization/by_count", what=f"Acceptance by {label}", count_column=column, count_label=label,
+                      bins=5 if key == "transactions" else 10)
+        if res and res.rows:
+            _count_finding(ctx, res, key, label, word)
     usage = ctx.sql("optimization/usage_trend", what="Acceptance by product-usage trend")
     if usage and usage.rows:
         rows = usage.dicts()
@@ -287,9 +283,10 @@ def correlate(ctx: StepContext) -> None:
         by = {r["trend"]: r for r in rows}
         if "Increasing" in by and "Decreasing" in by:
             up, down = by["Increasing"], by["Decreasing"]
-            test = test_values(compare_rates(down["recommendations"] * down["acceptance_rate"], down["recommendations"],
-                                             up["recommendations"] * up["acceptance_rate"], up["recommendations"]),
-                               ctx.min_effect)
+            # rising against falling usage: the sign of the gap the interval qualifies
+            test = test_values(compare_rates(up["recommendations"] * up["acceptance_rate"], up["recommendations"],
+                                             down["recommendations"] * down["acceptance_rate"],
+                                             down["recommendations"]), ctx.min_effect)
             total = sum(r["recommendations"] * r["acceptance_rate"] for r in rows)
             vs_rest = against_rest_all(rows, key="trend")["Decreasing"]
             est = gap_estimate(down["recommendations"], test_values(vs_rest, ctx.min_effect), total, "acceptances",
@@ -308,42 +305,71 @@ def correlate(ctx: StepContext) -> None:
                         units={**TEST_UNITS, **ESTIMATE_UNITS, "gap": "pp", "ratio": "times"})
 
 
-def _transactions_finding(ctx: StepContext, tx: QueryResult) -> None:
-    rows = tx.dicts()
+#: count columns whose groups are compared: (column, finding key, label, unit word in the singular)
+COUNT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("customer_transaction_count", "transactions", "transaction count in the last six months", "transaction"),
+    ("campaign_contacts", "campaign_contacts", "contacts in this campaign", "contact"),
+)
+
+
+def _group_label(row: dict[str, Any], word: str, last: bool) -> str:
+    lo, hi = row["min_count"], row["max_count"]
+    words = word if lo == hi == 1 else f"{word}s"
+    if lo == hi:
+        return f"{fmt_count(lo)} {words}"
+    return f"{fmt_count(lo)} or more {words} (up to {fmt_count(hi)})" if last else \
+        f"{fmt_count(lo)} to {fmt_count(hi)} {words}"
+
+
+def _trend(rates: list[float], word: str) -> str:
+    """How acceptance moves across ordered groups, judged on the rates as the report shows them (0.1%)."""
+    shown = [round(r * 1000) for r in rates]
+    if all(b < a for a, b in itertools.pairwise(shown)):
+        return f"falls with every extra {word}"
+    if all(b > a for a, b in itertools.pairwise(shown)):
+        return f"rises with every extra {word}"
+    if monotone(rates, decreasing=True) and rates[-1] < rates[0]:
+        return f"never rises with an extra {word}"
+    if monotone(rates, decreasing=False) and rates[-1] > rates[0]:
+        return f"never falls with an extra {word}"
+    return "does not move steadily with the count"
+
+
+def _count_finding(ctx: StepContext, res: QueryResult, key: str, label: str, word: str) -> None:
+    rows = res.dicts()
     head = rows[0]
     by_value = bool(head["by_value"])
-    cut = "one group per count" if by_value else "groups cut at count values, so equal counts share a group"
-    ctx.table(f"Acceptance by transaction count (last six months; {cut})", tx,
-              [("quintile", "Group"), ("recommendations", "Recommendations"),
-               ("min_transactions", "From"), ("max_transactions", "To"),
-               ("avg_transactions", "Mean transactions"), ("acceptance_rate", "Acceptance")])
-    ctx.chart("Acceptance by transaction count (transactions from-to), in percent",
-              xy_chart("Acceptance by transaction count",
-                       [f"{fmt_count(r['min_transactions'])}-{fmt_count(r['max_transactions'])}" for r in rows],
-                       [("bar", percent_values([r["acceptance_rate"] for r in rows]))], y_title="percent"), tx)
+    cut = f"one group per {word} count" if by_value else "groups cut at count values, so equal counts share a group"
+    ctx.table(f"Acceptance by {label} ({cut})", res,
+              [("grp", "Group"), ("recommendations", "Recommendations"), ("min_count", "From"),
+               ("max_count", "To"), ("avg_count", "Mean"), ("acceptance_rate", "Acceptance")])
+    ctx.chart(f"Acceptance by {label} (from-to), in percent",
+              xy_chart(f"Acceptance by {word} count",
+                       [f"{fmt_count(r['min_count'])}-{fmt_count(r['max_count'])}" for r in rows],
+                       [("bar", percent_values([r["acceptance_rate"] for r in rows]))], y_title="percent"), res)
     if len(rows) < 2:
-        ctx.note("All records share one transaction count, so acceptance cannot be compared across counts.")
+        ctx.note(f"All records share one {label}, so acceptance cannot be compared across counts.")
         return
     low, high = rows[0], rows[-1]
     test = test_values(compare_rates(high["recommendations"] * high["acceptance_rate"], high["recommendations"],
                                      low["recommendations"] * low["acceptance_rate"], low["recommendations"]),
                        ctx.min_effect)
-    rates = [float(r["acceptance_rate"]) for r in rows]
-    trend = ("falls with every step" if monotone(rates, decreasing=True) and rates[-1] < rates[0]
-             else "rises with every step" if monotone(rates, decreasing=False) and rates[-1] > rates[0]
-             else "does not move steadily with it")
-    ctx.finding("transactions", "Transaction patterns and acceptance",
-                f"Acceptance runs from {fmt_pct(head['bottom_quintile_rate'])} for the lowest transaction counts "
-                f"({_counts(low)}) to {fmt_pct(head['top_quintile_rate'])} for the highest ({_counts(high)}), "
-                f"{fmt_pp(head['top_bottom_gap'])} ({_clear(test) if test['clear'] else 'no clear difference'}); "
-                f"across the {fmt_count(len(rows))} groups acceptance {trend}, and the correlation between "
-                f"transaction count and acceptance is {fmt_num(head['correlation'])}, a "
-                f"{_strength(head['correlation'])} relation.",
-                {k: head[k] for k in ("bottom_quintile_rate", "top_quintile_rate", "top_bottom_gap",
-                                      "acceptance_spread", "correlation", "records", "groups")}
-                | {"strength": _strength(head["correlation"]), "trend": trend, "test": test, "by_value": by_value},
-                [tx], effect=min(1.0, abs(float(head["correlation"] or 0.0)) * 2), polarity="neutral",
-                n=head["records"], units={**TEST_UNITS, "by_value": "text"})
+    trend = _trend([float(r["acceptance_rate"]) for r in rows], word)
+    groups = [f"{fmt_pct(r['acceptance_rate'])} at {_group_label(r, word, i == len(rows) - 1)}"
+              for i, r in enumerate(rows)]
+    missing = int(head["all_recommendations"]) - int(head["records"])
+    unrecorded = (f" {plural(missing, 'recommendation')} without a recorded count "
+                  "are not in these groups." if missing else "")
+    ctx.finding(key, f"{label[0].upper()}{label[1:]} and acceptance",
+                f"Acceptance {trend}: " + ", ".join(groups[:-1]) + f" and {groups[-1]}; the last group against the "
+                f"first is {fmt_pp(test['diff'])} "
+                f"({interval_text(test) if test['clear'] else 'no clear difference'}).{unrecorded}",
+                {k: head[k] for k in ("bottom_group_rate", "top_group_rate", "top_bottom_gap", "acceptance_spread",
+                                      "correlation", "records", "all_recommendations", "groups")}
+                | {"trend": trend, "test": test, "by_value": by_value, "label": label, "word": word,
+                   "first": low, "last": high},
+                [res], effect=min(1.0, abs(float(head["top_bottom_gap"] or 0.0)) / 0.2) if test["clear"] else 0.05,
+                polarity="neutral", n=head["records"], units={**TEST_UNITS, "by_value": "text", "trend": "text"})
 
 
 def _clear(test: dict[str, Any]) -> str:
@@ -572,18 +598,46 @@ def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 def _transactions(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
-    if v["strength"] in ("negligible", "weak") or not v["test"]["clear"]:
-        return RuleOutput(insight=f"Transaction volume is a {v['strength']} signal for acceptance (correlation "
-                                  f"{fmt_num(v['correlation'])}); it should not drive targeting on its own.")
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f"Acceptance shows no clear difference between the lowest and highest transaction "
+                                  f"counts ({fmt_pct(v['bottom_group_rate'])} against "
+                                  f"{fmt_pct(v['top_group_rate'])}); transaction volume should not drive targeting "
+                                  "on its own.")
+    more = v["top_bottom_gap"] > 0
     return RuleOutput(
-        insight=f"Transaction volume tracks acceptance (correlation {fmt_num(v['correlation'])}): the most active "
-                f"quintile accepts {fmt_pct(v['top_quintile_rate'])} against {fmt_pct(v['bottom_quintile_rate'])}.",
+        insight=f"Acceptance {v['trend']}: the most active customers accept {fmt_pct(v['top_group_rate'])} against "
+                f"{fmt_pct(v['bottom_group_rate'])} for the least active ({interval_text(v['test'])}).",
         recommendation=RecDraft(
             "Add transaction activity to the matching model's features",
-            f"Acceptance differs by {fmt_pp(v['top_bottom_gap'])} between the most and least active quintiles.",
-            effort="Medium", owner="Data Science",
-            success_metric=f"the correlation of score and acceptance rises while the quintile gap of "
-                           f"{fmt_pp(v['top_bottom_gap'], signed=False)} is explained by the score"))
+            f"Acceptance differs by {fmt_pp(v['top_bottom_gap'])} between the {'most' if more else 'least'} and "
+            f"{'least' if more else 'most'} active customers, a difference the score does not use today.",
+            effort="Medium", owner="Data Science", topic="feature:transactions", direction="grow",
+            success_metric=f"the score ranks the {fmt_pp(v['top_bottom_gap'], signed=False)} activity gap"))
+
+
+def _campaign_contacts(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    first, last = v["first"], v["last"]
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f"Acceptance shows no clear difference with the number of contacts in the campaign "
+                                  f"({fmt_pct(first['acceptance_rate'])} at the first group against "
+                                  f"{fmt_pct(last['acceptance_rate'])} at the last).")
+    if v["top_bottom_gap"] >= 0:
+        return RuleOutput(insight=f"Acceptance {v['trend']}: customers contacted more often accept more "
+                                  f"({fmt_pct(last['acceptance_rate'])} against {fmt_pct(first['acceptance_rate'])}).")
+    return RuleOutput(
+        insight=f"Acceptance {v['trend']}: {fmt_pct(first['acceptance_rate'])} at "
+                f"{_group_label(first, 'contact', False)} against {fmt_pct(last['acceptance_rate'])} at "
+                f"{_group_label(last, 'contact', True)} ({interval_text(v['test'])}).",
+        recommendation=RecDraft(
+            "Review the contact policy for customers who have not accepted after several contacts",
+            f"Customers reached {fmt_count(last['min_count'])} or more times accept "
+            f"{fmt_pct(last['acceptance_rate'])} of offers against {fmt_pct(first['acceptance_rate'])} at the first "
+            "contact. The data shows the association, not its cause: customers still undecided after many calls "
+            "may be less interested to begin with, so test a contact cap on part of the campaign before applying it.",
+            effort="Low", owner="Marketing Operations", topic="contacts", direction="reduce",
+            success_metric=f"acceptance per contact above {fmt_pct(last['acceptance_rate'])} for repeat contacts "
+                           "in the test group, with total acceptances held"))
 
 
 def _usage_trend(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -697,6 +751,7 @@ AGENT = AgentSpec(
     ),
     rules={"scope": _scope, "readiness": _readiness_rule, "mistargeted": _mistargeted, "targeting_ok": _targeting_ok,
            "low_affinity": _low_affinity, "lifecycle": _lifecycle, "transactions": _transactions,
+           "campaign_contacts": _campaign_contacts,
            "usage_trend": _usage_trend, "source_systems": _systems, "crm_systems": _systems,
            "stale_source": _stale_source, "source_gaps": _source_gaps, "source_flags": _source_flags},
 )

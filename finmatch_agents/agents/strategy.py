@@ -31,9 +31,8 @@ from finmatch_agents.agents.base import (
     xy_chart,
 )
 from finmatch_agents.data.profile import SOURCE_UNITS
-from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
-from finmatch_agents.stats import adjust, against_rest, compare_means
+from finmatch_agents.stats import adjust, against_rest, compare_means, compare_rates
 
 if TYPE_CHECKING:
     from finmatch_agents.records import Finding
@@ -95,87 +94,94 @@ def assess_technology(ctx: StepContext) -> None:
     if split and split.rows and split.first().get("recommendations"):
         row = split.first()
         channels = ", ".join(str(c) for c in row["digital_channels"] or [])
-        if row["digital_acceptance"] is None or row["assisted_acceptance"] is None:
+        of = ("of recommendations with a recorded channel" if row["all_recommendations"] > row["recommendations"]
+              else "of recommendations")
+        if not row["digital_recommendations"]:
+            ctx.finding("digital", "Digital share",
+                        f"No recommendation went through a channel counted as digital ({channels}, per the "
+                        "digital_channels assumption), so digital and assisted delivery cannot be compared; if the "
+                        "data names its channels differently, set the assumption to match.", row, [split],
+                        n=row["recommendations"])
+        elif row["digital_acceptance"] is None or row["assisted_acceptance"] is None:
             ctx.finding("digital", "Digital share",
                         f"Digital channels ({channels}, per the digital_channels assumption) carry "
-                        f"{fmt_pct(row['digital_share'])} of recommendations; there is no "
+                        f"{fmt_pct(row['digital_share'])} {of}; there is no "
                         f"{'assisted' if row['assisted_acceptance'] is None else 'digital'} volume to compare "
                         "acceptance against.", row, [split], n=row["recommendations"])
         else:
+            test = test_values(compare_rates(row["digital_recommendations"] * row["digital_acceptance"],
+                                             row["digital_recommendations"],
+                                             row["assisted_recommendations"] * row["assisted_acceptance"],
+                                             row["assisted_recommendations"]), ctx.min_effect)
             ctx.finding("digital", "Digital against assisted channels",
                         f"Digital channels ({channels}, per the digital_channels assumption) carry "
-                        f"{fmt_pct(row['digital_share'])} of recommendations and convert at "
+                        f"{fmt_pct(row['digital_share'])} {of} and convert at "
                         f"{fmt_pct(row['digital_acceptance'])} against {fmt_pct(row['assisted_acceptance'])} for "
-                        f"assisted channels ({fmt_pp(row['digital_vs_assisted'])}, "
-                        f"{fmt_times(row['digital_assisted_ratio'])}).",
-                        row, [split], effect=_share(row["digital_vs_assisted"], row["overall_rate"]),
-                        polarity="opportunity" if (row["digital_vs_assisted"] or 0) > 0 else "risk",
-                        n=min(row["digital_recommendations"], row["assisted_recommendations"]))
-    crm = ctx.sql("strategy/crm_mix", what="CRM platform mix and conversion")
-    if crm and crm.rows:
-        rows = crm.dicts()
-        ctx.table("Recommendations and acceptance by CRM platform", crm,
-                  [("crm_system", "CRM platform"), ("recommendations", "Recommendations"),
-                   ("share", "Share"), ("acceptance_rate", "Acceptance"),
-                   ("vs_overall", "vs overall")])
-        top, low = rows[0], rows[-1]
-        ctx.finding("crm", "CRM platforms",
-                    f"{fmt_count(top['platforms_compared'])} CRM platforms deliver the recommendations; "
-                    f"{top['crm_system']} carries {fmt_pct(top['share'])} of them. Acceptance ranges from "
-                    f"{fmt_pct(low['acceptance_rate'])} ({low['crm_system']}) to {fmt_pct(top['acceptance_rate'])} "
-                    f"({top['crm_system']}), a spread of {fmt_pp(top['acceptance_spread'], signed=False)}.",
-                    {"top": top, "low": low, "spread": top["acceptance_spread"],
-                     "platforms": top["platforms_compared"], "overall_rate": top["overall_rate"]}, [crm],
-                    effect=_share(top["acceptance_spread"], top["overall_rate"]), n=low["recommendations"],
-                    units={"spread": "pp", "platforms": "count"})
-
-
-def _channel_label(row: dict[str, Any]) -> str:
-    return "Offers with no recorded channel" if row["channel"] == NOT_RECORDED else str(row["channel"])
+                        f"assisted channels ({fmt_pp(test['diff'])}; "
+                        f"{interval_text(test) if test['clear'] else 'no clear difference'}).",
+                        {**row, "test": test}, [split],
+                        effect=_share(test["diff"], row["overall_rate"]) if test["clear"] else 0.05,
+                        polarity=("opportunity" if test["diff"] > 0 else "risk") if test["clear"] else "neutral",
+                        n=min(row["digital_recommendations"], row["assisted_recommendations"]), units=TEST_UNITS)
 
 
 def _channel_findings(ctx: StepContext, mix: QueryResult, rows: list[dict[str, Any]]) -> None:
-    """Each channel against the others (adjusted for the number of channels): only clear differences lead."""
-    if len(rows) < 2:
-        ctx.note(f"Only one channel ({rows[0]['channel']}) has enough recommendations, so channels are not "
-                 "compared.")
+    """Recorded channels against each other (adjusted for the number of channels): only clear differences lead.
+    Offers without a recorded channel are their own finding against all recorded ones, so an unknown group
+    never makes a recorded channel look strong (or weak) by comparison."""
+    total = float(rows[0]["overall_rate"]) * float(rows[0]["all_recommendations"])
+    unknown = next((r for r in rows if r["channel"] == NOT_RECORDED), None)
+    known = [r for r in rows if r["channel"] != NOT_RECORDED]
+    if unknown is not None and known:
+        test = test_values(against_rest_all(rows, key="channel")[NOT_RECORDED], ctx.min_effect)
+        est = gap_estimate(unknown["recommendations"], test, total, "acceptances",
+                           "upper bound if offers without a recorded channel converted like the recorded ones", mix.id)
+        ctx.finding("unrecorded_channel", "Offers without a recorded channel",
+                    f"{fmt_pct(unknown['share'])} of recommendations have no recorded channel; they convert at "
+                    f"{fmt_pct(unknown['acceptance_rate'])} against {fmt_pct(test['rate_b'])} for offers with a "
+                    f"recorded channel ({fmt_pp(test['diff'])}; "
+                    f"{interval_text(test) if test['clear'] else 'no clear difference'}).",
+                    {**unknown, "test": test, "estimate": est}, [mix],
+                    effect=_share(test["diff"], unknown["overall_rate"]) if test["clear"] else 0.05,
+                    polarity="risk" if test["clear"] and test["diff"] < 0 else "neutral",
+                    n=unknown["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS})
+    if len(known) < 2:
+        named = f" ({known[0]['channel']})" if known else ""
+        ctx.note(f"Only one recorded channel{named} has enough recommendations, so channels are not compared.")
         return
-    tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="channel").items()}
-    total = float(rows[0]["overall_rate"]) * sum(r["recommendations"] for r in rows)
-    above = [r for r in rows if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] > 0]
-    below = [r for r in reversed(rows) if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] < 0]
+    tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(known, key="channel").items()}
+    above = [r for r in known if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] > 0]
+    below = [r for r in reversed(known) if tests[r["channel"]]["clear"] and tests[r["channel"]]["diff"] < 0]
+    others = "the other recorded channels" if unknown is not None else "the other channels"
     if above:
         best, test = above[0], tests[above[0]["channel"]]
         kind = {"Digital": "a digital channel", "Assisted": "an assisted channel"}.get(best["channel_type"], "")
         ctx.finding("best_channel", "Best-converting channel",
-                    f"{_channel_label(best)}{', ' + kind + ',' if kind else ''} converts best at "
-                    f"{fmt_pct(best['acceptance_rate'])}, {fmt_times(best['lift'])} the overall rate of "
-                    f"{fmt_pct(best['overall_rate'])} and {fmt_pp(test['diff'])} against the other channels "
-                    f"({fmt_pct(best['others_rate'])}; {interval_text(test)}); it "
-                    f"carries {fmt_pct(best['share'])} of recommendations.",
-                    {**best, "test": test}, [mix], effect=min(1.0, (float(best["lift_vs_others"] or 1.0) - 1.0)),
-                    polarity="opportunity", n=best["recommendations"], units=TEST_UNITS)
+                    f"{best['channel']}{', ' + kind + ',' if kind else ''} converts best at "
+                    f"{fmt_pct(best['acceptance_rate'])} against {fmt_pct(test['rate_b'])} for {others} "
+                    f"({fmt_pp(test['diff'])}; {interval_text(test)}); it carries {fmt_pct(best['share'])} of "
+                    "recommendations.",
+                    {**best, "test": test, "others": others}, [mix],
+                    effect=min(1.0, _share(test["diff"], best["overall_rate"])),
+                    polarity="opportunity", n=best["recommendations"], units={**TEST_UNITS, "others": "text"})
     if below:
         worst, test = below[0], tests[below[0]["channel"]]
         est = gap_estimate(worst["recommendations"], test, total, "acceptances",
-                           f"upper bound if {_channel_label(worst).lower()} converted like the other channels",
-                           mix.id)
+                           f"upper bound if {worst['channel']} converted like {others}", mix.id)
         ctx.finding("weakest_channel", "Weakest channel",
-                    f"{_channel_label(worst)} convert{'' if worst['channel'] == NOT_RECORDED else 's'} worst at "
-                    f"{fmt_pct(worst['acceptance_rate'])} ({fmt_pp(test['diff'])} against the other channels; "
-                    f"{interval_text(test)}) on {fmt_pct(worst['share'])} of "
-                    f"recommendations; acceptance spans {fmt_pp(worst['acceptance_spread'], signed=False)} across "
-                    f"{plural(worst['channels_compared'], 'channel group')}.",
-                    {**worst, "test": test, "estimate": est}, [mix],
-                    effect=_share(worst["vs_overall"], worst["overall_rate"]), polarity="risk",
-                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS})
+                    f"{worst['channel']} converts worst at {fmt_pct(worst['acceptance_rate'])} against "
+                    f"{fmt_pct(test['rate_b'])} for {others} ({fmt_pp(test['diff'])}; {interval_text(test)}) on "
+                    f"{fmt_pct(worst['share'])} of recommendations.",
+                    {**worst, "test": test, "estimate": est, "others": others}, [mix],
+                    effect=_share(test["diff"], worst["overall_rate"]), polarity="risk",
+                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS, "others": "text"})
     if not above and not below:
         ctx.finding("channels_alike", "Channels",
-                    f"No channel converts clearly differently from the others (by at least "
+                    f"No recorded channel converts clearly differently from {others} (by at least "
                     f"{fmt_pp(ctx.min_effect, signed=False)} beyond chance): acceptance ranges from "
-                    f"{fmt_pct(rows[-1]['acceptance_rate'])} ({_channel_label(rows[-1])}) to "
-                    f"{fmt_pct(rows[0]['acceptance_rate'])} ({_channel_label(rows[0])}).",
-                    {"lowest": rows[-1], "highest": rows[0], "min_effect": ctx.min_effect}, [mix], effect=0.05,
+                    f"{fmt_pct(known[-1]['acceptance_rate'])} ({known[-1]['channel']}) to "
+                    f"{fmt_pct(known[0]['acceptance_rate'])} ({known[0]['channel']}).",
+                    {"lowest": known[-1], "highest": known[0], "min_effect": ctx.min_effect}, [mix], effect=0.05,
                     units={"min_effect": "pp"})
 
 
@@ -333,7 +339,8 @@ def _source_quality(ctx: StepContext) -> None:
 
 def develop_strategy(ctx: StepContext) -> None:
     """Segment roles (Grow / Defend / Nurture) and digital adoption by segment."""
-    roles = ctx.sql("strategy/segment_roles", what="Segment roles from acceptance and churn")
+    roles = (ctx.sql("strategy/segment_roles", what="Segment roles from acceptance and churn")
+             if ctx.has("customer_churn_probability") else None)  # without churn: acceptance-only roles below
     if roles and roles.rows:
         rows = _tested_roles(ctx, roles.dicts(), with_churn=True)
         ctx.table("Segment roles: Defend (churn clearly above the other segments), Grow (acceptance clearly above), "
@@ -354,10 +361,7 @@ def develop_strategy(ctx: StepContext) -> None:
                        ("acceptance_rate", "Acceptance"), ("acceptance_vs_overall", "vs overall")], rows)
             _role_findings(ctx, fallback, rows, with_churn=False)
     dig = ctx.sql("strategy/segment_digital", what="Digital adoption by segment")
-    if dig and dig.rows and not any(r["digital_share"] for r in dig.dicts()):
-        ctx.note("No recommendation went through a channel counted as digital (the digital_channels assumption), "
-                 "so digital adoption cannot be compared across segments.")
-    elif dig and dig.rows:
+    if dig and dig.rows and any(r["digital_share"] for r in dig.dicts()):  # none digital: said under channels
         rows = dig.dicts()
         ctx.table("Digital adoption and digital against assisted acceptance by segment", dig,
                   [("segment", "Segment"), ("recommendations", "Recommendations"),
@@ -465,44 +469,56 @@ def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *,
 # -- rules for the offline analyst (the roadmap: Now / Next / Later) -------------------------------------
 def _best_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    test = v["test"]
     return RuleOutput(
-        insight=f"{v['channel']} is the bank's strongest channel: it converts {fmt_times(v['lift_vs_others'])} as "
-                f"often as the other channels ({fmt_pct(v['acceptance_rate'])} against "
-                f"{fmt_pct(v['others_rate'])}).",
+        insight=f"{v['channel']} is the bank's strongest channel: {fmt_pct(v['acceptance_rate'])} acceptance against "
+                f"{fmt_pct(test['rate_b'])} for {v['others']}.",
         recommendation=RecDraft(
             f"Shift recommendation volume towards {v['channel']}",
-            f"{v['channel']} converts at {fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for "
-            f"the other channels but carries only {fmt_pct(v['share'])} of recommendations.",
+            f"{v['channel']} converts at {fmt_pct(v['acceptance_rate'])} against {fmt_pct(test['rate_b'])} for "
+            f"{v['others']} ({interval_text(test)}) and carries {fmt_pct(v['share'])} of recommendations.",
             effort="Low", owner="Digital Channels", horizon="Now",
             success_metric=f"{v['channel']} share of recommendations above the current {fmt_pct(v['share'])} "
                            f"with its acceptance held at {fmt_pct(v['acceptance_rate'])}",
             topic=f"channel:{v['channel']}", direction="grow"))
 
 
+def _unrecorded_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    test = v["test"]
+    if not test["clear"]:
+        return RuleOutput(insight=f.statement.split(" [")[0])
+    est = estimate_of(v.get("estimate"))
+    worse = test["diff"] < 0
+    return RuleOutput(
+        insight=f"Offers with no recorded channel convert at {fmt_pct(v['acceptance_rate'])}, "
+                f"{'below' if worse else 'above'} the recorded channels ({fmt_pct(test['rate_b'])}): the strongest "
+                "channel signal in the data is where the channel is missing.",
+        recommendation=RecDraft(
+            "Find out how the offers without a recorded channel were made",
+            f"{fmt_pct(v['share'])} of recommendations have no channel and convert at "
+            f"{fmt_pct(v['acceptance_rate'])} against {fmt_pct(test['rate_b'])} for the others; record the channel "
+            "of every offer so the difference can be acted on."
+            + (estimate_text(est, "The gap to the recorded channels is worth up to {n} acceptances") if worse else ""),
+            effort="Low", owner="Marketing Operations with Data Engineering", horizon="Now",
+            success_metric="every new recommendation carries its delivery channel",
+            topic=f"channel:{NOT_RECORDED}", direction="fix", estimate=est if worse else None))
+
+
 def _weakest_channel(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     est = estimate_of(v.get("estimate"))
-    worth = estimate_text(est, "The gap to the other channels is worth up to {n} acceptances")
-    if v["channel"] == NOT_RECORDED:
-        return RuleOutput(
-            insight=f"Offers with no recorded channel convert at only {fmt_pct(v['acceptance_rate'])}, well below "
-                    f"the others ({fmt_pct(v['others_rate'])}).",
-            recommendation=RecDraft(
-                "Find out how the offers without a recorded channel were made",
-                f"{fmt_pct(v['share'])} of recommendations have no channel and convert at "
-                f"{fmt_pct(v['acceptance_rate'])} against {fmt_pct(v['others_rate'])} for the others; record the "
-                f"channel of every offer so the difference can be acted on.{worth}",
-                effort="Low", owner="Marketing Operations with Data Engineering", horizon="Now",
-                success_metric="every new recommendation carries its delivery channel",
-                topic=f"channel:{NOT_RECORDED}", direction="fix", estimate=est))
     return RuleOutput(
-        insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} acceptance.",
+        insight=f"{v['channel']} is the weakest channel at {fmt_pct(v['acceptance_rate'])} acceptance against "
+                f"{fmt_pct(v['test']['rate_b'])} for {v['others']}.",
         recommendation=RecDraft(
             f"Redesign {v['channel']} recommendations",
-            f"{v['channel']} offers convert at {fmt_pct(v['acceptance_rate'])}, {fmt_pp(v['vs_overall'])} against "
-            f"the overall rate, on {fmt_pct(v['share'])} of recommendations.{worth}",
+            f"{v['channel']} offers convert at {fmt_pct(v['acceptance_rate'])} against "
+            f"{fmt_pct(v['test']['rate_b'])} for {v['others']} ({interval_text(v['test'])}), on "
+            f"{fmt_pct(v['share'])} of recommendations."
+            + estimate_text(est, f"The gap to {v['others']} is worth up to {{n}} acceptances"),
             effort="Medium", owner="Marketing", horizon="Next",
-            success_metric=f"{v['channel']} acceptance up to the overall rate of {fmt_pct(v['overall_rate'])}",
+            success_metric=f"{v['channel']} acceptance up to the {fmt_pct(v['test']['rate_b'])} of {v['others']}",
             topic=f"channel:{v['channel']}", direction="fix", estimate=est))
 
 
@@ -513,34 +529,20 @@ def _channels_alike(f: Finding, idx: FindingIndex) -> RuleOutput:
 def _digital(f: Finding, idx: FindingIndex) -> RuleOutput | None:
     v = f.values
     if not v.get("digital_recommendations"):
-        return RuleOutput(insight="No recommendation went through a channel counted as digital; if the data names "
-                                  "its channels differently, set the digital_channels assumption to match.")
+        return None  # the finding already says so; nothing to add
     if v.get("digital_vs_assisted") is None:
         return RuleOutput(insight=f"Digital channels carry {fmt_pct(v['digital_share'])} of recommendations.")
-    if v["digital_vs_assisted"] > 0:
-        return RuleOutput(insight=f"Digital delivery pays: digital channels convert "
-                                  f"{fmt_times(v['digital_assisted_ratio'])} as often as assisted ones and already "
-                                  f"carry {fmt_pct(v['digital_share'])} of recommendations.")
-    return RuleOutput(insight=f"Digital channels convert no better than assisted ones "
-                              f"({fmt_pct(v['digital_acceptance'])} against {fmt_pct(v['assisted_acceptance'])}): "
-                              "digital reach alone is not a conversion advantage.")
-
-
-def _crm(f: Finding, idx: FindingIndex) -> RuleOutput:
-    v = f.values
-    if (v["spread"] or 0) < 0.1 * (v["overall_rate"] or 0):
-        return RuleOutput(insight=f"The CRM platform barely affects conversion (a spread of "
-                                  f"{fmt_pp(v['spread'], signed=False)} across platforms), so platform consolidation "
-                                  "can be decided on cost and integration grounds.")
-    return RuleOutput(
-        insight=f"CRM platforms convert differently: {v['top']['crm_system']} reaches "
-                f"{fmt_pct(v['top']['acceptance_rate'])}, {v['low']['crm_system']} "
-                f"{fmt_pct(v['low']['acceptance_rate'])}.",
-        recommendation=RecDraft(
-            f"Bring {v['low']['crm_system']} journeys up to the {v['top']['crm_system']} standard",
-            f"Acceptance spans {fmt_pp(v['spread'], signed=False)} across CRM platforms.",
-            effort="Medium", owner="CRM Platform Team", horizon="Next",
-            success_metric=f"{v['low']['crm_system']} acceptance up to {fmt_pct(v['top']['acceptance_rate'])}"))
+    if not v["test"]["clear"]:
+        return RuleOutput(insight=f"Digital and assisted channels convert alike ({fmt_pct(v['digital_acceptance'])} "
+                                  f"against {fmt_pct(v['assisted_acceptance'])}, no clear difference): digital reach "
+                                  "is neither an advantage nor a handicap here.")
+    if v["test"]["diff"] > 0:
+        return RuleOutput(insight=f"Digital delivery pays: digital channels convert at "
+                                  f"{fmt_pct(v['digital_acceptance'])} against {fmt_pct(v['assisted_acceptance'])} "
+                                  f"for assisted ones ({interval_text(v['test'])}).")
+    return RuleOutput(insight=f"Digital channels convert worse than assisted ones "
+                              f"({fmt_pct(v['digital_acceptance'])} against {fmt_pct(v['assisted_acceptance'])}; "
+                              f"{interval_text(v['test'])}): digital reach alone is not a conversion advantage.")
 
 
 def _targeting_advantage(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -715,7 +717,8 @@ AGENT = AgentSpec(
         StepSpec("Digital Banking Report Generation", "report",
                  "The digital banking roadmap, ready for executive review."),
     ),
-    rules={"best_channel": _best_channel, "weakest_channel": _weakest_channel, "digital": _digital, "crm": _crm,
+    rules={"best_channel": _best_channel, "weakest_channel": _weakest_channel,
+           "unrecorded_channel": _unrecorded_channel, "digital": _digital,
            "targeting_advantage": _targeting_advantage, "capacity_focus": _capacity_focus,
            "channels_alike": _channels_alike, "data_readiness": _data_readiness,
            "source_quality": _source_quality_rule,

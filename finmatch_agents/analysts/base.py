@@ -28,7 +28,8 @@ class AnalysisRequest:
     currency: str
     emit: Emit
     evidence: Callable[[], Sequence[Query]]  # query records (with result samples) visible to this step
-    extra_evidence: list[Any] = field(default_factory=list)  # profile and assumption values
+    extra_evidence: list[Any] = field(default_factory=list)  # run-level values (the assumptions)
+    findings: Callable[[], Sequence[Finding]] = lambda: ()  # findings the step may cite (their tests, estimates)
     run_sql: Callable[[str, str, int], QueryResult] | None = None  # (sql, purpose, max_rows); None: no tools
     tables: list[str] = field(default_factory=list)
     describe: Callable[[str], list[tuple[str, str]]] | None = None

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
-from finmatch_agents.analysts.offline import OfflineAnalyst, top_recommendations
+from finmatch_agents.analysts.advice import reconcile
+from finmatch_agents.analysts.offline import OfflineAnalyst
 from finmatch_agents.data.schema import schema_text
 from finmatch_agents.errors import FinMatchError, ModelError
 from finmatch_agents.events import make_event
 from finmatch_agents.ids import cited_ids
 from finmatch_agents.llm import prompts
-from finmatch_agents.llm.grounding import Evidence, find_numbers, mark_unverified
+from finmatch_agents.llm.grounding import Sources, mark_unverified, ungrounded_sentences
 from finmatch_agents.llm.loop import LoopLimits, LoopServices, Submit, Verdict, build_loop
 from finmatch_agents.llm.models import build_chat_model
 from finmatch_agents.llm.tools import DataAccess, data_tools
@@ -54,11 +55,16 @@ SUBMIT, SUBMIT_SUMMARY = "submit_analysis", "submit_summary"
 MAX_FIELD_CHARS = 2_000
 
 
+#: ids a model may cite: exactly the shape the run gives them ("F101", "Q12"); anything else is refused
+FindingId = Annotated[str, StringConstraints(pattern=r"^F\d{1,7}$")]
+QueryId = Annotated[str, StringConstraints(pattern=r"^Q\d{1,7}$")]
+
+
 class InsightOut(BaseModel):
     text: str = Field(max_length=MAX_FIELD_CHARS,
                       description="One or two sentences; numbers only from the evidence; cite ids like [F101].")
-    finding_ids: list[str] = Field(default_factory=list, max_length=20)
-    query_ids: list[str] = Field(default_factory=list, max_length=20)
+    finding_ids: list[FindingId] = Field(default_factory=list, max_length=20)
+    query_ids: list[QueryId] = Field(default_factory=list, max_length=20)
 
 
 class RecommendationOut(BaseModel):
@@ -69,8 +75,8 @@ class RecommendationOut(BaseModel):
     owner: str = Field(max_length=200)
     success_metric: str = Field(max_length=MAX_FIELD_CHARS)
     horizon: Literal["Now", "Next", "Later"]
-    finding_ids: list[str] = Field(default_factory=list, max_length=20)
-    query_ids: list[str] = Field(default_factory=list, max_length=20)
+    finding_ids: list[FindingId] = Field(default_factory=list, max_length=20)
+    query_ids: list[QueryId] = Field(default_factory=list, max_length=20)
 
 
 class AnalysisOut(BaseModel):
@@ -115,23 +121,24 @@ def _flat_values(values: dict[str, Any], limit: int = 14) -> str:
 
 
 class _Checker:
-    """Checks the text of one answer: ids must exist, numbers must be grounded (marked or refused)."""
+    """Checks the text of one answer: ids must exist, and every number must be backed by what its own sentence
+    cites (or the item's ids), in its unit; ungrounded ones are marked (or, with --strict-grounding, refused)."""
 
     def __init__(self, analyst: ModelAnalyst, request: AnalysisRequest, known_findings: set[str],
                  model_queries: list[str]) -> None:
         self.a, self.request, self.known_findings, self.model_queries = analyst, request, known_findings, model_queries
         self.ungrounded = 0
+        self.sources: Sources | None = None  # built on first use: the evidence each sentence may cite
 
     def text(self, text: str, finding_ids: Sequence[str] = (), query_ids: Sequence[str] = ()) -> str:
         known_queries = {q.id for q in self.request.evidence()} | set(self.model_queries)
         cited = cited_ids(text) | set(finding_ids) | set(query_ids)
-        unknown = sorted(i for i in cited if (i.startswith("F") and i not in self.known_findings)
-                         or (i.startswith("Q") and i not in known_queries))
+        unknown = sorted(i for i in cited if i not in self.known_findings and i not in known_queries)
         if unknown:
             raise InvalidOutput(f"cites ids that do not exist: {', '.join(unknown)}")
-        evidence = Evidence.from_queries(self.request.evidence(), self.request.extra_evidence)
-        numbers, dates = find_numbers(text)
-        missing = [t.raw for t in numbers if not evidence.supports(t)] + [d for d in dates if d not in evidence.dates]
+        if self.sources is None:
+            self.sources = Sources(self.request.evidence(), self.request.findings(), self.request.extra_evidence)
+        missing = ungrounded_sentences(text, self.sources, [*finding_ids, *query_ids])
         if missing:
             if self.a.strict:
                 raise InvalidOutput(f"numbers not found in the evidence (--strict-grounding): {', '.join(missing)}")
@@ -275,8 +282,10 @@ class ModelAnalyst:
             except FinMatchError as exc:
                 return {"fatal": exc.message}
             checked["ungrounded"] = checker.ungrounded
+            advice = reconcile(analyses)
             return {"result": Summary(headline=headline, insights=insights or offline.insights,
-                                      recommendations=tuple(top_recommendations(analyses)),
+                                      recommendations=advice.top, all_recommendations=advice.all,
+                                      tradeoffs=advice.tradeoffs,
                                       caveats=caveats or offline.caveats, analyst=self.name)}
 
         def fallback(reason: str) -> Summary:

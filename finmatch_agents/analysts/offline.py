@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from finmatch_agents.agents.base import FindingIndex
+from finmatch_agents.analysts.advice import reconcile
 from finmatch_agents.analysts.base import impact_from
 from finmatch_agents.formatting import fmt_count
 from finmatch_agents.ids import refs
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
     from finmatch_agents.analysts.base import AnalysisRequest
 
-TOP_RECOMMENDATIONS = 6
 INSIGHTS_PER_AGENT = 2
 
 
@@ -70,7 +70,8 @@ class OfflineAnalyst:
                     title=d.title, rationale=with_refs(d.rationale, f), impact=impact, effort=d.effort,
                     owner=d.owner, success_metric=d.success_metric,
                     horizon=d.horizon or HORIZON_BY_EFFORT[d.effort], finding_ids=(f.id,), query_ids=f.query_ids,
-                    agent=agent.key, score=score, topic=d.topic, direction=d.direction, estimate=d.estimate))
+                    agent=agent.key, score=score, topic=d.topic, direction=d.direction,
+                    counter_topic=d.counter_topic, estimate=d.estimate))
             if out.risk:
                 risks.append(with_refs(out.risk, f))
         recs.sort(key=ranking_key)
@@ -90,33 +91,12 @@ class OfflineAnalyst:
             cited = refs([ids[k] for k in ("stats", "customers") if ids.get(k)])
             headline.append(f"The analysis covers {scope}. {cited}".strip())
         insights = [i for a in analyses for i in a.insights[:INSIGHTS_PER_AGENT]]
-        recs = top_recommendations(analyses)
+        advice = reconcile(analyses)
         caveats = [flag_text(f) for f in (profile.warnings() if profile else [])]
         caveats += [r for a in analyses for r in a.risks[:1]]
-        return Summary(headline=tuple(headline), insights=tuple(insights), recommendations=tuple(recs),
-                       caveats=tuple(caveats), analyst=self.name)
-
-
-def top_recommendations(analyses: Sequence[AgentAnalysis], limit: int = TOP_RECOMMENDATIONS) -> list[Recommendation]:
-    """The summary's recommendations: every agent's, ranked, one per topic."""
-    return merge_topics(sorted((r for a in analyses for r in a.recommendations), key=ranking_key))[:limit]
-
-
-def merge_topics(recs: Sequence[Recommendation]) -> list[Recommendation]:
-    """Keep the first (highest-priority) recommendation per topic; it also cites the others' evidence."""
-    kept: list[Recommendation] = []
-    by_topic: dict[str, int] = {}
-    for rec in recs:
-        if rec.topic and rec.topic in by_topic:
-            i = by_topic[rec.topic]
-            merged = tuple(dict.fromkeys([*kept[i].query_ids, *rec.query_ids]))
-            kept[i] = kept[i].model_copy(update={"query_ids": merged,
-                                                 "finding_ids": (*kept[i].finding_ids, *rec.finding_ids)})
-            continue
-        if rec.topic:
-            by_topic[rec.topic] = len(kept)
-        kept.append(rec)
-    return kept
+        return Summary(headline=tuple(headline), insights=tuple(insights), recommendations=advice.top,
+                       all_recommendations=advice.all, tradeoffs=advice.tradeoffs, caveats=tuple(caveats),
+                       analyst=self.name)
 
 
 def flag_text(flag: QualityFlag) -> str:

@@ -56,7 +56,11 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> Profile:
     cols = [(c.name, c.type) for c in engine.columns(table)]
     present = {n for n, _ in cols}
     dictionary = columns_of(table) or ()
-    stats_res = engine.query(_stats_sql(table, cols), log=log, title=f"Column completeness and ranges of {table}")
+    stat_units: dict[str, Unit] = {"__rows": "count"}
+    for name, _ in cols:
+        stat_units |= {f"{name}__n": "count", f"{name}__null_rate": "percent", f"{name}__d": "count"}
+    stats_res = engine.query(_stats_sql(table, cols), log=log, title=f"Column completeness and ranges of {table}",
+                             units=stat_units)
     stats = stats_res.first()
     rows = int(stats["__rows"])
     columns = [ColumnProfile(name=n, type=t, nulls=rows - int(stats[f"{n}__n"]),
@@ -76,14 +80,15 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> Profile:
     customers = by_name["customer_id"].distinct if "customer_id" in by_name else None
     if "customer_id" in present:  # approx_count_distinct is an estimate; the profile reports the exact count
         exact = engine.query(f"SELECT count(DISTINCT customer_id) AS customers FROM {quote_ident(table)}", log=log,
-                             title="Distinct customers")
+                             title="Distinct customers", units={"customers": "count"})
         customers = int(exact.scalar())
         query_ids["customers"] = exact.id
     tables = []
     for other in engine.tables():
         if other == META_TABLE:
             continue
-        res = engine.query(f"SELECT count(*) AS rows FROM {quote_ident(other)}", log=log, title=f"Rows in {other}")
+        res = engine.query(f"SELECT count(*) AS rows FROM {quote_ident(other)}", log=log, title=f"Rows in {other}",
+                           units={"rows": "count"})
         tables.append(TableSummary(name=other, rows=int(res.scalar()), columns=len(engine.columns(other)),
                                    query_id=res.id))
     base = Profile(
@@ -145,7 +150,7 @@ def _flags(engine: Engine, log: QueryLog, p: Profile, present: set[str], stats_i
                                          column=name, query_id=res.id))
     if "record_id" in present:
         res = engine.query(f"SELECT count(*) - count(DISTINCT record_id) AS duplicates FROM {quote_ident(p.table)}",
-                           log=log, title="Duplicate record ids")
+                           log=log, title="Duplicate record ids", units={"duplicates": "count"})
         if res.scalar():
             flags.append(QualityFlag(code="duplicate-ids", severity="warning",
                                      message=f"{res.scalar():,} duplicate record_id value(s)",
@@ -191,7 +196,9 @@ SELECT source_system, records, empty_fields, fields_checked,
        (sum(empty_fields) OVER () - empty_fields)
          / nullif((sum(records) OVER () - records) * fields_checked, 0) AS others_empty_rate,
        {GAP_MIN_RATE} AS gap_min_rate, {GAP_RATIO} AS gap_ratio
-FROM per_source ORDER BY source_system""", log=log, title="Empty fields by source system")
+FROM per_source ORDER BY source_system""", log=log, title="Empty fields by source system",
+        units={"records": "count", "empty_fields": "count", "fields_checked": "count", "empty_rate": "percent",
+               "others_empty_rate": "percent", "gap_min_rate": "percent", "gap_ratio": "times"})
     sources = res.dicts()
     ids = {"source_gaps": res.id}
     if fresh and not isinstance(fresh, named.Skipped):

@@ -62,8 +62,8 @@ def analysis_request(sc: StepContext, state: AgentState, services: RunServices, 
 
     return AnalysisRequest(
         run_id=sc.run_id, agent=sc.spec.key, step=sc.step.name, currency=run.currency, emit=emit,
-        evidence=evidence, extra_evidence=[state["profile"].to_json(), [a.to_json() for a in run.assumptions],
-                                           [f.values for f in sc.prior_findings + sc.findings]],
+        evidence=evidence, extra_evidence=[[a.to_json() for a in run.assumptions]],
+        findings=lambda: [*sc.prior_findings, *sc.findings],
         run_sql=run_sql, tables=engine.tables(), describe=lambda t: [(c.name, c.type) for c in engine.columns(t)],
         on_model_query=on_model_query, cancelled=services.cancel.is_set)
 

@@ -46,7 +46,8 @@ def prepare(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
         raise DataError(missing[0].message, file=run.db, hint="load the data with a mapping that provides them")
     echo = ", ".join(f"{literal(v)} AS {k}" for k, v in services.assumptions.params().items())
     assumptions = services.engine.query(f"SELECT {echo}", log=log,
-                                        title="Assumptions used for money figures and thresholds")
+                                        title="Assumptions used for money figures and thresholds",
+                                        units=services.assumptions.units())
     profile = profile.model_copy(update={"query_ids": {**profile.query_ids, "assumptions": assumptions.id}})
     emit(make_event("step_finished", run.run_id, PREPARE, PREPARE_STEP, index=1, status="done",
                     elapsed_ms=_elapsed(started), queries=len(log.records), rows=sum(q.rows for q in log.records),
@@ -82,8 +83,8 @@ def synthesize(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]
     queries = list(state.get("queries", []))
     request = AnalysisRequest(run_id=run.run_id, agent=SYNTHESIZE, step=SYNTHESIZE_STEP, currency=run.currency,
                               emit=emit, evidence=lambda: queries,
-                              extra_evidence=[state["profile"].to_json(), [a.to_json() for a in run.assumptions],
-                                              [f.values for f in state.get("findings", [])]],
+                              extra_evidence=[[a.to_json() for a in run.assumptions]],
+                              findings=lambda: list(state.get("findings", [])),
                               cancelled=services.cancel.is_set)
     summary = services.analyst.summarize([analyses[k] for k in FOCUS_ORDER if k in analyses],
                                          state.get("findings", []), state["profile"], request)

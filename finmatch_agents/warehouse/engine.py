@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import numpy as np
@@ -44,6 +44,9 @@ from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonabl
 from finmatch_agents.warehouse import guard
 from finmatch_agents.warehouse.locking import busy_from, is_lock_error
 from finmatch_agents.warehouse.sqltext import quote_ident
+
+if TYPE_CHECKING:
+    from finmatch_agents.units import Unit
 
 SOFT_DELETE_COLUMN = "_fivetran_deleted"
 HARD_ROW_CAP = 1_000_000
@@ -105,7 +108,7 @@ class Engine(Protocol):
     def columns(self, table: str) -> list[ColumnInfo]: ...
 
     def query(self, sql: str, *, log: QueryLog, title: str = "", max_rows: int | None = None,
-              timeout: float | None = None) -> QueryResult: ...
+              timeout: float | None = None, units: dict[str, Unit] | None = None) -> QueryResult: ...
 
     def soft_deleted_count(self, table: str, *, log: QueryLog) -> int: ...
 
@@ -251,9 +254,11 @@ class DuckDBEngine:
         return cur
 
     def query(self, sql: str, *, log: QueryLog, title: str = "", max_rows: int | None = None,
-              timeout: float | None = None, columnar: bool = False) -> QueryResult:
+              timeout: float | None = None, columnar: bool = False, units: dict[str, Unit] | None = None
+              ) -> QueryResult:
         """Validate and run ``sql``. ``columnar`` fetches numpy arrays (``result.arrays``) instead of Python
-        tuples: for engines that read one row per customer, several times faster and far smaller."""
+        tuples: for engines that read one row per customer, several times faster and far smaller. ``units``
+        (from a named query's header) are kept on the record, so grounding knows what each figure is."""
         qid = log.next_id()
         text = sql if isinstance(sql, str) else str(sql)
 
@@ -275,7 +280,7 @@ class DuckDBEngine:
                                      hint=f"reload {broken[0]} with a boolean {SOFT_DELETE_COLUMN} (`finmatch data "
                                      f"load FILE --table {broken[0]} --replace`)"))
         return self._execute(qid, text, log=log, title=title, max_rows=max_rows, timeout=timeout,
-                             tables=checked.tables, columnar=columnar)
+                             tables=checked.tables, columnar=columnar, units=units or {})
 
     def soft_deleted_count(self, table: str, *, log: QueryLog) -> int:
         """Rows hidden by the soft-delete view. Fixed system SQL: the only statement that reads the base table."""
@@ -324,13 +329,14 @@ class DuckDBEngine:
         return self._converter().from_arrow(batch).fetchall()
 
     def _execute(self, qid: str, sql: str, *, log: QueryLog, title: str, max_rows: int | None,
-                 timeout: float | None, tables: tuple[str, ...], columnar: bool = False) -> QueryResult:
+                 timeout: float | None, tables: tuple[str, ...], columnar: bool = False,
+                 units: dict[str, Unit] | None = None) -> QueryResult:
         if self._cancel.is_set():
             raise Interrupted("run cancelled")
         cap = min(max_rows or self.limits.max_rows, HARD_ROW_CAP)
         deadline = timeout or self.limits.timeout
         record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
-                                   tables=tables)
+                                   tables=tables, units=units or {})
         cur = self._cursor()
         broken = [t for t in tables if t in self._catalog.unusable]
         if broken:  # its shadow view could not be created on this cursor

@@ -121,4 +121,4 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
     absent = tuple(c for c in (_header(r, params) for r in query.requires) if c not in present)
     if absent:
         return Skipped(name, heading, absent)
-    return engine.query(render(query.sql, **params), log=log, title=heading)
+    return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)

@@ -9,7 +9,15 @@ import pytest
 from finmatch_agents.agents import AGENTS
 from finmatch_agents.data.generator import PLANTED, STALE_LAG_DAYS, STALE_SYSTEM
 from finmatch_agents.data.loader import load_file
-from tests.agents.conftest import ACTIVE, assert_grounded, findings_by_key, query, run_graph, section_steps
+from tests.agents.conftest import (
+    ACTIVE,
+    assert_grounded,
+    findings_by_key,
+    query,
+    rates_by_bin,
+    run_graph,
+    section_steps,
+)
 
 ACCEPTED = "(product_recommendation_status = 'Accepted')::DOUBLE"
 
@@ -86,7 +94,12 @@ def test_low_affinity_share_and_acceptance(found, small_db: Path) -> None:
 
 def test_transactions_and_lifecycle(found, small_db: Path) -> None:
     (corr,) = query(small_db, f"SELECT corr(customer_transaction_count, {ACCEPTED}) FROM {ACTIVE}")[0]
-    assert found["transactions"]["values"]["correlation"] == pytest.approx(corr)
+    tx = found["transactions"]["values"]
+    assert tx["correlation"] == pytest.approx(corr)
+    bins = rates_by_bin(small_db, "customer_transaction_count", 5)  # cut at count values: ties stay together
+    assert tx["groups"] == len(bins) and tx["first"]["acceptance_rate"] == pytest.approx(bins[0][1])
+    assert tx["top_bottom_gap"] == pytest.approx(bins[-1][1] - bins[0][1])
+    assert tx["first"]["recommendations"] == bins[0][2] and tx["last"]["recommendations"] == bins[-1][2]
     rates = dict(query(small_db, f"SELECT customer_lifecycle_stage, avg({ACCEPTED}) FROM {ACTIVE} GROUP BY 1"))
     life = found["lifecycle"]["values"]
     assert life["spread"] == pytest.approx(max(rates.values()) - min(rates.values()))

@@ -179,7 +179,7 @@ def test_thin_data_reports_channels_and_says_what_was_not_analysed(tmp_path: Pat
     found = findings_by_key(state, "strategy")
     assert found["best_channel"]["values"]["channel"] == "Mobile App"
     assert "digital" in found
-    for absent in ("gain", "segment", "readiness", "Sync latency", "CRM"):
+    for absent in ("gain", "segment", "readiness", "Sync latency"):
         assert any(absent.lower() in line.lower() and "Not analysed" in line for line in md.splitlines()), absent
     assert not {"targeting_advantage", "segment_roles", "sync_latency", "data_readiness"} & set(found)
     assert_grounded(md, state)

@@ -116,3 +116,25 @@ def test_a_resumed_ai_step_does_not_repeat_finished_model_calls(scripted: Script
     assert len(agent_calls) == 1  # only the call that had not run yet (the other call is the summary's)
     tools = [m.content for m in agent_calls[0] if isinstance(m, ToolMessage)]
     assert tools and '"rows": [[40]]' in tools[0]  # the first call's tool result, restored from the checkpoint
+
+
+@pytest.mark.parametrize("bad", [
+    {"insights": [{"text": "Churn rises with falling usage.", "finding_ids": ["the churn finding"]}]},
+    {"insights": [{"text": "See [F999].", "finding_ids": ["F999"]}]},
+    {"insights": [{"text": "Fine.", "query_ids": [12]}]},
+    {"insights": [{"text": "x" * 5000}]},
+    {"insights": "not a list"},
+    {},
+])
+def test_a_model_answer_that_does_not_fit_the_records_falls_back_for_that_step(
+        bad: dict, scripted: ScriptedChatModel, small_db: Path, isolated: Path) -> None:
+    scripted.default = lambda messages: call("submit_analysis", **bad)  # the same bad answer to every repair
+    analyst = get_analyst("scripted-model", load_settings(env={}), chat=scripted)
+    events: list[dict] = []
+    state = run_graph(small_db, ["performance"], isolated / "r", analyst=analyst, events=events)
+    analysis = state["sections"]["performance"]["analysis"]
+    assert analysis["analyst"] == "offline (fallback from scripted-model)"
+    assert analysis["insights"] and all(i["finding_ids"] for i in analysis["insights"])
+    warnings = [e for e in events if e["event"] == "warning" and e.get("agent") == "performance"]
+    assert warnings and "offline analyst wrote this step" in warnings[0]["message"]
+    assert state["report"]["path"]  # the run published its report

@@ -1,6 +1,6 @@
 -- title: Recommendations and acceptance by delivery channel (digital flag from the digital_channels assumption)
 -- requires: channel, product_recommendation_status
--- units: acceptance_rate=percent, acceptance_spread=percent, accepted=count, best_worst_ratio=times, channel=text, channel_type=text, channels_compared=count, digital_channels=text, lift=times, lift_vs_others=times, min_group_size=count, others_rate=percent, overall_rate=percent, recommendations=count, share=percent, vs_overall=pp
+-- units: all_recommendations=count, acceptance_rate=percent, acceptance_spread=percent, accepted=count, best_worst_ratio=times, channel=text, channel_type=text, channels_compared=count, digital_channels=text, lift=times, lift_vs_others=times, min_group_size=count, others_rate=percent, overall_rate=percent, recommendations=count, share=percent, vs_overall=pp
 WITH base AS (
     SELECT coalesce(channel, 'Not recorded') AS channel,
            CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
@@ -18,6 +18,7 @@ SELECT channel,
             ELSE 'Assisted' END AS channel_type,
        recommendations,
        recommendations / all_recommendations AS share,
+       all_recommendations,
        accepted,
        acceptance_rate,
        overall_rate,

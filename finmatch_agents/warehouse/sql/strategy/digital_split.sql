@@ -1,6 +1,6 @@
 -- title: Digital versus assisted channels: share of recommendations and acceptance
 -- requires: channel, product_recommendation_status
--- units: assisted_acceptance=percent, assisted_recommendations=count, assisted_share=percent, digital_acceptance=percent, digital_assisted_ratio=times, digital_channels=text, digital_recommendations=count, digital_share=percent, digital_vs_assisted=pp, overall_rate=percent, recommendations=count
+-- units: all_recommendations=count, assisted_acceptance=percent, assisted_recommendations=count, assisted_share=percent, digital_acceptance=percent, digital_assisted_ratio=times, digital_channels=text, digital_recommendations=count, digital_share=percent, digital_vs_assisted=pp, overall_rate=percent, recommendations=count
 WITH base AS (
     SELECT list_contains({{digital_channels}}, channel) AS digital,
            CASE WHEN product_recommendation_status = {{accepted}} THEN 1.0 ELSE 0.0 END AS accepted
@@ -22,5 +22,6 @@ SELECT recommendations, digital_recommendations, assisted_recommendations,
        overall_rate, digital_acceptance, assisted_acceptance,
        digital_acceptance - assisted_acceptance AS digital_vs_assisted,
        digital_acceptance / nullif(assisted_acceptance, 0) AS digital_assisted_ratio,
-       {{digital_channels}} AS digital_channels
+       {{digital_channels}} AS digital_channels,
+       (SELECT count(*) FROM {{table}}) AS all_recommendations
 FROM split

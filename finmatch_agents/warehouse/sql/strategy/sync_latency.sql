@@ -1,6 +1,6 @@
 -- title: Sync latency by core banking source system (days from recommendation to connector sync)
 -- requires: source_system, product_recommendation_date, _fivetran_synced
--- units: is_total=number, max_days=number, mean_days=number, median_days=number, overall_median_days=number, overall_share_within_day=percent, p95_days=number, records=count, share_within_day=percent, slowest_median_days=number, source_system=text, tail_quantile=number
+-- units: is_total=number, max_days=number, mean_days=number, median_days=number, overall_median_days=number, overall_share_within_day=percent, p95_days=number, records=count, share_within_day=percent, slowest_median_days=number, source_system=text, tail_quantile=percent
 WITH lags AS (
     SELECT source_system,
            date_diff('minute', CAST(product_recommendation_date AS TIMESTAMP), _fivetran_synced) / 1440.0 AS days
