@@ -212,6 +212,9 @@ class Recommendation(Record):
     score: float = 0.0
     #: what the action is about; agents that reach the same action share a topic, so summaries merge them
     topic: str | None = None
+    #: its estimated effect in the report's own units, one phrase citing its query ("about 1,449 more
+    #: acceptances a year [Q202]"); the summary and the recommendations table show it when set
+    effect: str = ""
 
     @property
     def priority(self) -> float:

@@ -132,7 +132,8 @@ def report_renderables(records: RunRecords, width: int = 100) -> list[Renderable
             out.append(Text("Top recommendations", style="bold"))
             for k, (rec, row) in enumerate(s.recs, start=1):
                 label = f"{row.label} " if row else ""
-                out.append(Text(f"{k}. {label}{rec.title} — {rec.impact} impact, {rec.effort.lower()} effort, "
+                effect = f"{' '.join(rec.effect.split())}; " if rec.effect else ""
+                out.append(Text(f"{k}. {label}{rec.title} — {effect}{rec.impact} impact, {rec.effort.lower()} effort, "
                                 f"{rec.horizon.lower()}; {rec.owner}."))
         if s.caveats:
             out.append(Text("Caveats", style="bold"))

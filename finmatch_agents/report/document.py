@@ -123,8 +123,9 @@ def render_summary(outline: Outline) -> list[str]:
         for rec, row in s.recs:
             label = f"[{row.label}](#{row.anchor}) " if row else ""
             refs = evidence(row.query_ids if row else rec.query_ids, known)
-            out.append(f"- {label}**{md_escape(rec.title)}** — {rec.impact} impact, {rec.effort.lower()} effort, "
-                       f"{rec.horizon.lower()}; {md_escape(rec.owner)}.{' ' + refs if refs else ''}")
+            effect = f"{linked(rec.effect, known)}; " if rec.effect else ""
+            out.append(f"- {label}**{md_escape(rec.title)}** — {effect}{rec.impact} impact, {rec.effort.lower()} "
+                       f"effort, {rec.horizon.lower()}; {md_escape(rec.owner)}.{' ' + refs if refs else ''}")
         out.append("")
     if outline.run.job:
         changes = changes_view(outline.run, outline.records.profile, outline.records.findings)

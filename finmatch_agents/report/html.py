@@ -282,7 +282,9 @@ def _summary(outline: Outline) -> str:
         for rec, row in s.recs:
             label = f'<a href="#{row.anchor}">{row.label}</a> ' if row else ""
             badge = f'<span class="badge {esc(rec.impact)}">{esc(rec.impact)} impact</span>'
-            items.append(f"<li>{label}<strong>{esc(rec.title)}</strong> — {badge} {esc(rec.effort.lower())} effort, "
+            effect = f"{text(rec.effect, known)}; " if rec.effect else ""
+            items.append(f"<li>{label}<strong>{esc(rec.title)}</strong> — {effect}{badge} {esc(rec.effort.lower())} "
+                         "effort, "
                          f"{esc(rec.horizon.lower())}; {esc(rec.owner)}. "
                          f"{refs(row.query_ids if row else rec.query_ids, known)}</li>")
         out.append("<h3>Top recommendations</h3><ol>" + "".join(items) + "</ol>")
@@ -324,15 +326,20 @@ def _changes(outline: Outline) -> str:
 
 def _recommendations(outline: Outline) -> str:
     known = outline.known
+    with_effect = any(n.rec.effect for n in outline.recommendations)
     rows = []
     for n in outline.recommendations:
         r = n.rec
         agents = ", ".join(AGENTS[a].title if a in AGENTS else a for a in n.agents)
-        rows.append([f'<a id="{n.anchor}" href="#{n.anchor}-why">{n.label}</a>', esc(r.title), esc(agents),
-                     f'<span class="badge {esc(r.impact)}">{esc(r.impact)}</span>', esc(r.effort), esc(r.horizon),
-                     esc(r.owner), refs(n.query_ids, known)])
-    table = _table(["#", "Recommendation", "Agents", "Impact", "Effort", "When", "Owner", "Evidence"], rows,
-                   [False] * 8, cls="recs")
+        row = [f'<a id="{n.anchor}" href="#{n.anchor}-why">{n.label}</a>', esc(r.title), esc(agents),
+               f'<span class="badge {esc(r.impact)}">{esc(r.impact)}</span>', esc(r.effort), esc(r.horizon),
+               esc(r.owner), refs(n.query_ids, known)]
+        if with_effect:
+            row.insert(3, text(r.effect, known) if r.effect else "")
+        rows.append(row)
+    headings = ["#", "Recommendation", "Agents", *(["Estimated effect"] if with_effect else []), "Impact", "Effort",
+                "When", "Owner", "Evidence"]
+    table = _table(headings, rows, [False] * len(headings), cls="recs")
     why = []
     for n in outline.recommendations:
         also = "".join(f"<li><em>Also {esc(AGENTS[o.agent].title if o.agent in AGENTS else o.agent)}:</em> "

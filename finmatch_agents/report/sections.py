@@ -138,16 +138,22 @@ def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Cont
 
 def recommendations_markdown(outline: Outline) -> list[str]:
     known = outline.known
+    with_effect = any(n.rec.effect for n in outline.recommendations)
     rows = []
     for n in outline.recommendations:
         r = n.rec
         agents = ", ".join(AGENTS[a].title if a in AGENTS else a for a in n.agents)
-        rows.append([f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
-                     r.horizon, md_escape(r.owner), evidence(n.query_ids, known)])
+        row = [f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
+               r.horizon, md_escape(r.owner), evidence(n.query_ids, known)]
+        if with_effect:
+            row.insert(3, linked(r.effect, known) if r.effect else "")
+        rows.append(row)
+    headings = ["#", "Recommendation", "Agents", *(["Estimated effect"] if with_effect else []), "Impact", "Effort",
+                "When", "Owner", "Evidence"]
     out = ["Ranked by priority (impact over effort), the same order everywhere in the report. Agents that reached "
            "the same action share a row.", "",
-           table(["#", "Recommendation", "Agents", "Impact", "Effort", "When", "Owner", "Evidence"], rows,
-                 align=["l"] * 8, raw=True), "", "**Why, and how success is measured**", ""]
+           table(headings, rows, align=["l"] * len(headings), raw=True), "", "**Why, and how success is measured**",
+           ""]
     for n in outline.recommendations:
         out += [f"- **{n.label}.** {linked(n.rec.rationale, known)}",
                 f"  _Success metric:_ {linked(n.rec.success_metric, known)}."]

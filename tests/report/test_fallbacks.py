@@ -57,3 +57,23 @@ def test_the_data_origin_is_recorded() -> None:
     assert "synthetic" not in body.split("\n## ")[0]
     assert "Loaded from the file bank-full.csv with the mapping bank.toml" in body
     assert dataset_origin(None).kind == "unknown"
+
+
+def test_an_estimated_effect_is_shown_when_a_recommendation_has_one() -> None:
+    from finmatch_agents.records import Query, Recommendation
+    from finmatch_agents.report.html import render_html
+
+    rec = Recommendation(title="Suppress the pair", rationale="It converts at 2.9% [Q101].", impact="High",
+                         effort="Low", owner="Product", success_metric="acceptance up", horizon="Now",
+                         agent="performance", query_ids=("Q101",), effect="about 1,449 more acceptances [Q101]")
+    base = records({"source": "synthetic", "seed": 42})
+    analysis = base.analyses["performance"].model_copy(update={"recommendations": (rec,)})
+    stored = base.model_copy(update={"analyses": {**base.analyses, "performance": analysis},
+                                     "summary": Summary(recommendations=(rec,)),
+                                     "queries": (Query(id="Q101", sql="SELECT 1"),)})
+    text, _ = render_report(stored)
+    assert "**Suppress the pair** — about 1,449 more acceptances [Q101](#q101); High impact" in text
+    assert "| Estimated effect |" in text
+    assert "Estimated effect" in render_html(stored)
+    plain, _ = render_report(base)
+    assert "Estimated effect" not in plain
