@@ -126,25 +126,25 @@ def report_renderables(records: RunRecords, width: int = 100) -> list[Renderable
         out.append(Rule("Executive summary", align="left"))
         out += [Text(h) for h in s.headline]
         if s.findings:
-            out.append(Text("Key findings", style="bold"))
+            out.append(Text("\nKey findings", style="bold"))
             out += [Text(f"{k}. {' '.join(i.text.split())}") for k, i in enumerate(s.findings, start=1)]
         if s.recs:
-            out.append(Text("Top recommendations", style="bold"))
+            out.append(Text("\nTop recommendations", style="bold"))
             for k, (rec, row) in enumerate(s.recs, start=1):
                 label = f"{row.label} " if row else ""
                 effect = f"{' '.join(rec.effect.split())}; " if rec.effect else ""
                 out.append(Text(f"{k}. {label}{rec.title} — {effect}{rec.impact} impact, {rec.effort.lower()} effort, "
                                 f"{rec.horizon.lower()}; {rec.owner}."))
         if s.caveats:
-            out.append(Text("Caveats", style="bold"))
+            out.append(Text("\nCaveats", style="bold"))
             out += [Text(f"• {c}") for c in s.caveats]
         if outline.assumptions:
             out.append(Text("Assumptions: " + "; ".join(f"{a.key} {a.shown}" + (" (set)" if a.user_set else "")
                                                         for a in outline.assumptions), style="dim"))
     for view in outline.agents:
-        out.append(Rule(view.spec.title, align="left", style="bold"))
+        out += [Text(""), Rule(view.spec.title, align="left", style="bold")]
         for step in view.steps:
-            out.append(Text(step.name, style="bold cyan"))
+            out.append(Text(f"\n{step.name}", style="bold cyan"))
             for block in step.blocks:
                 drawn = _block(block, outline, width)
                 if drawn is not None:
