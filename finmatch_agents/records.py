@@ -184,6 +184,7 @@ class RunMeta(Record):
     assumptions: tuple[AssumptionValue, ...] = ()
     job: str | None = None  # set for scheduled runs: reports go to reports/<job>/
     reports_dir: str | None = None  # where the report goes (a resumed run writes where it was going to)
+    formats: tuple[str, ...] = ("md",)  # report files to write: "md" always, "html" beside it when asked
     previous: RunSnapshot | None = None  # a scheduled run's predecessor (for "Changes since last run")
 
 
@@ -239,6 +240,9 @@ class Recommendation(Record):
     estimate: Estimate | None = None
     #: other agents that reached the same root cause (their evidence is merged into this recommendation)
     also_from: tuple[str, ...] = ()
+    #: its estimated effect in the report's own units, one phrase citing its query ("about 1,449 more
+    #: acceptances a year [Q202]"); the summary and the recommendations table show it when set
+    effect: str = ""
 
     @property
     def priority(self) -> float:
@@ -332,6 +336,7 @@ class TableBlock(Record):
 class ChartSeries(Record):
     kind: Literal["bar", "line"]
     values: tuple[float | None, ...]
+    name: str = ""  # the legend entry (when empty, the chart's caption says which series is which)
 
 
 class ChartSpec(Record):
@@ -390,6 +395,9 @@ class ReportStats(Record):
     model_cost: float = 0.0
     ungrounded_numbers: int = 0
     duration_s: float = 0.0
+    #: AI steps whose model answer was not used (the offline analyst wrote them): agent keys, "synthesize" last
+    fallback_steps: tuple[str, ...] = ()
+    model_fallbacks: int = 0
 
 
 class ReportFile(Record):
@@ -398,6 +406,8 @@ class ReportFile(Record):
     path: str
     latest: str
     stats: ReportStats
+    html: str | None = None  # the HTML rendering beside it, when the run's formats ask for one
+    html_latest: str | None = None
 
 
 class RunRecords(Record):
@@ -410,6 +420,9 @@ class RunRecords(Record):
     steps: tuple[StepRecord, ...] = ()
     analyses: dict[str, AgentAnalysis] = Field(default_factory=dict)
     summary: Summary | None = None
+    #: set once the report is published (stored runs): its accounting as written, so a later rendering
+    #: (``finmatch report html RUN_ID``) shows the same duration and counts
+    report: ReportFile | None = None
 
 
 #: the record types the checkpointer may rebuild (LangGraph's msgpack allow-list)

@@ -30,6 +30,7 @@ from finmatch_agents.errors import Busy, DataError, FinMatchError, Interrupted, 
 from finmatch_agents.events import make_event
 from finmatch_agents.evidence import AuditLog, QueryLog
 from finmatch_agents.graph import RunServices, build_graph
+from finmatch_agents.graph.nodes import records_of
 from finmatch_agents.processes import pid_alive
 from finmatch_agents.records import AssumptionValue, Profile, ReportFile, RunMeta
 from finmatch_agents.report.files import check_writable
@@ -50,6 +51,7 @@ class RunRequest:
     focus: list[str] = field(default_factory=lambda: [FOCUS_ALL])
     resume: str | None = None
     job: str | None = None  # set by the scheduler: reports go to reports/<job>/
+    formats: tuple[str, ...] = ("md",)  # report files: markdown, and "html" beside it when asked
 
 
 @dataclass
@@ -61,6 +63,7 @@ class RunResult:
     stats: dict[str, Any]
     resumed: bool = False
     state: dict[str, Any] = field(default_factory=dict, repr=False)
+    html_path: str | None = None  # the HTML page beside the report, when the run's formats ask for one
 
 
 @contextlib.contextmanager
@@ -140,7 +143,7 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
         else:
             run = RunMeta(run_id=run_id, focus=tuple(focus), model=settings.model, db=str(settings.db),
                           table=settings.table, created_at=utc_now(), currency=settings.currency,
-                          version=__version__, reports_dir=str(settings.reports_dir),
+                          version=__version__, reports_dir=str(settings.reports_dir), formats=request.formats,
                           assumptions=tuple(AssumptionValue(**a) for a in assumptions.to_list()), job=request.job,
                           # the report's "Changes since last run" compares with the job's previous run
                           previous=previous_snapshot(store, request.job) if request.job else None)
@@ -230,6 +233,7 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
     profile: Profile = state["profile"]
     stats = report.stats
     store.save_results(run_id, state.get("queries", []), state.get("findings", []))
+    store.save_records(records_of(state).model_copy(update={"report": report}))
     store.finish_run(run_id, "completed", fingerprint=profile.fingerprint, dataset_rows=profile.rows,
                      report_path=report.path, queries=stats.queries, findings=stats.findings,
                      model_calls=stats.model_calls, tokens=stats.tokens, cost=stats.model_cost,
@@ -240,7 +244,8 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
                     elapsed_s=round(time.perf_counter() - started, 2), queries=stats.queries,
                     findings=stats.findings, ungrounded_numbers=stats.ungrounded_numbers))
     return RunResult(run_id, "completed", report.path, report.latest,
-                     stats.model_dump(exclude={"duration_s"}) | {"duration_s": stats.duration_s}, resumed, state)
+                     stats.model_dump(exclude={"duration_s"}) | {"duration_s": stats.duration_s}, resumed, state,
+                     html_path=report.html)
 
 
 def _done_steps(store: RunStore, run_id: str) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """Run history (SQLite, WAL, busy timeout) and the LangGraph checkpointer used for --resume.
 
 ``runs.sqlite`` keeps runs, steps (with attempt counts, so a resume provably skips finished steps),
-queries, findings and model calls; concurrent processes (scheduled jobs, chat, ad-hoc runs) can write it
-at the same time. ``checkpoints.sqlite`` holds LangGraph checkpoints, keyed by run id; a completed run's
-checkpoints are deleted (its report and history row are the record), an interrupted run's are kept.
+queries, findings, model calls and each completed run's records (``run_records``, what its report renders
+from); concurrent processes (scheduled jobs, chat, ad-hoc runs) can write it at the same time.
+``checkpoints.sqlite`` holds LangGraph checkpoints, keyed by run id; a completed run's checkpoints are
+deleted (its report, history row and records are the record), an interrupted run's are kept.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from finmatch_agents.clock import utc_now
 from finmatch_agents.errors import StorageError
 from finmatch_agents.files import locked
 from finmatch_agents.processes import pid_alive
-from finmatch_agents.records import CHECKPOINT_TYPES, Finding, Query, RunMeta
+from finmatch_agents.records import CHECKPOINT_TYPES, Finding, Query, RunMeta, RunRecords
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -106,6 +107,12 @@ CREATE TABLE IF NOT EXISTS findings (
     polarity TEXT,
     record TEXT,
     PRIMARY KEY (run_id, finding_id)
+);
+CREATE TABLE IF NOT EXISTS run_records (
+    run_id TEXT PRIMARY KEY,
+    saved_at TEXT NOT NULL,
+    version TEXT,
+    records TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS model_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -340,6 +347,23 @@ class RunStore:
                 [[run_id, f.id, f.agent, f.step, f.key, f.title, f.statement,
                   json.dumps(f.to_json()["values"], sort_keys=True, default=str), json.dumps(list(f.query_ids)),
                   f.polarity, f.model_dump_json()] for f in findings])
+
+    def save_records(self, records: RunRecords) -> None:
+        """A finished run's records, so its report can be rendered again later (``finmatch report html``).
+        Result samples stay out (they never reach the run store), as in :meth:`save_results`."""
+        kept = records.model_copy(update={"queries": tuple(q.model_copy(update={"sample": ()})
+                                                           for q in records.queries)})
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO run_records (run_id, saved_at, version, records) VALUES (?, ?, ?, ?)",
+                        [records.run.run_id, utc_now(), records.run.version, kept.model_dump_json()])
+
+    def records(self, run_id: str) -> RunRecords | None:
+        """The records a completed run's report was rendered from, or None (runs from before they were kept)."""
+        row = self._con.execute("SELECT records FROM run_records WHERE run_id = ?", [run_id]).fetchone()
+        return RunRecords.model_validate_json(row[0]) if row else None
+
+    def has_records(self, run_id: str) -> bool:
+        return self._con.execute("SELECT 1 FROM run_records WHERE run_id = ?", [run_id]).fetchone() is not None
 
     def findings(self, run_id: str) -> list[Finding]:
         """The findings of a run as records (rows written before records were kept whole are rebuilt)."""

@@ -137,7 +137,9 @@ def test_identity_tells_repeated_findings_apart() -> None:
 
 # -- the report section ---------------------------------------------------------------------------------
 def section(report: str) -> str:
-    return report.split("## Changes since last run")[1].split("\n## ")[0]
+    """The section, with list items the report wrapped (lines over 400 characters) joined back."""
+    text = report.split("## Changes since last run")[1].split("\n## ")[0]
+    return re.sub(r"\n {2}(?=\S)", " ", text)
 
 
 def test_scheduled_reports_say_what_changed_since_the_last_run(cli, small_db: Path, db_copy: Path,

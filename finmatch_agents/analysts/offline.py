@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from finmatch_agents.agents.base import FindingIndex
 from finmatch_agents.analysts.advice import reconcile
 from finmatch_agents.analysts.base import impact_from
-from finmatch_agents.formatting import fmt_count
+from finmatch_agents.formatting import fmt_count, fmt_money
 from finmatch_agents.ids import refs
 from finmatch_agents.records import (
     HORIZON_BY_EFFORT,
     AgentAnalysis,
+    Estimate,
     Finding,
     Insight,
     Profile,
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
     from finmatch_agents.analysts.base import AnalysisRequest
 
 INSIGHTS_PER_AGENT = 2
+
+
+def effect_phrase(est: Estimate, currency: str) -> str:
+    """An estimate as the recommendations table shows it: "about 549 acceptances (95% CI 488 to 609) [Q103]"."""
+    if est.unit == "currency":
+        low, high = (fmt_money(v, currency, compact=True) for v in (est.low, est.high))
+        shown = f"about {fmt_money(est.value, currency, compact=True)} (95% CI {low} to {high})"
+    else:
+        shown = f"about {fmt_count(est.value)} {est.unit} (95% CI {fmt_count(est.low)} to {fmt_count(est.high)})"
+    return f"{shown} [{est.query_id}]"
 
 
 def with_refs(text: str, finding: Finding) -> str:
@@ -71,7 +82,8 @@ class OfflineAnalyst:
                     owner=d.owner, success_metric=d.success_metric,
                     horizon=d.horizon or HORIZON_BY_EFFORT[d.effort], finding_ids=(f.id,), query_ids=f.query_ids,
                     agent=agent.key, score=score, topic=d.topic, direction=d.direction,
-                    counter_topic=d.counter_topic, estimate=d.estimate))
+                    counter_topic=d.counter_topic, estimate=d.estimate,
+                    effect=effect_phrase(d.estimate, request.currency if request else "USD") if d.estimate else ""))
             if out.risk:
                 risks.append(with_refs(out.risk, f))
         recs.sort(key=ranking_key)

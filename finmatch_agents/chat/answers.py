@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.agents import FOCUS_ORDER
+from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.chat.context import Answer, ChatContext, Table, refs
 from finmatch_agents.chat.questions import LIBRARY, Match, normalise
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times
 from finmatch_agents.ids import query_refs
-from finmatch_agents.report.markdown import code, md_escape
+from finmatch_agents.report.markdown import code, md_escape, prose
 from finmatch_agents.runs import RunStore
 from finmatch_agents.units import format_value
 from finmatch_agents.warehouse import named
@@ -170,6 +170,7 @@ def explain(session: ChatContext, text: str, matched: str) -> Answer:
     store = RunStore(session.settings.state_dir / "runs.sqlite")
     try:
         runs = [r for r in store.list_runs(50) if r["status"] == "completed" and r["report_path"]]
+        records = store.records(runs[0]["run_id"]) if runs else None
     finally:
         store.close()
     if not runs:
@@ -178,13 +179,23 @@ def explain(session: ChatContext, text: str, matched: str) -> Answer:
     path = Path(run["report_path"])
     if not path.is_absolute() and not path.exists():
         path = session.settings.reports_dir.parent / path
-    if not path.exists():
+    if not path.exists() and records is None:
         return Answer("unavailable", f"The report of run {run['run_id']} is no longer at {path}.", matched=matched)
-    report = path.read_text(encoding="utf-8")
     norm = normalise(text)
     agent = next((title for word, title in _AGENT_WORDS.items() if f" {word}" in norm), None)
-    sections = re.split(r"^## ", report, flags=re.M)
-    candidates = []
+    # the run's records when the store has them (the report's recommendations table is one table for all
+    # agents); older runs: the rows of the agent sections' tables in the markdown
+    sections = [] if records is not None else re.split(r"^## ", path.read_text(encoding="utf-8"), flags=re.M)
+    candidates: list[tuple[int, str, Any]] = []
+    for rec in (r for a in records.analyses.values() for r in a.recommendations) if records is not None else ():
+        title = AGENTS[rec.agent].title if rec.agent in AGENTS else rec.agent
+        if agent and title != agent:
+            continue
+        fields = {"title": md_escape(rec.title), "rationale": prose(rec.rationale), "impact": rec.impact,
+               "effort": rec.effort, "when": rec.horizon, "owner": md_escape(rec.owner),
+               "metric": prose(rec.success_metric), "evidence": " ".join(f"[{q}]" for q in rec.query_ids)}
+        words = set(normalise(rec.title + " " + rec.rationale).split()) - _STOP
+        candidates.append((len(words & (set(norm.split()) - _STOP)), title, fields))
     for section in sections:
         title = section.split("\n", 1)[0].strip()
         if agent and title != agent:

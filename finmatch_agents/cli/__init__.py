@@ -106,6 +106,9 @@ def _register() -> None:
 
     app.command("diff", rich_help_panel="Runs")(diff_cli.diff)
     app.add_typer(schedule.app, name="schedule", rich_help_panel="Runs")
+    from finmatch_agents.cli import report
+
+    app.add_typer(report.app, name="report", rich_help_panel="Runs")
     app.add_typer(data.app, name="data", rich_help_panel="Data")
     app.command("sql", rich_help_panel="Data")(sql.sql)
     app.command("explore", rich_help_panel="Data")(explore.explore)

@@ -49,11 +49,15 @@ def add(
                                            "missed run (machine off), run it once at start.")] = False,
     disabled: Annotated[bool, typer.Option("--disabled", help="Add the job switched off.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a job of the same name.")] = False,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", help="Report files of each run: md (always) and html (the page beside it).",
+        show_default="md", metavar="md,html")] = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Add a job to the project config ([schedule.jobs.NAME] in finmatch.toml; comments are kept)."""
     from finmatch_agents.clock import utc_now
     from finmatch_agents.errors import FinMatchError, UsageError
+    from finmatch_agents.report.files import parse_formats
     from finmatch_agents.runner import FOCUS_ALL, resolve_focus
     from finmatch_agents.schedule import (
         Job,
@@ -82,7 +86,7 @@ def add(
             message = exc.message if exc.message.startswith("--model") else f"--model: {exc.message}"
             raise UsageError(message, hint=exc.hint) from None
     job = Job(name=name, cron=expr, timezone=tz, focus=(FOCUS_ALL,) if wants_all else tuple(chosen), model=model,
-              keep=keep, catch_up=catch_up, enabled=not disabled, added_at=utc_now())
+              keep=keep, catch_up=catch_up, enabled=not disabled, added_at=utc_now(), formats=parse_formats(formats))
     replaced = save_job(s.config_path, s.state_dir, job, replace=replace)
     nxt = upcoming(expr, zone, _now(None), 3)
     if json_out:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
-from rich.spinner import Spinner
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -77,13 +77,23 @@ class PlainLog:
                 pass
 
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
 class LiveView:
-    """Rich live display on a terminal: the focus agents side by side, each step with its status."""
+    """Rich live display on a terminal: every focus agent with its steps, at any terminal size.
 
-    SYSTEM = (("prepare", "Prepare"), ("synthesize", "Synthesize"), ("publish", "Publish"))
+    Wide and tall terminals get a panel per agent; smaller ones (80×24) get two compact lines per agent, so all
+    agents stay visible. The status line (run, elapsed time, the data's origin, the graph's own nodes) is its
+    own line above a rule; every warning and error stays listed below it, as the plain log shows them. Time
+    comes from ``clock`` (tests pass a fixed one), so a rendering is reproducible.
+    """
 
-    def __init__(self, console: Any = None) -> None:
+    SYSTEM = (("prepare", "Prepare"), ("synthesize", "Summary"), ("publish", "Publish"))
+
+    def __init__(self, console: Any = None, clock: Any = None) -> None:
         self.console = console or Console(stderr=True)
+        self.clock = clock or time.perf_counter
         self.focus: list[str] = []
         self.plan: dict[str, list[str]] = {}
         self.titles: dict[str, str] = {}
@@ -94,13 +104,14 @@ class LiveView:
         self.latest: dict[str, str] = {}
         self.model: dict[str, list[int]] = {}  # agent -> [calls, tokens]
         self.table_rows: dict[str, int] = {}
-        self.messages: list[str] = []
+        self.messages: list[tuple[str, str]] = []  # (kind, text): every warning and error, then the report
         self.run_id = ""
+        self.origin = ""
         self.started = 0.0
         self._live: Any = None
 
     def __enter__(self) -> LiveView:
-        self.started = time.perf_counter()
+        self.started = self.clock()
         self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False,
                           get_renderable=self._render)
         self._live.__enter__()
@@ -126,8 +137,9 @@ class LiveView:
         elif kind == "step_finished" and agent:
             self.status[(agent, step or "")] = event.get("status", "done")
             self.elapsed[(agent, step or "")] = (event.get("elapsed_ms") or 0) / 1000
-            if agent == "prepare" and event.get("tables"):
-                self.table_rows = dict(event["tables"])
+            if agent == "prepare":
+                self.table_rows = dict(event.get("tables") or {})
+                self.origin = event.get("dataset_origin") or self.origin
         elif kind == "query" and agent:
             self.queries[agent] = self.queries.get(agent, 0) + 1
             self.scanned[agent] = self.scanned.get(agent, 0) + sum(self.table_rows.get(t, 0)
@@ -138,20 +150,70 @@ class LiveView:
             calls, tokens = self.model.get(agent, [0, 0])
             self.model[agent] = [calls + int(event.get("attempts") or 1), tokens + int(event.get("total_tokens") or 0)]
         elif kind in ("warning", "error"):
-            self.messages.append(f"{kind}: {agent or ''} {event.get('message', '')}")
+            line = plain_line(event) or f"{kind.upper()}: {event.get('message', '')}"
+            self.messages.append((kind, line))
         elif kind == "report_written":
-            self.messages.append(f"report: {event['path']}")
+            self.messages.append(("report", f"report written: {event['path']}"
+                                  + (f" (and {event['html']})" if event.get("html") else "")))
 
-    def _icon(self, key: tuple[str, str]) -> Any:
-        state = self.status.get(key, "pending")
+    # -- pieces ---------------------------------------------------------------------------------------------
+    def _state(self, key: tuple[str, str]) -> str:
+        return self.status.get(key, "pending")
+
+    def _mark(self, key: tuple[str, str]) -> Text:
+        """One character per step: ✓ done, ✗ failed, a spinner frame while running, ○ pending."""
+        state = self._state(key)
         if state == "running":
-            return Spinner("dots", style="cyan")
+            return Text(SPINNER[int((self.clock() - self.started) * 10) % len(SPINNER)], style="cyan")
         if state in ("done", "restored"):
-            label = f"✓ {self.elapsed.get(key, 0):.1f}s" + (" (earlier)" if state == "restored" else "")
-            return Text(label, style="green")
+            return Text("✓", style="green")
+        if state == "failed":
+            return Text("✗", style="red")
+        return Text("○", style="dim")
+
+    def _icon(self, key: tuple[str, str]) -> Text:
+        state = self._state(key)
+        if state in ("done", "restored"):
+            return Text(f"✓ {self.elapsed.get(key, 0):.1f}s" + (" (earlier)" if state == "restored" else ""),
+                        style="green")
         if state == "failed":
             return Text("✗ failed", style="red")
-        return Text("○", style="dim")
+        return self._mark(key)
+
+    def _counts(self, key: str) -> str:
+        text = f"{plural(self.queries.get(key, 0), 'query', 'queries')} · ~{_compact(self.scanned.get(key, 0))} rows"
+        if key in self.model:
+            calls, tokens = self.model[key]
+            text += f" · model {plural(calls, 'call')}, {_compact(tokens)} tokens"
+        return text
+
+    def _current(self, key: str) -> str:
+        steps = self.plan[key]
+        running = [s for s in steps if self._state((key, s)) == "running"]
+        done = [s for s in steps if self._state((key, s)) in ("done", "restored", "failed")]
+        if running:
+            return running[0]
+        if len(done) == len(steps):
+            return f"done in {sum(self.elapsed.get((key, s), 0) for s in steps):.1f}s"
+        return "waiting" if not done else f"after {done[-1]}"
+
+    def _header(self) -> Text:
+        elapsed = self.clock() - self.started if self.started else 0.0
+        parts = [f"FinMatch analysis {self.run_id}".rstrip(), f"{elapsed:.1f}s"]
+        if self.origin:
+            parts.append(self.origin)
+        header = Text(" · ".join(parts), style="bold", no_wrap=True, overflow="ellipsis")
+        return header
+
+    def _system(self) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for i, (key, label) in enumerate(self.SYSTEM):
+            steps = [s for (a, s) in self.status if a == key]
+            if i:
+                line.append(" · ")
+            line.append(f"{label} ")
+            line.append_text(self._icon((key, steps[0])) if steps else Text("○", style="dim"))
+        return line
 
     def _agent_panel(self, key: str) -> Any:
         grid = Table.grid(padding=(0, 1))
@@ -159,35 +221,58 @@ class LiveView:
         grid.add_column(ratio=1)
         for step in self.plan[key]:
             grid.add_row(self._icon((key, step)), Text(step, overflow="ellipsis", no_wrap=True))
-        scanned = _compact(self.scanned.get(key, 0))
-        queries = plural(self.queries.get(key, 0), "query", "queries")
-        grid.add_row("", Text(f"{queries} · ~{scanned} rows scanned", style="dim", no_wrap=True, overflow="ellipsis"))
-        if key in self.model:
-            calls, tokens = self.model[key]
-            grid.add_row("", Text(f"model: {calls} call(s) · {_compact(tokens)} tokens", style="magenta",
-                                  no_wrap=True, overflow="ellipsis"))
+        grid.add_row("", Text(self._counts(key), style="dim", no_wrap=True, overflow="ellipsis"))
         if key in self.latest:
-            grid.add_row("", Text(_short(self.latest[key], 120), style="italic", no_wrap=True, overflow="ellipsis"))
+            grid.add_row("", Text(_short(self.latest[key], 160), style="italic", no_wrap=True, overflow="ellipsis"))
         return Panel(grid, title=self.titles[key], title_align="left")
 
+    def _compact_rows(self) -> Any:
+        """Two lines per agent: title, step marks and counts; then what it is doing (or its latest finding)."""
+        grid = Table.grid(padding=(0, 1), expand=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        for key in self.focus:
+            marks = Text()
+            for step in self.plan[key]:
+                marks.append_text(self._mark((key, step)))
+            title = Text(self.titles[key], style="bold")
+            grid.add_row(title, Text.assemble(marks, "  ", (self._counts(key), "dim")))
+            detail = self._current(key)
+            if key in self.latest:
+                detail += f" — {_short(self.latest[key], 200)}"
+            grid.add_row("", Text(detail, style="italic", no_wrap=True, overflow="ellipsis"))
+        return grid
+
+    def _messages(self, room: int) -> list[Text]:
+        """Every warning and error (one line each when room is short, whole otherwise), then the report line."""
+        if not self.messages:
+            return []
+        styles = {"warning": "yellow", "error": "red", "report": "green"}
+        wrap = len(self.messages) <= room // 2
+        return [Text(m, style=styles[k], no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
+                for k, m in self.messages]
+
     def _render(self) -> Any:
-        parts = []
-        for key, label in self.SYSTEM:
-            steps = [s for (a, s) in self.status if a == key]
-            state = self.status.get((key, steps[0]), "pending") if steps else "pending"
-            parts.append(f"{label}: {state}")
-        elapsed = time.perf_counter() - self.started if self.started else 0.0
-        header = Text(f"FinMatch analysis {self.run_id} · {elapsed:.1f}s · " + " · ".join(parts), style="bold")
-        panels = [self._agent_panel(k) for k in self.focus]
-        width = self.console.width
-        per_row = max(1, min(len(panels), 4 if width >= 160 else 2 if width >= 90 else 1))
-        grid = Table.grid(expand=True, padding=(0, 1))
-        for _ in range(per_row):
-            grid.add_column(ratio=1)
-        for start in range(0, len(panels), per_row):
-            row = panels[start:start + per_row]
-            grid.add_row(*row, *([""] * (per_row - len(row))))
-        body: list[Any] = [header, grid]
-        body += [Text(m, style="yellow" if m.startswith(("warning", "error")) else "green")
-                 for m in self.messages[-4:]]
+        width, height = self.console.width, self.console.height
+        per_row = 4 if width >= 160 else 2
+        panel_rows = -(-len(self.focus) // per_row) if self.focus else 0
+        tallest = max((len(self.plan[k]) for k in self.focus), default=0) + 4
+        wide = width >= 100 and height >= 4 + panel_rows * tallest + len(self.messages)
+        body: list[Any] = [self._header(), self._system(), Rule(style="dim")]
+        if wide and self.focus:
+            panels = [self._agent_panel(k) for k in self.focus]
+            grid = Table.grid(expand=True, padding=(0, 1))
+            for _ in range(per_row):
+                grid.add_column(ratio=1)
+            for start in range(0, len(panels), per_row):
+                row = panels[start:start + per_row]
+                grid.add_row(*row, *([""] * (per_row - len(row))))
+            body.append(grid)
+            used = 3 + panel_rows * tallest
+        else:
+            body.append(self._compact_rows())
+            used = 3 + 2 * len(self.focus)
+        if self.messages:
+            body.append(Rule(style="dim"))
+            body += self._messages(max(0, height - used - 1))
         return Group(*body)

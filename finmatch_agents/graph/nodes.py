@@ -20,7 +20,9 @@ from finmatch_agents.graph.agent import step_log
 from finmatch_agents.graph.state import RunServices, RunState  # noqa: TC001 - read by LangGraph at runtime
 from finmatch_agents.records import AgentProgress, ReportFile, RunRecords
 from finmatch_agents.report.document import render_report
-from finmatch_agents.report.files import report_paths, write_report
+from finmatch_agents.report.files import html_paths, report_paths, write_report
+from finmatch_agents.report.html import render_html
+from finmatch_agents.report.outline import dataset_origin
 from finmatch_agents.warehouse.sqltext import literal
 
 PREPARE, SYNTHESIZE, PUBLISH = "prepare", "synthesize", "publish"
@@ -51,7 +53,8 @@ def prepare(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
     profile = profile.model_copy(update={"query_ids": {**profile.query_ids, "assumptions": assumptions.id}})
     emit(make_event("step_finished", run.run_id, PREPARE, PREPARE_STEP, index=1, status="done",
                     elapsed_ms=_elapsed(started), queries=len(log.records), rows=sum(q.rows for q in log.records),
-                    findings=0, dataset_rows=profile.rows, tables={t.name: t.rows for t in profile.tables}))
+                    findings=0, dataset_rows=profile.rows, tables={t.name: t.rows for t in profile.tables},
+                    dataset_origin=dataset_origin(profile).short))
     return {"profile": profile, "queries": list(log.records)}
 
 
@@ -106,10 +109,19 @@ def publish(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
     services, emit, run = runtime.context, runtime.stream_writer, state["run"]
     started = time.perf_counter()
     emit(make_event("step_started", run.run_id, PUBLISH, PUBLISH_STEP, index=1, kind="report", total_steps=1))
-    text, stats = render_report(records_of(state))
+    records = records_of(state)
+    text, stats = render_report(records)
     path, latest = report_paths(Path(run.reports_dir) if run.reports_dir else services.settings.reports_dir, run)
     write_report(text, path, latest)
+    html = html_latest = None
+    if "html" in run.formats:
+        html_path, html_latest_path = html_paths(path, latest)
+        page = render_html(records.model_copy(update={"report": ReportFile(path=str(path), latest=str(latest),
+                                                                           stats=stats)}))
+        write_report(page, html_path, html_latest_path)
+        html, html_latest = str(html_path), str(html_latest_path)
     emit(make_event("step_finished", run.run_id, PUBLISH, PUBLISH_STEP, index=1, status="done",
                     elapsed_ms=_elapsed(started), queries=0, rows=0, findings=0))
-    emit(make_event("report_written", run.run_id, PUBLISH, PUBLISH_STEP, path=str(path), latest=str(latest)))
-    return {"report": ReportFile(path=str(path), latest=str(latest), stats=stats)}
+    emit(make_event("report_written", run.run_id, PUBLISH, PUBLISH_STEP, path=str(path), latest=str(latest),
+                    **({"html": html, "html_latest": html_latest} if html else {})))
+    return {"report": ReportFile(path=str(path), latest=str(latest), stats=stats, html=html, html_latest=html_latest)}

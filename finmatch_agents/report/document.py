@@ -1,6 +1,7 @@
-"""The whole report (DESIGN §7), rendered once from a run's records: front matter, executive summary, changes
-since the last run (scheduled reports), one section per agent, consolidated recommendations, assumptions,
-data quality, and the *Evidence & provenance* appendix with every query.
+"""The markdown report (DESIGN §7), rendered once from a run's records through their :mod:`.outline`: front
+matter, the one-screen executive summary, changes since the last run (scheduled reports), the agents and their
+business challenges, one section per agent, the recommendations table, assumptions, data quality, and the
+*Evidence & provenance* appendix with an anchor per query.
 
 Deterministic: the same records render the same text. Volatile values (run id, timestamps, durations,
 query timings) appear only in the front matter and the appendix's per-query lines.
@@ -13,25 +14,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from finmatch_agents import __version__
-from finmatch_agents.agents import AGENTS, FOCUS_ORDER
-from finmatch_agents.formatting import display
+from finmatch_agents.agents import FOCUS_ORDER
+from finmatch_agents.formatting import fmt_count
 from finmatch_agents.ids import number
-from finmatch_agents.records import (
-    AgentAnalysis,
-    Profile,
-    Query,
-    Recommendation,
-    ReportStats,
-    RunMeta,
-    RunRecords,
-    Summary,
-    ranking_key,
+from finmatch_agents.records import Query, ReportStats, RunRecords
+from finmatch_agents.report.changes import changes_markdown, changes_view
+from finmatch_agents.report.markdown import code, evidence, linked, md_escape, table, wrap_lines
+from finmatch_agents.report.outline import (
+    AgentView,
+    Outline,
+    build_outline,
+    fallback_steps,
 )
-from finmatch_agents.report.changes import changes_section
-from finmatch_agents.report.markdown import code, md_escape, prose, table
-from finmatch_agents.report.sections import recommendations_table, render_agent_section
+from finmatch_agents.report.sections import recommendations_markdown, render_agent_view
+from finmatch_agents.report.sqlformat import formatted_sql
 
 APPENDIX_TITLE = "Appendix — Evidence & provenance"
+RECOMMENDATIONS_TITLE = "Recommendations"
+SUMMARY_TITLE = "Executive summary"
 
 
 def _yaml(value: dict[str, Any], indent: int = 0) -> list[str]:
@@ -56,91 +56,36 @@ def _duration(created_at: str) -> float:
 
 
 def report_stats(records: RunRecords) -> ReportStats:
+    """The report's accounting; a published run's records carry it as written (a later rendering agrees)."""
+    if records.report is not None:
+        return records.report.stats
     analyses = [records.analyses[k] for k in FOCUS_ORDER if k in records.analyses]
     outputs = [*analyses, *([records.summary] if records.summary else [])]
+    fallbacks = fallback_steps(records)
     return ReportStats(
         queries=len(records.queries), findings=len(records.findings),
         model_calls=sum(a.model_calls for a in outputs), tokens=sum(a.tokens for a in outputs),
         model_cost=round(sum(a.cost for a in outputs), 6), ungrounded_numbers=sum(a.ungrounded for a in outputs),
-        duration_s=_duration(records.run.created_at))
+        duration_s=_duration(records.run.created_at), fallback_steps=fallbacks, model_fallbacks=len(fallbacks))
 
 
-def _agent_names(run: RunMeta) -> str:
-    titles = [AGENTS[k].title for k in FOCUS_ORDER if k in run.focus]
-    return ", ".join(titles[:-1]) + (" and " if len(titles) > 1 else "") + titles[-1] if titles else ""
-
-
-def render_summary(summary: Summary, run: RunMeta, known_queries: set[str]) -> list[str]:
-    out = ["## Executive summary", ""]
-    out += [prose(h, line_start=True) for h in summary.headline] + [""]
-    if summary.insights:
-        out += ["**Key findings**", ""]
-        out += [f"- _{md_escape(AGENTS[i.agent].title)}:_ {prose(i.text)}" if i.agent in AGENTS
-                else f"- {prose(i.text)}" for i in summary.insights]
-        out.append("")
-    if summary.recommendations:
-        out += ["**Top recommendations**", "",
-                recommendations_table(summary.recommendations, known_queries, with_agent=True), ""]
-    if summary.caveats:
-        out += ["**Caveats**", ""] + [f"- {prose(c)}" for c in summary.caveats] + [""]
-    several = len([k for k in FOCUS_ORDER if k in run.focus]) > 1
-    out += [f"_Summary written by the {code(summary.analyst)} analyst from the findings of the {_agent_names(run)} "
-            f"agent{'s' if several else ''}._", ""]
-    return out
-
-
-def render_assumptions(run: RunMeta, profile: Profile | None) -> list[str]:
-    qid = profile.query_ids.get("assumptions") if profile else None
-    rows = []
-    for a in run.assumptions:
-        value = ", ".join(a.value) if isinstance(a.value, list | tuple) else display(a.value)
-        unit = a.unit.replace("currency", run.currency)
-        rows.append([md_escape(a.key), md_escape(value), md_escape(unit), a.source, prose(a.description)])
-    out = ["## Assumptions", "",
-           "Money figures and thresholds rest on these assumptions (defaults, or `[assumptions]` in finmatch.toml)."
-           + (f" The run echoes them in [{qid}]." if qid else ""), ""]
-    if rows:
-        out += [table(["Assumption", "Value", "Unit", "Source", "Meaning"], rows, align=["l"] * 5, raw=True), ""]
-    return out
-
-
-def render_quality(profile: Profile | None) -> list[str]:
-    out = ["## Data quality", ""]
-    flags = profile.flags if profile else ()
-    if not flags:
-        return [*out, "No data-quality flags were raised.", ""]
-    for f in flags:
-        cited = f" [{f.query_id}]" if f.query_id else ""
-        out.append(f"- **{md_escape(f.severity)}** {code(f.code)}: {prose(f.message)}{cited}")
-    return [*out, ""]
-
-
-def render_appendix(queries: tuple[Query, ...]) -> list[str]:
-    out = [f"## {APPENDIX_TITLE}", "",
-           "Every figure in this report cites the query that produced it. All queries ran read-only through the "
-           "SQL sandbox; soft-deleted rows were excluded.", ""]
-    for q in sorted(queries, key=lambda q: number(q.id)):
-        where = " · ".join(md_escape(p) for p in (q.agent, q.step) if p)
-        status = "" if q.status == "ok" else f" · **{md_escape(q.status)}**"
-        truncated = " (truncated)" if q.truncated else ""
-        out += [f"### {q.id} — {md_escape(q.title or 'query')}", "",
-                f"_{where} · {q.rows:,} row(s){truncated} · {q.elapsed_ms:.1f} ms{status}_", "",
-                "```sql", q.sql.replace("```", "` ` `"), "```", ""]
-    return out
-
-
-def front_matter(records: RunRecords, stats: ReportStats) -> dict[str, Any]:
+def front_matter(outline: Outline, stats: ReportStats) -> dict[str, Any]:
+    records = outline.records
     run, profile = records.run, records.profile
     front: dict[str, Any] = {
         "run_id": run.run_id,
         "created_at": run.created_at,
         "focus": list(run.focus),
         "model": run.model,
-        "dataset": {"path": run.db, "table": run.table, "rows": profile.rows if profile else None,
-                    "fingerprint": profile.fingerprint if profile else None},
+        "model_fallbacks": stats.model_fallbacks,
+        "fallback_steps": list(stats.fallback_steps),
+        "dataset": {**{k: v for k, v in outline.origin.front.items() if v is not None},
+                    "path": run.db, "table": run.table, "rows": profile.rows if profile else None,
+                    "fingerprint": profile.fingerprint if profile else None, "currency": run.currency},
         "version": __version__,
         "duration_s": stats.duration_s,
-        **stats.model_dump(exclude={"duration_s"}),
+        **stats.model_dump(exclude={"duration_s", "fallback_steps", "model_fallbacks"}),
+        "assumptions_set": [a.key for a in outline.assumptions if a.user_set],
     }
     if run.job:
         front["job"] = run.job
@@ -148,30 +93,148 @@ def front_matter(records: RunRecords, stats: ReportStats) -> dict[str, Any]:
     return front
 
 
+# -- the summary ------------------------------------------------------------------------------------------------
+def _assumption_sentence(outline: Outline) -> str:
+    if not outline.assumptions:
+        return ""
+    items = [f"{md_escape(a.key)} {md_escape(a.shown)}" + (" (set)" if a.user_set else "") for a in outline.assumptions]
+    user = [a for a in outline.assumptions if a.user_set]
+    how = ("all defaults" if not user else f"{len(user)} set in finmatch.toml, marked (set); the others defaults")
+    return (f"**Assumptions** ({how}; money figures that depend on them say so): " + "; ".join(items)
+            + ". Meanings: [Assumptions](#assumptions).")
+
+
+def render_summary(outline: Outline) -> list[str]:
+    s, known = outline.summary, outline.known
+    out = [f"## {SUMMARY_TITLE}", ""]
+    if s is None:
+        return out
+    out += [linked(h, known, line_start=True) for h in s.headline] + ([""] if s.headline else [])
+    if s.findings:
+        out += ["**Key findings**", ""]
+        for insight in s.findings:
+            agent = next((a for a in outline.agents if a.spec.key == insight.agent), None)
+            where = f" ([{md_escape(agent.spec.title)}](#{agent.anchor}))" if agent else ""
+            refs = evidence(insight.query_ids, known) if "[Q" not in insight.text else ""
+            out.append(f"- {linked(insight.text, known)}{' ' + refs if refs else ''}{where}")
+        out.append("")
+    if s.recs:
+        out += ["**Top recommendations**", ""]
+        for rec, row in s.recs:
+            label = f"[{row.label}](#{row.anchor}) " if row else ""
+            refs = evidence(row.query_ids if row else rec.query_ids, known)
+            effect = f"{linked(rec.effect, known)}; " if rec.effect else ""
+            out.append(f"- {label}**{md_escape(rec.title)}** — {effect}{rec.impact} impact, {rec.effort.lower()} "
+                       f"effort, {rec.horizon.lower()}; {md_escape(rec.owner)}.{' ' + refs if refs else ''}")
+        out.append("")
+    if s.tradeoffs:
+        out += ["**Trade-offs to decide**", ""] + [f"- {linked(t.text, known)}" for t in s.tradeoffs] + [""]
+    if outline.run.job:
+        changes = changes_view(outline.run, outline.records.profile, outline.records.findings)
+        out += [f"**Changes since last run.** {md_escape(changes.short)} See "
+                "[Changes since last run](#changes-since-last-run).", ""]
+    if s.caveats:
+        out += ["**Caveats**", ""] + [f"- {linked(c, known)}" for c in s.caveats] + [""]
+    sentence = _assumption_sentence(outline)
+    if sentence:
+        out += [sentence, ""]
+    out += [f"_{md_escape(s.analyst)}_", ""]
+    return out
+
+
+def render_introduction(outline: Outline) -> list[str]:
+    """Each agent's business challenge, once (the sections themselves go straight to the evidence)."""
+    if not outline.agents:
+        return []
+    out = ["## The agents and the questions they answer", ""]
+    for view in outline.agents:
+        out.append(f"- [{md_escape(view.spec.title)}](#{view.anchor}): {md_escape(view.spec.challenge)}")
+    return [*out, ""]
+
+
+def render_recommendations(outline: Outline) -> list[str]:
+    if not outline.recommendations:
+        return []
+    return [f"## {RECOMMENDATIONS_TITLE}", "", *recommendations_markdown(outline), ""]
+
+
+def render_assumptions(outline: Outline) -> list[str]:
+    profile = outline.records.profile
+    qid = profile.query_ids.get("assumptions") if profile else None
+    out = ["## Assumptions", "",
+           "Money figures and thresholds rest on these assumptions (defaults, or `[assumptions]` in finmatch.toml)."
+           + (f" The run echoes them in [{qid}](#{qid.lower()})." if qid and qid in outline.known else ""), ""]
+    rows = [[md_escape(a.key), md_escape(a.value), md_escape(a.unit), "set" if a.user_set else "default",
+             md_escape(a.description)] for a in outline.assumptions]
+    if rows:
+        out += [table(["Assumption", "Value", "Unit", "Source", "Meaning"], rows, align=["l"] * 5, raw=True), ""]
+    return out
+
+
+def render_quality(outline: Outline) -> list[str]:
+    out = ["## Data quality", ""]
+    flags = outline.quality
+    if not flags:
+        listed = outline.records.profile is not None and outline.records.profile.flags
+        return [*out, "The flags raised are listed under Caveats in the summary." if listed else
+                "No data-quality flags were raised.", ""]
+    for f in flags:
+        cited = f" [{f.query_id}](#{f.query_id.lower()})" if f.query_id and f.query_id in outline.known else ""
+        out.append(f"- **{md_escape(f.severity)}** {code(f.code)}: {md_escape(f.message)}{cited}")
+    return [*out, ""]
+
+
+def query_line(q: Query) -> str:
+    """``performance · step · 12 row(s) · 3.1 ms`` (the timing is the only volatile part)."""
+    where = " · ".join(p for p in (q.agent, q.step) if p)
+    status = "" if q.status == "ok" else f" · {q.status}"
+    truncated = " (truncated)" if q.truncated else ""
+    return f"{where} · {fmt_count(q.rows)} row(s){truncated} · {q.elapsed_ms:.1f} ms{status}"
+
+
+def render_appendix(queries: tuple[Query, ...] | list[Query]) -> list[str]:
+    out = [f"## {APPENDIX_TITLE}", "",
+           "Every figure in this report cites the query that produced it. All queries ran read-only through the "
+           "SQL sandbox; soft-deleted rows were excluded. Long generated statements are shown formatted; the SQL "
+           "audit log keeps each one exactly as it ran.", ""]
+    for q in sorted(queries, key=lambda q: number(q.id)):
+        sql = formatted_sql(q.sql).replace("```", "` ` `")
+        lines = sql.count("\n") + 1
+        out += [f'<a id="{q.id.lower()}"></a>', "", f"### {q.id} — {md_escape(q.title or 'query')}", "",
+                f"_{md_escape(query_line(q))}_", "",
+                f"<details><summary>SQL ({lines} line{'s' if lines != 1 else ''})</summary>", "",
+                "```sql", sql, "```", "", "</details>", ""]
+    return out
+
+
+def _title(outline: Outline) -> list[str]:
+    title = f"# {md_escape(outline.title)}"
+    if outline.origin.kind == "synthetic":
+        title += " (synthetic data)"
+    return [title, "", f"_{linked(outline.origin.sentence, outline.known)}_", ""]
+
+
+def render_markdown(outline: Outline, stats: ReportStats) -> str:
+    records = outline.records
+    out = ["---", *_yaml(front_matter(outline, stats)), "---", "", *_title(outline)]
+    out += render_summary(outline)
+    if records.run.job:  # scheduled reports: what changed since the job's previous run
+        changes = changes_view(records.run, records.profile, records.findings)
+        out += changes_markdown(changes, lambda text: linked(text, outline.known))
+    out += render_introduction(outline)
+    for view in outline.agents:
+        out += [render_agent_view(view, outline).rstrip(), ""]
+    out += render_recommendations(outline)
+    out += render_assumptions(outline)
+    out += render_quality(outline)
+    out += render_appendix(outline.queries)
+    return "\n".join(wrap_lines("\n".join(out).split("\n"))).rstrip() + "\n"
+
+
 def render_report(records: RunRecords) -> tuple[str, ReportStats]:
     """The report's markdown and its accounting, from records alone (no graph, no database)."""
-    run, profile = records.run, records.profile
     stats = report_stats(records)
-    known = {q.id for q in records.queries}
-    out = ["---", *_yaml(front_matter(records, stats)), "---", "", f"# FinMatch analysis of {md_escape(run.table)}",
-           ""]
-    if records.summary:
-        out += render_summary(records.summary, run, known)
-    if run.job:  # scheduled reports: what changed since the job's previous run
-        out += changes_section(run, profile, records.findings)
-    all_recs: list[Recommendation] = []
-    for key in FOCUS_ORDER:
-        analysis: AgentAnalysis | None = records.analyses.get(key)
-        if analysis is not None:
-            out += [render_agent_section(AGENTS[key], records.steps, analysis, records.findings, known,
-                                         run.currency).rstrip(), ""]
-            all_recs += analysis.recommendations
-    if all_recs:
-        all_recs.sort(key=ranking_key)
-        out += ["## All recommendations by priority", "",
-                "Ranked by impact over effort; _When_ places each in the roadmap (Now, Next, Later).", "",
-                recommendations_table(all_recs, known, with_agent=True), ""]
-    out += render_assumptions(run, profile)
-    out += render_quality(profile)
-    out += render_appendix(records.queries)
-    return "\n".join(out).rstrip() + "\n", stats
+    return render_markdown(build_outline(records), stats), stats
+
+
+__all__ = ["APPENDIX_TITLE", "AgentView", "render_appendix", "render_report", "report_stats"]

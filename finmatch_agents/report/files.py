@@ -22,6 +22,26 @@ def report_paths(reports_dir: Path, run: RunMeta) -> tuple[Path, Path]:
     return reports_dir / day / f"finmatch-{run.run_id}.md", reports_dir / "latest.md"
 
 
+#: the report formats `analyze --format` and a job's `format` accept (markdown is always written)
+FORMATS = ("md", "html")
+
+
+def parse_formats(values: list[str] | tuple[str, ...] | None, flag: str = "--format") -> tuple[str, ...]:
+    """``["md,html"]`` or ``["html"]`` -> ``("md", "html")``: markdown always, in a fixed order."""
+    chosen = {"md"}
+    for value in values or []:
+        for item in (v.strip().lower() for v in str(value).split(",")):
+            if item not in FORMATS:
+                raise UsageError(f"{flag}: {item!r} is not one of {', '.join(FORMATS)}")
+            chosen.add(item)
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+def html_paths(path: Path, latest: Path) -> tuple[Path, Path]:
+    """The HTML page beside the markdown: ``X.html`` and ``latest.html``."""
+    return path.with_suffix(".html"), latest.with_suffix(".html")
+
+
 def write_report(text: str, path: Path, latest: Path) -> None:
     try:
         atomic_write_text(path, text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from finmatch_agents.formatting import display, is_number
@@ -65,3 +65,80 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, align: Seque
     rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
     body = ["| " + " | ".join(str(v) if raw else cell(v) for v in r) + " |" for r in rows]
     return "\n".join([head, rule, *body])
+
+
+_REF_OUT = re.compile(r"\[([QF]\d+)\]")
+
+
+def link_refs(text: str, known: Collection[str]) -> str:
+    """``[Q12]`` in already escaped markdown becomes a link to the query's appendix anchor (``#q12``) when the
+    run has that query; an id the run does not have is shown as plain text, never as a link."""
+
+    def repl(m: re.Match[str]) -> str:
+        ident = m.group(1)
+        if ident.startswith("Q"):
+            return f"[{ident}](#{ident.lower()})" if ident in known else ident
+        return f"[{ident}]"
+
+    return _REF_OUT.sub(repl, text)
+
+
+def linked(text: str, known: Collection[str], *, line_start: bool = False) -> str:
+    """Analyst or finding text escaped (:func:`prose`) with its query references as links."""
+    return link_refs(prose(text, line_start=line_start), known)
+
+
+def evidence(query_ids: Iterable[str], known: Collection[str]) -> str:
+    """``[Q1](#q1) [Q2](#q2)`` for the ids the run has; anything else (e.g. what a model invented) is left out."""
+    return " ".join(f"[{q}](#{q.lower()})" for q in dict.fromkeys(query_ids) if _QUERY_ID.match(q) and q in known)
+
+
+_QUERY_ID = re.compile(r"^Q\d+$")
+
+
+def html_text(value: Any) -> str:
+    """A data value inside raw HTML of a markdown file (``<summary>``): one line, HTML-escaped, where markdown
+    is not parsed."""
+    text = " ".join(("" if value is None else str(value)).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+#: a report line longer than this (outside code blocks and tables) is wrapped at :data:`WRAP_AT`
+MAX_LINE = 400
+WRAP_AT = 200
+_UNSAFE_START = re.compile(r"^(?:[-+*#>=]|\d+[.)])")
+_CONTINUATION = re.compile(r"^(\s*(?:(?:[-*+]|\d+[.)]) |> )?)")
+
+
+def wrap_line(line: str, width: int = WRAP_AT) -> list[str]:
+    """A long paragraph, list item or quote line as several source lines that render the same: continuation
+    lines keep the item's indentation (or the quote marker) and never start with a character that would open
+    a new block (a list marker, heading, quote or setext underline)."""
+    if len(line) <= MAX_LINE or line.lstrip().startswith(("|", "<", "```")):
+        return [line]
+    lead = _CONTINUATION.match(line).group(1)  # type: ignore[union-attr]
+    indent = "> " if lead.strip() == ">" else " " * len(lead)
+    words = line[len(lead):].split(" ")
+    out: list[str] = []
+    current = lead
+    for word in words:
+        fresh = current in (lead, indent)
+        candidate = current + word if fresh else f"{current} {word}"
+        if len(candidate) > width and not fresh and not _UNSAFE_START.match(word):
+            out.append(current)
+            current = indent + word
+        else:
+            current = candidate
+    out.append(current)
+    return out
+
+
+def wrap_lines(lines: Iterable[str]) -> list[str]:
+    """:func:`wrap_line` over markdown lines, leaving fenced code as it is."""
+    out: list[str] = []
+    fenced = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        out += [line] if fenced else wrap_line(line)
+    return out

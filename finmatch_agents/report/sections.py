@@ -1,14 +1,16 @@
-"""Markdown for one agent's section: its steps in order, their blocks (findings, tables, charts, notes), then
-the analyst's insights and prioritised recommendations. Text from data and analysts is escaped (``prose``);
-evidence links are only ever ids of queries the run has.
+"""Markdown for one agent's section and for the recommendations table: each step in order with its blocks
+(findings, tables, charts, notes), the AI step's analyst and the insights the summary does not already
+carry, the report step's links to the recommendations table. Text from data and analysts is escaped and its
+``[Qn]`` references become links to the appendix; only ids of queries the run has become links.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.agents import AGENTS
 from finmatch_agents.records import (
     AgentAnalysis,
     Block,
@@ -17,103 +19,161 @@ from finmatch_agents.records import (
     Finding,
     FindingBlock,
     NoteBlock,
-    Recommendation,
     SkippedBlock,
     StepRecord,
     TableBlock,
     TextBlock,
 )
 from finmatch_agents.report.charts import mermaid
-from finmatch_agents.report.markdown import code, md_escape, prose, table
+from finmatch_agents.report.markdown import code, evidence, html_text, linked, md_escape, table
+from finmatch_agents.report.outline import (
+    AgentView,
+    NumberedRec,
+    StepView,
+    agent_view,
+    number_recommendations,
+)
 from finmatch_agents.units import format_value
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
-
-_QUERY_ID = re.compile(r"^Q\d+$")
-
-
-def evidence_links(query_ids: Sequence[str], known: Collection[str]) -> str:
-    """``[Q1] [Q2]`` for the ids the run has; anything else a model wrote is left out."""
-    return " ".join(f"[{q}]" for q in dict.fromkeys(query_ids) if _QUERY_ID.match(q) and q in known)
+    from finmatch_agents.report.outline import Outline
 
 
-def render_block(block: Block, findings: dict[str, Finding], currency: str) -> str:
+@dataclass(frozen=True)
+class Context:
+    """What rendering a block needs from the run."""
+
+    findings: Mapping[str, Finding]
+    known: Collection[str]
+    currency: str = "USD"
+
+
+def _context(outline: Outline) -> Context:
+    return Context(outline.findings, outline.known, outline.records.run.currency)
+
+
+def cell_text(value: Any, unit: str, currency: str) -> str:
+    """A table cell in its column's unit, unescaped (``n/a`` for a missing figure)."""
+    if unit == "text":
+        return "" if value is None else str(value)
+    return format_value(value, unit, currency) if value is not None else "n/a"
+
+
+def render_block(block: Block, ctx: Context) -> str:
+    known = ctx.known
     if isinstance(block, FindingBlock):
-        f = findings.get(block.id)
-        return f"- **{md_escape(f.title)}.** {prose(f.statement)}" if f else ""
+        f = ctx.findings.get(block.id)
+        return f"- **{md_escape(f.title)}.** {linked(f.statement, known)}" if f else ""
     if isinstance(block, TextBlock):
-        return prose(block.text, line_start=True)
+        return linked(block.text, known, line_start=True)
     if isinstance(block, NoteBlock):
-        return f"> {prose(block.text)}"
+        return f"> {linked(block.text, known)}"
     if isinstance(block, SkippedBlock):
         return f"> _Not analysed — {md_escape(block.title)}: {md_escape(block.reason)}._"
     if isinstance(block, FailedBlock):
         return f"> **This step did not complete:** {md_escape(block.reason)}"
     if isinstance(block, TableBlock):
-        rows = [[_cell(row.get(c.key), c.unit, currency) for c in block.columns] for row in block.rows]
-        align = ["l" if c.unit == "text" else "r" for c in block.columns]
+        rows = [[md_escape(cell_text(row.get(c.key), c.unit, ctx.currency)) for c in block.columns]
+                for row in block.rows]
+        align = ["l" if c.unit in ("text", "date") else "r" for c in block.columns]
         body = table([c.label for c in block.columns], rows, align=align, raw=True)
-        return f"**{md_escape(block.title)}** [{block.query}]\n\n{body}"
+        return (f"<details><summary>Table: {html_text(block.title)}</summary>\n\n"
+                f"{evidence([block.query], known)}\n\n{body}\n\n</details>")
     if isinstance(block, ChartBlock):
-        return f"```mermaid\n{mermaid(block.spec)}\n```\n\n_Figure: {md_escape(block.title)} [{block.query}]_"
+        return (f"```mermaid\n{mermaid(block.spec)}\n```\n\n"
+                f"_Figure: {md_escape(block.title)} {evidence([block.query], known)}_")
     raise ValueError(f"unknown block type {type(block).__name__}")
 
 
-def _cell(value: Any, unit: str, currency: str) -> str:
-    if unit == "text":
-        return md_escape(value) if value is not None else ""
-    return format_value(value, unit, currency) if value is not None else "n/a"
+def not_repeated(step: StepView) -> str:
+    """Why some of the analyst's insights are not listed (no counts: every number in the body is evidence)."""
+    parts = (["insights the executive summary states"] if step.insights_in_summary else []) + (
+        ["insights that restate a finding above"] if step.insights_restating else [])
+    return f"Not repeated here: {' and '.join(parts)}." if parts else ""
 
 
-def recommendations_table(recs: Sequence[Recommendation], known_queries: Collection[str], *,
-                          with_agent: bool = False) -> str:
-    headings = ["Recommendation", "Impact", "Effort", "When", "Owner", "Success metric", "Evidence"]
-    if with_agent:
-        headings.insert(0, "Agent")
+def rec_links(recs: Sequence[NumberedRec]) -> str:
+    return ", ".join(f"[{n.label}](#{n.anchor})" for n in recs)
+
+
+def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Context | None = None) -> str:
+    ctx = ctx or _context(outline)  # type: ignore[arg-type]
+    out = [f"## {view.spec.title}", ""]
+    for step in view.steps:
+        out += [f"### {step.name}", ""]
+        if step.kind == "ai":
+            for block in step.blocks:
+                out += [render_block(block, ctx), ""]
+            out += [f"_{md_escape(step.analyst_note)}_", ""]
+            out += [f"> **Note:** {linked(w, ctx.known)}" for w in step.warnings] + ([""] if step.warnings else [])
+            if step.insights:
+                out += ["**Insights**", ""] + [f"- {linked(i.text, ctx.known)}" for i in step.insights] + [""]
+            elsewhere = not_repeated(step)
+            if elsewhere:
+                out += [f"_{elsewhere}_", ""]
+            elif not step.insights:
+                out += ["_No insights: the data steps produced no findings to interpret._", ""]
+            continue
+        if step.kind == "report":
+            for block in step.blocks:
+                out += [render_block(block, ctx), ""]
+            if step.recs:
+                out += [f"Recommendations: {rec_links(step.recs)} (in the [Recommendations](#recommendations) "
+                        "table, ranked with the other agents').", ""]
+            if step.tradeoffs:
+                out += ["**Trade-offs** (opposing advice from another agent: not listed as actions)", ""]
+                out += [f"- {linked(t.text, ctx.known)}" for t in step.tradeoffs] + [""]
+            elif not step.recs and not step.risks:
+                out += ["_No recommendation: nothing in the findings calls for action._", ""]
+            if step.risks:
+                out += ["**Risks and caveats**", ""] + [f"- {linked(r, ctx.known)}" for r in step.risks] + [""]
+            continue
+        if step.state == "not run":
+            out += ["_This step has not run._", ""]
+            continue
+        if not step.blocks:
+            out += ["_No results._", ""]
+        for block in step.blocks:
+            out += [render_block(block, ctx), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def recommendations_markdown(outline: Outline) -> list[str]:
+    known = outline.known
+    with_effect = any(n.rec.effect for n in outline.recommendations)
     rows = []
-    for r in recs:
-        row = [f"**{md_escape(r.title)}** — {prose(r.rationale)}", r.impact, r.effort, r.horizon,
-               md_escape(r.owner), prose(r.success_metric), evidence_links(r.query_ids, known_queries)]
-        if with_agent:
-            row.insert(0, md_escape(r.agent))
+    for n in outline.recommendations:
+        r = n.rec
+        agents = ", ".join(AGENTS[a].title if a in AGENTS else a for a in n.agents)
+        row = [f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
+               r.horizon, md_escape(r.owner), evidence(n.query_ids, known)]
+        if with_effect:
+            row.insert(3, linked(r.effect, known) if r.effect else "")
         rows.append(row)
-    return table(headings, rows, align=["l"] * len(headings), raw=True)
+    headings = ["#", "Recommendation", "Agents", *(["Estimated effect"] if with_effect else []), "Impact", "Effort",
+                "When", "Owner", "Evidence"]
+    out = ["Ranked by estimated effect where one is measured (largest share of the baseline first), then by impact "
+           "over effort; the same order everywhere in the report. Agents that reached "
+           "the same action share a row.", "",
+           table(headings, rows, align=["l"] * len(headings), raw=True), "", "**Why, and how success is measured**",
+           ""]
+    for n in outline.recommendations:
+        out += [f"- **{n.label}.** {linked(n.rec.rationale, known)}",
+                f"  _Success metric:_ {linked(n.rec.success_metric, known)}."]
+        for other in n.also:
+            agent = AGENTS[other.agent].title if other.agent in AGENTS else other.agent
+            out += [f"  - _Also {md_escape(agent)}:_ **{md_escape(other.title)}** — {linked(other.rationale, known)}",
+                    f"    _Success metric:_ {linked(other.success_metric, known)}."]
+    return out
 
 
 def render_agent_section(spec: AgentSpec, steps: Sequence[StepRecord], analysis: AgentAnalysis,
                          findings: Sequence[Finding], known_queries: Collection[str], currency: str = "USD") -> str:
+    """One agent's section on its own (agent tests, chat): every insight, links to its own recommendations."""
     by_id = {f.id: f for f in findings}
-    done = {s.step: s for s in steps if s.agent == spec.key}
-    out = [f"## {spec.title}", "", f"**Business challenge.** {prose(spec.challenge)}", "",
-           f"**Agent solution.** {prose(spec.solution)}", ""]
-    for step in spec.steps:
-        out += [f"### {step.name}", "", f"_{prose(step.about)}_", ""]
-        record = done.get(step.name)
-        if step.kind == "ai":
-            for block in record.blocks if record else ():
-                out += [render_block(block, by_id, currency), ""]
-            out += [f"Analyst: {code(analysis.analyst)}.", ""]
-            out += [f"> **Note:** {prose(w)}" for w in analysis.warnings] + ([""] if analysis.warnings else [])
-            if analysis.insights:
-                out += ["**Insights**", ""]
-                out += [f"- {prose(i.text)}" for i in analysis.insights]
-                out.append("")
-            else:
-                out += ["_No insights: the data steps produced no findings to interpret._", ""]
-            continue
-        if step.kind == "report":
-            if analysis.recommendations:
-                out += ["**Prioritised recommendations**", "",
-                        recommendations_table(analysis.recommendations, known_queries), ""]
-            if analysis.risks:
-                out += ["**Risks and caveats**", ""] + [f"- {prose(r)}" for r in analysis.risks] + [""]
-            continue
-        if record is None:
-            out += ["_This step has not run._", ""]
-            continue
-        if not record.blocks:
-            out += ["_No results._", ""]
-        for block in record.blocks:
-            out += [render_block(block, by_id, currency), ""]
-    return "\n".join(out).rstrip() + "\n"
+    view = agent_view(spec, steps, analysis, by_id, number_recommendations([analysis]))
+    return render_agent_view(view, ctx=Context(by_id, set(known_queries), currency))
+
+
+__all__ = ["Context", "code", "render_agent_section", "render_agent_view", "render_block"]

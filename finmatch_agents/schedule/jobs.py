@@ -1,5 +1,5 @@
 """Jobs: tables ``[schedule.jobs.NAME]`` in finmatch.toml (cron, time zone, focus, model, keep, catch-up,
-enabled), read and edited with tomlkit so comments and layout are kept; and catch-up of a missed slot.
+enabled, report format), read and edited with tomlkit so comments and layout are kept; and catch-up of a missed slot.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from finmatch_agents.errors import ConfigError, UsageError
 from finmatch_agents.files import atomic_write_text, locked
+from finmatch_agents.report.files import parse_formats
 from finmatch_agents.runs import RunStore
 from finmatch_agents.schedule.cron import get_zone, next_run, parse_instant, previous_run, validate_cron
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 JOB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
-JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "added_at")
+JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "format", "added_at")
 
 
 def validate_name(name: str) -> str:
@@ -49,6 +50,7 @@ class Job:
     catch_up: bool = False
     enabled: bool = True
     added_at: str | None = None  # ISO UTC; catch-up never runs a slot from before the job existed
+    formats: tuple[str, ...] = ("md",)  # `format = ["md", "html"]`: the HTML page beside each report
 
     @property
     def zone(self) -> ZoneInfo:
@@ -68,12 +70,15 @@ class Job:
             data["keep"] = self.keep
         data["catch_up"] = self.catch_up
         data["enabled"] = self.enabled
+        if self.formats != ("md",):
+            data["format"] = list(self.formats)
         if self.added_at:
             data["added_at"] = self.added_at
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.to_table(), "model": self.model, "keep": self.keep}
+        return {"name": self.name, **self.to_table(), "model": self.model, "keep": self.keep,
+                "format": list(self.formats)}
 
 
 def job_from_table(name: str, table: Any) -> Job:
@@ -108,10 +113,19 @@ def job_from_table(name: str, table: Any) -> Job:
     for key in ("catch_up", "enabled"):
         if key in table and not isinstance(table[key], bool):
             raise ConfigError(f"{where} {key}: expected true or false, got {table[key]!r}")
+    formats = table.get("format", ["md"])
+    if isinstance(formats, str):
+        formats = [formats]
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        raise ConfigError(f"{where} format: expected a list of report formats (md, html)")
+    try:
+        chosen = parse_formats(formats, f"{where} format")
+    except UsageError as exc:
+        raise ConfigError(exc.message) from None
     added = table.get("added_at")
     return Job(name=name, cron=cron, timezone=timezone, focus=tuple(focus), model=model or None, keep=keep,
                catch_up=bool(table.get("catch_up", False)), enabled=bool(table.get("enabled", True)),
-               added_at=str(added) if added else None)
+               added_at=str(added) if added else None, formats=chosen)
 
 
 def load_jobs(settings: Settings) -> dict[str, Job]:

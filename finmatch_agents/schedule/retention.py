@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-#: report files a job's retention may delete: ``<YYYY-MM-DD>-<run_id>.md`` (never latest.md, never temp files)
+#: report files a job's retention may delete: ``<YYYY-MM-DD>-<run_id>.md`` (never latest.md, never temp files),
+#: with the ``.html`` page beside it
 REPORT_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{8}-\d{6}-[0-9a-f]{4}\.md$")
 
 
@@ -38,6 +39,9 @@ def apply_retention(folder: Path, keep: int | None, *, protect: Iterable[str | P
                 continue
             path.unlink()
             deleted.append(path)
+            page = path.with_suffix(".html")  # the report's HTML page goes with it
+            if page.is_file() and page.resolve() not in guarded:
+                page.unlink(missing_ok=True)
         except FileNotFoundError:
             continue
     return deleted

@@ -40,7 +40,7 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
         s = settings.with_overrides(model=job.model) if job.model else settings
         log(f"job {job.name}: started (pid {os.getpid()}; focus {','.join(focus)}; model {s.model}; db {s.db})")
         try:
-            result = run_analysis(s, RunRequest(focus=focus, job=job.name), sink, notify=notify)
+            result = run_analysis(s, RunRequest(focus=focus, job=job.name, formats=job.formats), sink, notify=notify)
         except FinMatchError as exc:
             log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
                 + (f"; {exc.hint}" if exc.hint else ""))

@@ -62,12 +62,14 @@ def test_a_report_renders_from_records_alone() -> None:
     text, stats = render_report(_records())
     assert stats.queries == 1 and stats.findings == 1
     assert "## Overall Performance" in text and "### Product Matching Performance Assessment" in text
-    assert "- **Acceptance &lt;b&gt;.** 25.0% of offers were accepted [Q101]." in text
+    assert "- **Acceptance &lt;b&gt;.** 25.0% of offers were accepted [Q101](#q101)." in text
     assert "| Students \\| \\*all\\* | EUR 1.50M |" in text  # data values escaped, money in the run's currency
     assert 'x-axis ["1", "2"]' in text and "bar [10, 20]" in text  # the chart spec drawn as Mermaid
-    assert "- _Overall Performance:_ It converts [Q101]." in text  # the insight's agent, not a guess
+    # the summary's finding names its agent's section (not a guess); the section does not repeat it
+    assert "- It converts [Q101](#q101). ([Overall Performance](#overall-performance))" in text
+    assert "Not repeated here: insights the executive summary states." in text
     assert "<script>" not in text and "Q9999" not in text  # only ids the run has are rendered as evidence
-    assert "### Q101 — Acceptance" in text
+    assert '<a id="q101"></a>\n\n### Q101 — Acceptance' in text
     again, _ = render_report(_records())
     assert again.split("duration_s")[0] == text.split("duration_s")[0]
 
