@@ -169,7 +169,7 @@ def test_uci_bank_marketing(cli, uci_csv: Path, tmp_path: Path) -> None:
                         "FROM fpr_records WHERE customer_segment IS NOT NULL GROUP BY 1 ORDER BY r DESC, 1 LIMIT 1"
                         ).fetchone()
     assert f"{rate * 100:.1f}% of 45,211 recommendations were accepted" in text
-    assert f"{seg} x Savings converts best at {seg_rate * 100:.1f}%" in text
+    assert f"{seg} customers convert best at {seg_rate * 100:.1f}%" in text  # one product type: segments
 
 
 # -- stop and resume ------------------------------------------------------------------------------------

@@ -609,8 +609,9 @@ def _transactions(f: Finding, idx: FindingIndex) -> RuleOutput:
                 f"{fmt_pct(v['bottom_group_rate'])} for the least active ({interval_text(v['test'])}).",
         recommendation=RecDraft(
             "Add transaction activity to the matching model's features",
-            f"Acceptance differs by {fmt_pp(v['top_bottom_gap'])} between the {'most' if more else 'least'} and "
-            f"{'least' if more else 'most'} active customers, a difference the score does not use today.",
+            f"Acceptance is {fmt_pp(v['top_bottom_gap'], signed=False)} {'higher' if more else 'lower'} for the most "
+            f"active customers than for the least active ({interval_text(v['test'])}), a difference the score "
+            "does not use today.",
             effort="Medium", owner="Data Science", topic="feature:transactions", direction="grow",
             success_metric=f"the score ranks the {fmt_pp(v['top_bottom_gap'], signed=False)} activity gap"))
 

@@ -122,6 +122,10 @@ def assess(ctx: StepContext) -> None:
         _affinity_finding(ctx, aff)
 
 
+def _cell(row: dict[str, Any], one_type: bool) -> str:
+    return f"{row['segment']} customers" if one_type else f"{row['segment']} x {row['product_type']}"
+
+
 def _cells(ctx: StepContext, cells: QueryResult) -> None:
     """Segment x product cells against the rest of the offers; only clear differences become findings."""
     rows = cells.dicts()
@@ -134,7 +138,10 @@ def _cells(ctx: StepContext, cells: QueryResult) -> None:
     for r, c in zip(rows, adjust(raw), strict=True):
         tests[(r["segment"], r["product_type"])] = test_values(c, ctx.min_effect)
     shown = rows[:TOP_N] + [r for r in rows[-TOP_N:] if r not in rows[:TOP_N]]
-    ctx.table(f"Best and worst segment x product combinations (groups of at least "
+    one_type = len({r["product_type"] for r in rows}) == 1  # then the cells are segments of one product type
+    what = (f"customer segments ({rows[0]['product_type']} is the only product type)" if one_type
+            else "segment x product combinations")
+    ctx.table(f"Best and worst {what} (groups of at least "
               f"{fmt_count(ctx.min_group)} recommendations)", cells,
               [("segment", "Segment"), ("product_type", "Product type"),
                ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance"),
@@ -150,26 +157,28 @@ def _cells(ctx: StepContext, cells: QueryResult) -> None:
     if above:
         best = above[0]
         test = tests[(best["segment"], best["product_type"])]
-        ctx.finding("best_cell", "Best segment x product",
-                    f"{best['segment']} x {best['product_type']} converts best at {_rate(best)} "
+        ctx.finding("best_cell", "Best segment" if one_type else "Best segment x product",
+                    f"{_cell(best, one_type)} convert{'' if one_type else 's'} best at {_rate(best)} "
                     f"({fmt_count(best['recommendations'])} recommendations, {fmt_pp(test['diff'])} against the "
                     f"other offers; {_clear_text(test)}).",
-                    {**best, "test": test}, [cells],
+                    {**best, "test": test, "one_product_type": one_type}, [cells],
                     effect=min(1.0, abs(best["vs_overall"]) / max(overall, 0.01)), polarity="strength",
-                    n=best["recommendations"], units=TEST_UNITS)
+                    n=best["recommendations"], units={**TEST_UNITS, "one_product_type": "text"})
     if below:
         worst = below[0]
         test = tests[(worst["segment"], worst["product_type"])]
         est = gap_estimate(worst["recommendations"], test, overall * total, "acceptances",
                            f"if {worst['product_type']} offers to {worst['segment']} customers converted like the "
                            "other offers", cells.id)
-        ctx.finding("worst_cell", "Weakest segment x product",
-                    f"{worst['segment']} x {worst['product_type']} converts worst at {_rate(worst)} "
+        ctx.finding("worst_cell", "Weakest segment" if one_type else "Weakest segment x product",
+                    f"{_cell(worst, one_type)} convert{'' if one_type else 's'} worst at {_rate(worst)} "
                     f"({fmt_count(worst['recommendations'])} recommendations, {fmt_pp(test['diff'])} against the "
                     f"other offers; {_clear_text(test)}; the overall rate is {fmt_pct(overall)}).",
-                    {**worst, "test": test, "total_accepted": overall * total, "estimate": est}, [cells],
+                    {**worst, "test": test, "total_accepted": overall * total, "estimate": est,
+                     "one_product_type": one_type}, [cells],
                     effect=min(1.0, abs(worst["vs_overall"]) / max(overall, 0.01)), polarity="risk",
-                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
+                    n=worst["recommendations"], units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count",
+                                                       "one_product_type": "text"})
     if not above and not below:
         ctx.finding("cells_alike", "Segment x product combinations",
                     f"None of the {fmt_count(len(rows))} segment x product combinations converts clearly differently "
@@ -366,6 +375,10 @@ def _calibration(f: Finding, idx: FindingIndex) -> RuleOutput:
 
 def _best_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
+    if v.get("one_product_type"):
+        return RuleOutput(insight=f"{v['segment']} customers accept most often: {fmt_pct(v['acceptance_rate'])}, "
+                                  f"{fmt_times(v['index_vs_overall'])} the overall rate of "
+                                  f"{fmt_pct(v['overall_rate'])}.")
     return RuleOutput(insight=f"{v['segment']} customers respond best to {v['product_type']} offers "
                               f"({fmt_pct(v['acceptance_rate'])}, {fmt_times(v['index_vs_overall'])} the overall "
                               "rate): a pattern to replicate.")
@@ -375,16 +388,19 @@ def _worst_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     est = estimate_of(v.get("estimate"))
     worth = estimate_text(est, "Converting like the other offers would add about {n} acceptances")
+    one = bool(v.get("one_product_type"))
+    offers = f"offers to {v['segment']} customers" if one else f"{v['product_type']} offers to {v['segment']} customers"
     return RuleOutput(
-        insight=f"{v['product_type']} offers to {v['segment']} customers convert at only "
-                f"{fmt_pct(v['acceptance_rate'])}.",
+        insight=f"{offers[0].upper()}{offers[1:]} convert at only {fmt_pct(v['acceptance_rate'])}, against "
+                f"{fmt_pct(v['test']['rate_b'])} for the other offers.",
         recommendation=RecDraft(
-            f"Review {v['product_type']} offers to {v['segment']} customers",
+            f"Review {offers}",
             f"{fmt_count(v['recommendations'])} recommendations converted at {fmt_pct(v['acceptance_rate'])}, "
-            f"{fmt_pp(v['vs_overall'])} against the overall rate.{worth}",
+            f"{fmt_pp(v['test']['diff'])} against the other offers ({interval_text(v['test'])}).{worth}",
             effort="Low", owner="Product Management",
-            success_metric=f"acceptance of this combination back to the overall rate of {fmt_pct(v['overall_rate'])}",
-            topic=f"pair:{v['segment']}|{v['product_type']}", direction="fix", estimate=est))
+            success_metric=f"acceptance of these offers up to the overall rate of {fmt_pct(v['overall_rate'])}",
+            topic=f"segment:{v['segment']}" if one else f"pair:{v['segment']}|{v['product_type']}", direction="fix",
+            estimate=est))
 
 
 def _cells_alike(f: Finding, idx: FindingIndex) -> RuleOutput:

@@ -272,10 +272,12 @@ class Sources:
         finds = {i for i in wanted if i in self.finding_values}
         queries |= {q for f in finds for q in self.finding_queries[f] if q in self.rows}
         rows = frozenset((q, i) for q in queries for i in self._rows_named(q, sentence))
-        key = (wanted, rows)
+        # run-level values (the assumptions) back a sentence only when it says it states an assumption
+        assumed = "assum" in sentence.lower()
+        key = (wanted | ({"<assumptions>"} if assumed else set()), rows)
         if key not in self._cache:
             typed = [v for q, i in sorted(rows) for v in self.rows[q][i]]
-            typed += [v for f in sorted(finds) for v in self.finding_values[f]] + self.extra
+            typed += [v for f in sorted(finds) for v in self.finding_values[f]] + (self.extra if assumed else [])
             kinds: dict[str | None, set[float]] = {}
             for value, kind in typed:
                 kinds.setdefault(kind, set()).add(abs(value))

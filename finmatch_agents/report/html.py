@@ -32,7 +32,7 @@ from finmatch_agents.report.document import (
     query_line,
     report_stats,
 )
-from finmatch_agents.report.outline import AgentView, Outline, StepView, build_outline
+from finmatch_agents.report.outline import AgentView, Outline, StepView, build_outline, not_analysed_line
 from finmatch_agents.report.sections import cell_text, not_repeated
 from finmatch_agents.report.sqlformat import formatted_sql
 from finmatch_agents.report.svg import chart_data, chart_svg
@@ -204,6 +204,8 @@ def _rec_links(step: StepView) -> str:
 def agent_html(view: AgentView, outline: Outline) -> str:
     known = outline.known
     out = [f'<section id="{view.anchor}"><h2>{esc(view.spec.title)}</h2>']
+    if view.not_analysed is not None:
+        return "\n".join([*out, f'<p class="meta">{esc(not_analysed_line(view))}</p></section>'])
     for step in view.steps:
         out.append(f"<h3>{esc(step.name)}</h3>")
         if step.kind == "ai":

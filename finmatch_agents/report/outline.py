@@ -177,6 +177,30 @@ class AgentView:
     def anchor(self) -> str:
         return slug(self.spec.title)
 
+    @property
+    def not_analysed(self) -> tuple[str, ...] | None:
+        """The columns the data lacks when none of this agent's steps could analyse anything (the section is then
+        one line saying why); None when something was analysed."""
+        blocks = [b for step in self.steps for b in step.blocks]
+        if self.analysis.insights or self.analysis.recommendations or not blocks:
+            return None
+        if any(b.type not in ("skipped", "note") for b in blocks) or not any(b.type == "skipped" for b in blocks):
+            return None
+        absent: dict[str, None] = {}
+        for b in blocks:
+            if b.type == "skipped":
+                reason = getattr(b, "reason", "")
+                for column in reason.split(":", 1)[-1].split(","):
+                    if column.strip():
+                        absent[column.strip()] = None
+        return tuple(absent)
+
+
+def not_analysed_line(view: AgentView) -> str:
+    columns = view.not_analysed or ()
+    return (f"Not analysed: every step of this agent needs data the table lacks ({', '.join(columns)}). Load them "
+            "(see docs/data.md) to get this section.")
+
 
 @dataclass(frozen=True)
 class AssumptionLine:

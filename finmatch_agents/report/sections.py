@@ -31,6 +31,7 @@ from finmatch_agents.report.outline import (
     NumberedRec,
     StepView,
     agent_view,
+    not_analysed_line,
     number_recommendations,
 )
 from finmatch_agents.units import format_value
@@ -100,6 +101,8 @@ def rec_links(recs: Sequence[NumberedRec]) -> str:
 def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Context | None = None) -> str:
     ctx = ctx or _context(outline)  # type: ignore[arg-type]
     out = [f"## {view.spec.title}", ""]
+    if view.not_analysed is not None:
+        return "\n".join([*out, f"_{md_escape(not_analysed_line(view))}_"]) + "\n"
     for step in view.steps:
         out += [f"### {step.name}", ""]
         if step.kind == "ai":

@@ -1,6 +1,6 @@
 -- title: Mis-targeted segment x product pairs: acceptance against the score-expected rate
 -- requires: customer_segment, product_type, recommendation_score, product_recommendation_status
--- units: total_accepted=count, acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=percent, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
+-- units: total_accepted=count, acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=pp, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
 WITH base AS (
     SELECT customer_segment AS segment, product_type, recommendation_score AS value,
            CASE WHEN product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END AS accepted
