@@ -198,6 +198,24 @@ def test_the_mapping_currency_is_recorded_and_used_by_the_run(cli, offers: Path,
     assert digest(db) == before
 
 
+def test_the_chat_shows_money_in_the_data_currency(cli, tmp_path: Path) -> None:
+    from finmatch_agents.chat.session import ChatSession
+
+    path = tmp_path / "balances.csv"
+    path.write_text("client,outcome,balance\nc1,yes,1200\nc2,no,800\n")
+    db = tmp_path / "bal.duckdb"
+    mapping = 'currency = "EUR"\n' + MAPPING.replace('[columns]\n', '[columns]\naccount_balance = "balance"\n')
+    assert load(cli, path, mapping, db).exit_code == 0
+    session = ChatSession(load_settings(db=db, env={"FINMATCH_CURRENCY": "USD"}), "money")
+    try:
+        assert session.settings.currency == "EUR"
+        rows = session.ask("/metrics").tables[0].rows
+        balance = next(r for r in rows if r["metric"] == "Total account balances")
+        assert balance["value"] == "EUR 2.00k"  # 1,200 + 800, in the data's currency, not the configured USD
+    finally:
+        session.close()
+
+
 def test_appending_keeps_extra_columns_and_refuses_values_that_do_not_fit(cli, offers: Path,
                                                                           tmp_path: Path) -> None:
     db = tmp_path / "a.duckdb"
