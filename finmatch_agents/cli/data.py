@@ -61,7 +61,10 @@ def load(
                                                   show_default=False)] = None,
     json_out: common.JsonOpt = False,
 ) -> None:
-    """Load a real dataset: map its columns, validate every value, and load it all-or-nothing."""
+    """Load a real dataset: map its columns, validate every value, and load it all-or-nothing.
+
+    Source columns the mapping does not map are kept as extra columns under their own name (docs/data.md).
+    """
     from finmatch_agents.data.loader import load_file
     from finmatch_agents.data.mapping import IDENTITY, load_mapping
     from finmatch_agents.errors import UsageError
@@ -221,8 +224,8 @@ def dictionary(
         common.emit_json([asdict(c) for c in cols])
         return
     view = Table(title=f"Data dictionary: {table}", title_justify="left", show_lines=False)
-    for name in ("column", "type", "group", "meaning", "rules"):
+    for name in ("column", "type", "group", "meaning", "rules", "label"):
         view.add_column(name, overflow="fold")
     for c in cols:
-        view.add_row(c.name, c.type, c.group, c.description, c.rules)
+        view.add_row(c.name, c.type, c.group, c.description, c.rules, c.label)
     common.out().print(view)
