@@ -52,7 +52,8 @@ class Settings:
                          "Model used for AI steps; 'offline' is the deterministic offline analyst.")
     table: str = _option("fpr_records", "FINMATCH_TABLE", "finmatch.table", "Table holding the recommendation records.")
     currency: str = _option("USD", "FINMATCH_CURRENCY", "finmatch.currency",
-                            "Currency code shown with money figures (amounts are taken as stored).")
+                            "Currency code shown with money figures (amounts are taken as stored) when the "
+                            "data does not record one; a loading mapping's currency wins.")
     strict_grounding: bool = _option(False, "FINMATCH_STRICT_GROUNDING", "llm.strict_grounding",
                                      "Reject model output with numbers not found in the run's evidence (fall back to "
                                      "the offline analyst).")

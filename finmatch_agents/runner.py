@@ -23,6 +23,7 @@ from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
 from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.clock import utc_now
+from finmatch_agents.data.checks import check_recommendations_table, run_currency
 from finmatch_agents.data.generator import ensure_default_database
 from finmatch_agents.data.profile import profile_dataset
 from finmatch_agents.diff import previous_snapshot
@@ -114,9 +115,10 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
     engine = open_engine(settings)
     checkpointer = None
     try:
-        if not engine.has_table(settings.table):
-            raise UsageError(f"table '{settings.table}' is not in {settings.db} (tables: {', '.join(engine.tables())})",
-                             hint="load data with `finmatch data load FILE` or set --db / FINMATCH_TABLE")
+        # before any work: the table exists, is a recommendations table and has rows (exit 3 otherwise)
+        check = check_recommendations_table(engine, settings.table)
+        currency, currency_warning = run_currency(settings.currency, settings.sources.get("currency", "default"),
+                                                  check)
         assumptions = load_assumptions(settings)
         analyst = get_analyst(settings.model, settings)
         audit = AuditLog(settings.state_dir / "sql-audit.jsonl", f"analyze:{run_id}")
@@ -142,7 +144,7 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             graph_input = None
         else:
             run = RunMeta(run_id=run_id, focus=tuple(focus), model=settings.model, db=str(settings.db),
-                          table=settings.table, created_at=utc_now(), currency=settings.currency,
+                          table=settings.table, created_at=utc_now(), currency=currency,
                           version=__version__, reports_dir=str(settings.reports_dir), formats=request.formats,
                           assumptions=tuple(AssumptionValue(**a) for a in assumptions.to_list()), job=request.job,
                           # the report's "Changes since last run" compares with the job's previous run
@@ -150,7 +152,8 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             store.start_run(run)
             graph_input = {"run": run}
         audit.warn = lambda message: sink(make_event("warning", run_id, None, None, message=message))
-        return _stream(graph, graph_input, config, services, store, run, sink, resumed)
+        warnings = [currency_warning] if currency_warning and not resumed else []
+        return _stream(graph, graph_input, config, services, store, run, sink, resumed, warnings)
     finally:
         engine.close()
         store.close()
@@ -179,7 +182,7 @@ def missing_parts(state: dict[str, Any]) -> list[str]:
 
 
 def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConfig, services: RunServices,
-            store: RunStore, run: RunMeta, sink: Sink, resumed: bool) -> RunResult:
+            store: RunStore, run: RunMeta, sink: Sink, resumed: bool, warnings: list[str] | None = None) -> RunResult:
     run_id = run.run_id
     started = time.perf_counter()
 
@@ -193,6 +196,8 @@ def _stream(graph: Any, graph_input: dict[str, Any] | None, config: RunnableConf
 
     emit(make_event("run_started", run_id, None, None, focus=list(run.focus), model=run.model, db=run.db,
                     table=run.table, resumed=resumed, completed_steps=_done_steps(store, run_id)))
+    for message in warnings or ():
+        emit(make_event("warning", run_id, None, None, message=message))
     try:
         with cancel_on_signals(stop) as signalled:
             for _ns, _mode, payload in graph.stream(graph_input, config, context=services, stream_mode=["custom"],

@@ -53,7 +53,7 @@ def test_the_unknown_channel_group_is_reported_with_its_rate(uci) -> None:
 
 
 def test_no_comparison_of_a_single_group_and_no_filler_section(uci) -> None:
-    _, state, report = uci
+    _, _, report = uci
     assert not re.search(r"\bOf 1 \w+ compared|\b1 products\b|best \S+ and worst", report)
     assert "Only one product (Term Deposit) has enough recommendations, so products are not compared." in report
     financial = report.split("## Financial Impact", 1)[1].split("\n## ", 1)[0]
@@ -79,3 +79,17 @@ def test_every_gap_lies_inside_its_interval(uci) -> None:
     for text in _texts(state):
         for gap, low, high in GAP_THEN_CI.findall(text):
             assert float(low) - 0.05 <= float(gap) <= float(high) + 0.05, text
+
+
+def test_the_contact_effect_is_read_by_value_and_stated_as_monotone(uci) -> None:
+    db, state, _ = uci
+    with duckdb.connect(str(db), read_only=True) as con:
+        by_value = dict(con.execute("""SELECT campaign_contacts, avg((product_recommendation_status = 'Accepted')::DOUBLE)
+                                       FROM fpr_records WHERE campaign_contacts <= 5 GROUP BY 1""").fetchall())
+    contacts = {f["key"]: f for f in state["findings"]}["campaign_contacts"]
+    text = contacts["statement"]
+    assert text.startswith("Acceptance never rises with an extra contact")  # 2 and 3 contacts both show 11.2%
+    for n in range(1, 6):
+        assert f"{by_value[n] * 100:.1f}% at {n} contact{'s' if n > 1 else ''}" in text
+    assert ["14.6%", "11.2%", "9.0%"] == [f"{by_value[n] * 100:.1f}%" for n in (1, 2, 4)]
+    assert contacts["values"]["test"]["clear"] and contacts["values"]["by_value"] is False  # 48 distinct counts

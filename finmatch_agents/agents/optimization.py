@@ -267,9 +267,11 @@ def correlate(ctx: StepContext) -> None:
                         effect=min(1.0, float(best["acceptance_rate"] - worst["acceptance_rate"]) / 0.2)
                         if test["clear"] else 0.05, polarity="opportunity", n=worst["recommendations"],
                         units={**TEST_UNITS, **ESTIMATE_UNITS, "spread": "pp", "ratio": "times"})
-    for column, key, label, word in COUNT_COLUMNS:
+    mapped = ctx.profile.provenance.get("labels") or {}  # what the loading mapping calls a column, if anything
+    for column, key, default_label, word in COUNT_COLUMNS:
         if column == "campaign_contacts" and not ctx.has(column):
             continue  # an optional column most banks' data lacks: no "not analysed" line for it
+        label = str(mapped.get(column, default_label))
         res = ctx.sql("optimization/by_count", what=f"Acceptance by {label}", count_column=column, count_label=label,
                       bins=5 if key == "transactions" else 10)
         if res and res.rows:

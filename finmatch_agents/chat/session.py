@@ -23,6 +23,7 @@ from finmatch_agents.chat.context import Answer
 from finmatch_agents.chat.questions import match, suggestions
 from finmatch_agents.chat.store import ChatStore, check_name
 from finmatch_agents.data import queries
+from finmatch_agents.data.checks import table_meta
 from finmatch_agents.data.generator import ensure_default_database
 from finmatch_agents.evidence import AuditLog, QueryLog
 from finmatch_agents.llm.models import OFFLINE, resolve_model
@@ -47,6 +48,10 @@ class ChatSession:
         self.on_event = on_event or (lambda _e: None)
         ensure_default_database(settings, notify or (lambda _m: None))
         self.engine = open_engine(settings)
+        if self.engine.has_table(settings.table):  # money in the data's currency, as in analyze and metrics
+            recorded = table_meta(self.engine, settings.table).get("currency")
+            if isinstance(recorded, str) and recorded != settings.currency:
+                self.settings = settings = settings.with_overrides(currency=recorded)
         self.store = ChatStore(settings.state_dir / "chat.sqlite")
         self.resumed = self.store.open_session(self.name, self.model, str(settings.db))
         self.log = QueryLog("Q", agent="chat", step=self.name, allocate=lambda: self.store.allocate_query_number(

@@ -61,7 +61,10 @@ def load(
                                                   show_default=False)] = None,
     json_out: common.JsonOpt = False,
 ) -> None:
-    """Load a real dataset: map its columns, validate every value, and load it all-or-nothing."""
+    """Load a real dataset: map its columns, validate every value, and load it all-or-nothing.
+
+    Source columns the mapping does not map are kept as extra columns under their own name (docs/data.md).
+    """
     from finmatch_agents.data.loader import load_file
     from finmatch_agents.data.mapping import IDENTITY, load_mapping
     from finmatch_agents.errors import UsageError
@@ -85,9 +88,21 @@ def load(
     action = "appended to" if report.appended else ("replaced" if report.replaced else "loaded into")
     console = common.out()
     console.print(f"{report.rows:,} rows from {file} {action} {table} in {s.db} ({elapsed:.1f} s).")
-    console.print(f"Columns: {', '.join(report.columns)}")
+    extras = report.extra_columns
+    console.print(f"Columns: {', '.join(c for c in report.columns if c not in extras)}", markup=False)
+    if extras:
+        shown = [name if name == src else f"{name} (from '{src}')" for name, src in extras.items()]
+        console.print(f"Extra columns (kept under their own name; not in the data dictionary): {', '.join(shown)}",
+                      markup=False)
     if report.ignored_source_columns:
-        console.print(f"[dim]Not loaded (no target): {', '.join(report.ignored_source_columns)}[/]")
+        from rich.markup import escape
+
+        dropped = escape(", ".join(report.ignored_source_columns))
+        console.print(f"[dim]Not loaded (\\[drop] in the mapping): {dropped}[/]")
+    if report.currency:
+        console.print(f"Currency: {report.currency}", markup=False)
+    for note in report.notes:
+        common.err().print(f"Note: {note}", markup=False)
     if report.absent_columns:
         console.print(f"[dim]Absent dictionary columns (analyses that need them will say so): "
                       f"{', '.join(report.absent_columns)}[/]")
@@ -109,9 +124,22 @@ def info(
         common.require_table(engine, s.table)
         profile = profile_dataset(engine, log, s.table)
     if json_out:
-        common.emit_json({**profile.to_json(), "queries": [q.to_json() for q in log.records]})
+        common.emit_json({**profile.to_json(), "extra_columns": _extra_columns(profile),
+                          "queries": [q.to_json() for q in log.records]})
         return
     _render_profile(profile)
+
+
+def _extra_columns(p: Profile) -> list[dict[str, str | None]]:
+    """Columns of the table that are not in the data dictionary, with the source column and label they have."""
+    from finmatch_agents.data.schema import column, columns_of
+
+    if columns_of(p.table) is None:
+        return []
+    sources = p.provenance.get("extra_columns", {})
+    labels = p.provenance.get("labels", {})
+    return [{"name": c.name, "type": c.type, "source": sources.get(c.name), "label": labels.get(c.name)}
+            for c in p.columns if column(p.table, c.name) is None]
 
 
 def _render_profile(p: Profile) -> None:
@@ -127,8 +155,18 @@ def _render_profile(p: Profile) -> None:
                   + (f", recommendations {p.date_min} to {p.date_max}" if p.date_min else "")
                   + f"; fingerprint {p.fingerprint}")
     if p.provenance:
-        detail = ", ".join(f"{k}={v}" for k, v in p.provenance.items() if k not in ("sha256",))
+        detail = ", ".join(f"{k}={v}" for k, v in p.provenance.items()
+                           if k not in ("sha256", "extra_columns", "labels"))
         console.print(f"[dim]Source: {escape(detail)}[/]")
+    extras = _extra_columns(p)
+    if extras:
+        shown = [str(e["name"]) + (f" (from '{e['source']}')" if e["source"] not in (None, e["name"]) else "")
+                 + (f" — {e['label']}" if e["label"] else "") for e in extras]
+        console.print(f"Extra columns (not in the data dictionary; `finmatch sql` and analyses can use them): "
+                      f"{', '.join(shown)}", markup=False)
+    labels = {k: v for k, v in p.provenance.get("labels", {}).items() if k not in {e["name"] for e in extras}}
+    if labels:
+        console.print("Labels from the mapping: " + ", ".join(f"{k} = {v}" for k, v in labels.items()), markup=False)
     tables = Table(title="Tables", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
@@ -186,8 +224,8 @@ def dictionary(
         common.emit_json([asdict(c) for c in cols])
         return
     view = Table(title=f"Data dictionary: {table}", title_justify="left", show_lines=False)
-    for name in ("column", "type", "group", "meaning", "rules"):
+    for name in ("column", "type", "group", "meaning", "rules", "label"):
         view.add_column(name, overflow="fold")
     for c in cols:
-        view.add_row(c.name, c.type, c.group, c.description, c.rules)
+        view.add_row(c.name, c.type, c.group, c.description, c.rules, c.label)
     common.out().print(view)

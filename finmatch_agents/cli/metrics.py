@@ -21,14 +21,18 @@ def metrics(
 
     Every figure comes from a named SQL query run through the sandbox; --json lists them with their ids.
     """
+    from finmatch_agents.data.checks import check_recommendations_table, run_currency
     from finmatch_agents.metrics import compute_dashboard
 
     common.want_json(json_out)
     s = common.settings(db=db, table=table)
     engine, log = common.open_sandbox(s, "metrics")
     with engine:
-        common.require_table(engine, s.table)
-        dashboard = compute_dashboard(engine, log, table=s.table, currency=s.currency)
+        check = check_recommendations_table(engine, s.table)
+        currency, warning = run_currency(s.currency, s.sources.get("currency", "default"), check)
+        if warning and not json_out:
+            common.err().print(f"Note: {warning}", markup=False)
+        dashboard = compute_dashboard(engine, log, table=s.table, currency=currency)
     if json_out:
         common.emit_json(dashboard.to_dict())
         return

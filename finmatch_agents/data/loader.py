@@ -8,10 +8,14 @@ read file (readers) -> stage -> apply the mapping as SQL expressions over text -
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import writer
 from finmatch_agents.data.mapping import IDENTITY, Mapping
@@ -40,9 +44,13 @@ class LoadReport:
     delimiter: str | None = None
     replaced: bool = False
     appended: bool = False
-    ignored_source_columns: list[str] = field(default_factory=list)
+    ignored_source_columns: list[str] = field(default_factory=list)  # source columns not loaded ([drop] columns)
     absent_columns: list[str] = field(default_factory=list)  # dictionary columns the data lacks
     sha256: str = ""
+    extra_columns: dict[str, str] = field(default_factory=dict)  # extra column -> the source column it keeps
+    labels: dict[str, str] = field(default_factory=dict)  # column -> label in reports (the mapping's [labels])
+    currency: str | None = None  # the mapping's currency (or the one recorded by an earlier load appended to)
+    notes: list[str] = field(default_factory=list)  # things to check: extras that look personal or mistyped
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,54 @@ class _Target:
     expr: str  # SQL over the staging table, producing VARCHAR
     origin: str  # what the user wrote, for messages ("from 'balance'", "constant", "derived")
     column: Column | None
+    source: str | None = None  # the source column an extra column keeps
+
+    @property
+    def ref(self) -> str:
+        """The column holding this target's text in the ``_mapped`` staging table."""
+        return quote_ident(f"v_{self.name}")
+
+
+def extra_column_name(source: str, taken: set[str], reserved: set[str]) -> str:
+    """The name an unmapped source column is kept under: a plain lower-case SQL name, never a dictionary column's.
+
+    ``Customer Age`` -> ``customer_age_raw`` in ``fpr_records`` (``customer_age`` is a dictionary column, and the
+    source's values were not validated against it); ``2nd Phone`` -> ``c_2nd_phone``; a second column that would
+    get the same name gets ``_2``, ``_3``... (DuckDB names are case-insensitive, so ``Age`` and ``age`` collide)."""
+    ascii_name = unicodedata.normalize("NFKD", source).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^0-9a-z]+", "_", ascii_name.lower()).strip("_") or "column"
+    if name[0].isdigit():
+        name = f"c_{name}"
+    if name in reserved:
+        name = f"{name}_raw"
+    base, n = name, 2
+    while name in taken or name in reserved:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+#: words in a column name that suggest personal data (an extra column is not masked unless configured)
+_PERSONAL = re.compile(r"(^|_)(name|surname|first_?name|last_?name|e_?mail|phone|mobile|address|street|postcode|"
+                       r"zip|zip_?code|ssn|iban|passport|birth|dob|national_id|tax_id)(_|$)")
+
+
+def _notes(targets: list[_Target], table: str) -> list[str]:
+    """What a user should look at after a load: extra columns that look like personal data or like a mistyped
+    dictionary column (they are kept as they are; the mapping decides)."""
+    loaded = {t.name for t in targets}
+    names = [c.name for c in columns_of(table) or () if c.name not in loaded]  # a close one that is absent
+    notes = []
+    for t in targets:
+        if t.source is None:
+            continue
+        if _PERSONAL.search(t.name):
+            notes.append(f"extra column '{t.name}' (from '{t.source}') may hold personal data; it is not masked for "
+                         "models: drop it with [drop] columns in the mapping, or list it in [privacy] pii_columns")
+        close = difflib.get_close_matches(t.name.removesuffix("_raw"), names, n=1, cutoff=0.85)
+        if close:
+            notes.append(f"extra column '{t.name}' (from '{t.source}') looks like dictionary column '{close[0]}'; "
+                         f"if it is, map it: [columns] {close[0]} = \"{t.source}\"")
+    return notes
 
 
 def _sha256(path: Path) -> str:
@@ -61,17 +117,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def source_idents(columns: list[str]) -> dict[str, str]:
+    """Positional names the staging table gives the source columns: DuckDB matches names ignoring case, so a
+    file with both ``age`` and ``AGE`` could otherwise read one column twice."""
+    return {src: f"__c{i}" for i, src in enumerate(columns)}
+
+
 def _text(source: str, nulls: tuple[str, ...]) -> str:
-    ref = f"CAST({quote_ident(source)} AS VARCHAR)"
+    ref = f"CAST({source} AS VARCHAR)"
     if not nulls:
         return ref
     return f"CASE WHEN trim({ref}) IN ({', '.join(literal(v) for v in nulls)}) THEN NULL ELSE {ref} END"
 
 
 def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) -> tuple[list[_Target], list[str]]:
+    """What to load: dictionary targets (mapped, constant, derived, or named like ours), then extra columns.
+
+    Returns the targets in table order and the source columns not loaded (the mapping's ``[drop]`` list)."""
     dictionary = {c.name: c for c in columns_of(table) or ()}
     where = mapping.path or "the mapping"
     available = set(read_columns)
+    ident = source_idents(read_columns)
+    for src in mapping.drop:
+        if src not in available:
+            raise DataError(f"drop.columns: {file.name} has no column '{src}'; it has {', '.join(read_columns)}",
+                            file=where)
+    dropped = set(mapping.drop)
 
     def missing_source(key: str, src: str) -> DataError:
         return DataError(f"{key} = '{src}': {file.name} has no column '{src}'; it has {', '.join(read_columns)}",
@@ -81,7 +152,8 @@ def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) 
     for target, src in mapping.columns.items():
         if src not in available:
             raise missing_source(f"columns.{target}", src)
-        targets[target] = _Target(target, _text(src, mapping.null_values), f"from '{src}'", dictionary.get(target))
+        targets[target] = _Target(target, _text(ident[src], mapping.null_values), f"from '{src}'",
+                                  dictionary.get(target))
     for target, value in mapping.constants.items():
         targets[target] = _Target(target, f"CAST({literal(value)} AS VARCHAR)", "constant", dictionary.get(target))
     for target, spec in mapping.derive.items():
@@ -92,17 +164,19 @@ def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) 
             number = f"CAST({ROW_COL} AS VARCHAR)"
             body = f"lpad({number}, {spec.width}, '0')" if spec.width else number
         else:
-            parts = ", ".join(f"coalesce(CAST({quote_ident(s)} AS VARCHAR), '')" for s in spec.hash_of)
+            parts = ", ".join(f"coalesce(CAST({ident[s]} AS VARCHAR), '')" for s in spec.hash_of)
             body = f"substr(md5(concat_ws('|', {parts})), 1, 16)"
         targets[target] = _Target(target, f"{literal(spec.prefix)} || {body}", "derived", dictionary.get(target))
-    used_sources = set(mapping.columns.values()) | {s for d in mapping.derive.values() for s in d.hash_of}
+    used_sources = set(mapping.columns.values()) | {s for d in mapping.derive.values() for s in d.hash_of} | dropped
     for src in read_columns:  # columns already named like ours map to themselves
         if src not in targets and src not in used_sources and (src in dictionary or not dictionary):
-            targets[src] = _Target(src, _text(src, mapping.null_values), f"from '{src}'", dictionary.get(src))
+            used_sources.add(src)
+            targets[src] = _Target(src, _text(ident[src], mapping.null_values), f"from '{src}'", dictionary.get(src))
     if dictionary:
         for name in targets:
             if name not in dictionary:
-                raise DataError(f"'{name}' is not a column of {table}; see docs/data-dictionary.md", file=where)
+                raise DataError(f"'{name}' is not a column of {table}; see docs/data-dictionary.md (source columns "
+                                "you do not map are kept as extra columns under their own name)", file=where)
         if table == "fpr_records" and "record_id" not in targets:
             targets["record_id"] = _Target("record_id", f"'R' || lpad(CAST({ROW_COL} AS VARCHAR), 8, '0')", "derived",
                                            dictionary["record_id"])
@@ -119,9 +193,18 @@ def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) 
     deleted = targets.get(SOFT_DELETE)
     if deleted is not None and deleted.column is None:  # any table: the sandbox reads the flag as a boolean
         targets[SOFT_DELETE] = _Target(SOFT_DELETE, deleted.expr, deleted.origin, column("fpr_records", SOFT_DELETE))
+    extras: list[_Target] = []
+    if dictionary:  # everything else the file has is kept under its own name, never as one of ours
+        taken = {n.lower() for n in targets}
+        reserved = set(dictionary)
+        for src in read_columns:
+            if src in used_sources:
+                continue
+            name = extra_column_name(src, taken, reserved)
+            taken.add(name)
+            extras.append(_Target(name, _text(ident[src], mapping.null_values), f"from '{src}'", None, source=src))
     ordered = [targets[c] for c in dictionary if c in targets] + [t for n, t in targets.items() if n not in dictionary]
-    ignored = [c for c in read_columns if c not in used_sources and c not in targets]
-    return ordered, ignored
+    return ordered + extras, [c for c in read_columns if c in dropped]
 
 
 def _canonical(expr: str, col: Column) -> str:
@@ -140,8 +223,8 @@ def _value_map(expr: str, mapping: dict[str, str]) -> str:
 
 
 def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path, has_line: bool) -> None:
-    checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, f"v_{t.name}")]
-    checks += [(t, NUL_CHECK[0].format(ref=f"v_{t.name}"), NUL_CHECK[1]) for t in targets]
+    checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, t.ref)]
+    checks += [(t, NUL_CHECK[0].format(ref=t.ref), NUL_CHECK[1]) for t in targets]
     if not checks:
         return
     counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
@@ -152,7 +235,7 @@ def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path
         if not bad or len(found) >= MAX_PROBLEMS:
             continue
         row, line, value = con.execute(
-            f"SELECT {ROW_COL}, {LINE_COL if has_line else 'NULL'}, v_{target.name} FROM _mapped WHERE {cond} "
+            f"SELECT {ROW_COL}, {LINE_COL if has_line else 'NULL'}, {target.ref} FROM _mapped WHERE {cond} "
             f"ORDER BY {ROW_COL} LIMIT 1").fetchone()  # type: ignore[misc]
         where = f"line {line}" if line else f"row {row}"
         shown = "empty" if value is None else repr(value if len(value) <= 40 else value[:37] + "...")
@@ -167,61 +250,144 @@ def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path
                         row=first[0], column=first[2], problems=problems)
 
 
+#: a number written with a leading zero ("01234", "007") is an identifier or a code: it stays text
+_LEADING_ZERO = "regexp_matches(trim({ref}), '^[+-]?0[0-9]')"
+
+
 def _infer_type(con: duckdb.DuckDBPyConnection, ref: str) -> str:
+    """The narrowest of :data:`INFERRED_TYPES` every value of an extra column casts to (else VARCHAR).
+
+    A whole number is BIGINT only when it is whole (DuckDB would round '0.5' to 1); a number written with a
+    leading zero stays text (a code, not a quantity)."""
     for candidate in INFERRED_TYPES:
-        ok = con.execute(f"SELECT count(*) FILTER (WHERE {ref} IS NOT NULL AND TRY_CAST({ref} AS {candidate}) IS NULL)"
-                         f" = 0 AND count({ref}) > 0 FROM _mapped").fetchone()
+        bad = f"TRY_CAST({ref} AS {candidate}) IS NULL"
+        if candidate in ("BIGINT", "DOUBLE"):
+            bad += f" OR {_LEADING_ZERO.format(ref=ref)}"
+        if candidate == "BIGINT":
+            bad += f" OR TRY_CAST({ref} AS DOUBLE) <> TRY_CAST({ref} AS BIGINT)"
+        ok = con.execute(f"SELECT count(*) FILTER (WHERE {ref} IS NOT NULL AND ({bad})) = 0 AND count({ref}) > 0 "
+                         "FROM _mapped").fetchone()
         if ok and ok[0]:
             return candidate
     return "VARCHAR"
+
+
+def _resolve_keys(section: str, entries: dict[str, Any], mapping: Mapping, targets: list[_Target],
+                  file: Path) -> dict[str, Any]:
+    """``[labels]`` or ``[values.X]`` keyed by the loaded column's name; a key may also name the source column an
+    extra column keeps. A key that names no loaded column is an error (a typo must not be a silent no-op)."""
+    by_name = {t.name: t.name for t in targets}
+    by_source = {t.source: t.name for t in targets if t.source}
+    out: dict[str, Any] = {}
+    for key, entry in entries.items():
+        name = by_name.get(key) or by_source.get(key)
+        if name is None:
+            raise DataError(f"{section}.{key}: no loaded column is called '{key}' (loaded: {', '.join(by_name)})",
+                            file=mapping.path or "the mapping", hint=f"name a column of {file.name} as loaded: a "
+                            "dictionary column, an extra column or the source column an extra column keeps")
+        out[name] = entry
+    return out
+
+
+def _check_append(con: duckdb.DuckDBPyConnection, targets: list[_Target], current: dict[str, str], file: Path,
+                  has_line: bool) -> dict[str, str]:
+    """Types for appending to an existing table: its own; an extra column's values must fit the type it has."""
+    types: dict[str, str] = {}
+    for t in targets:
+        have = current[t.name.lower()]
+        types[t.name] = t.column.type if t.column else have
+        if t.column is not None:
+            continue
+        row = con.execute(f"SELECT count(*), min({ROW_COL}) FROM _mapped WHERE {t.ref} IS NOT NULL AND "
+                          f"TRY_CAST({t.ref} AS {have}) IS NULL").fetchone()
+        if row and row[0]:
+            line = con.execute(f"SELECT {LINE_COL if has_line else 'NULL'}, {t.ref} FROM _mapped WHERE {ROW_COL} = ?",
+                               [row[1]]).fetchone() or (None, None)
+            raise DataError(f"{row[0]} value(s) of extra column '{t.name}' ({t.origin}) are not {have} like the "
+                            f"table's column, e.g. {line[1]!r}; nothing was loaded", file=str(file), line=line[0],
+                            row=None if line[0] else row[1], column=t.name, hint="pass --replace to replace the table")
+    return types
+
+
+def _previous_meta(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    if writer.META_TABLE not in writer.existing_tables(con):
+        return {}
+    row = con.execute(f"SELECT details FROM {writer.META_TABLE} WHERE table_name = ?", [table]).fetchone()
+    return json.loads(row[0] or "{}") if row else {}
 
 
 def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapping = IDENTITY, replace: bool = False,
               fmt: str | None = None, delimiter: str | None = None) -> LoadReport:
     fmt = detect_format(file, fmt or mapping.format)
     read = read_file(file, fmt, delimiter=delimiter or mapping.delimiter, encoding=mapping.encoding)
+    if read.table.num_rows == 0:
+        raise DataError("the file has no data rows (only a header); nothing was loaded", file=str(file),
+                        hint="check that the export finished and wrote its rows")
     targets, ignored = _targets(read.source_columns, mapping, table, file)
     if not targets:
         raise DataError("no columns to load (none named like the data dictionary and no mapping given)",
                         file=str(file), hint="pass --mapping FILE; see examples/bank-marketing.toml")
+    labels: dict[str, str] = _resolve_keys("labels", mapping.labels, mapping, targets, file)
+    value_maps: dict[str, dict[str, str]] = _resolve_keys("values", mapping.values, mapping, targets, file)
     dictionary = columns_of(table)
     has_line = LINE_COL in read.table.column_names
     report = LoadReport(file=str(file), table=table, format=read.format, rows=read.table.num_rows,
                         columns=[t.name for t in targets], delimiter=read.delimiter, ignored_source_columns=ignored,
                         absent_columns=[c.name for c in dictionary or () if c.name not in {t.name for t in targets}],
-                        sha256=_sha256(file))
+                        sha256=_sha256(file), extra_columns={t.name: t.source for t in targets if t.source},
+                        labels=labels, currency=mapping.currency, notes=_notes(targets, table))
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
-        con.register("_src", read.table)
+        ident = source_idents(read.source_columns)
+        con.register("_src", read.table.rename_columns([ident.get(n, n) for n in read.table.column_names]))
         exprs = []
         for t in targets:
-            expr = _value_map(t.expr, mapping.values[t.name]) if t.name in mapping.values else t.expr
-            exprs.append(f"{_canonical(expr, t.column) if t.column else expr} AS v_{t.name}")
+            expr = _value_map(t.expr, value_maps[t.name]) if t.name in value_maps else t.expr
+            exprs.append(f"{_canonical(expr, t.column) if t.column else expr} AS {t.ref}")
         line = LINE_COL if has_line else f"NULL::BIGINT AS {LINE_COL}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} FROM _src")
         con.unregister("_src")
         _validate(con, targets, file, has_line)
-        types = {t.name: (t.column.type if t.column else _infer_type(con, f"v_{t.name}")) for t in targets}
         existing = writer.existing_tables(con)
+        previous: dict[str, Any] = {}
         if table in existing and not replace:
-            current = {r[0]: r[1] for r in con.execute(
+            current = {r[0].lower(): r[1] for r in con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
                 "AND table_name = ?", [table]).fetchall()}
-            extra = [n for n in types if n not in current]
+            extra = [t.name for t in targets if t.name.lower() not in current]
             if extra:
                 raise DataError(f"table {table} exists without column(s) {', '.join(extra)}; cannot append",
                                 file=str(file), column=extra[0], hint="pass --replace to replace the table")
+            types = _check_append(con, targets, current, file, has_line)
+            previous = _previous_meta(con, table)
+            had = previous.get("currency")
+            if had and mapping.currency and had != mapping.currency:
+                raise DataError(f"table {table} holds amounts in {had}; this mapping says {mapping.currency}, so "
+                                "appending would mix currencies; nothing was loaded", file=mapping.path or str(file),
+                                hint="convert the amounts first, or pass --replace to replace the table")
             report.appended = True
+            report.currency = mapping.currency or had
+            report.labels = {**previous.get("labels", {}), **labels}
+            report.extra_columns = {**previous.get("extra_columns", {}), **report.extra_columns}
         else:
+            types = {t.name: (t.column.type if t.column else _infer_type(con, t.ref)) for t in targets}
             report.replaced = table in existing
-            extra_types = {n: ty for n, ty in types.items() if column(table, n) is None}
-            con.execute(writer.table_ddl(table, list(types), extra_types))
-        select = ", ".join(f"TRY_CAST(v_{n} AS {ty}) AS {quote_ident(n)}" for n, ty in types.items())
+            con.execute(writer.table_ddl(table, list(types), {n: ty for n, ty in types.items()
+                                                              if column(table, n) is None}))
+        select = ", ".join(f"TRY_CAST({t.ref} AS {types[t.name]}) AS {quote_ident(t.name)}" for t in targets)
         con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} FROM _mapped ORDER BY {ROW_COL}")
         con.execute("DROP TABLE _mapped")
-        writer.record_meta(con, table, "file", {"file": file.name, "sha256": report.sha256, "format": read.format,
-                                                "rows": report.rows, "mapping": mapping.path,
-                                                "appended": report.appended})
+        details: dict[str, Any] = {"file": file.name, "sha256": report.sha256, "format": read.format,
+                                   "rows": report.rows, "mapping": mapping.path, "appended": report.appended}
+        if report.extra_columns:
+            details["extra_columns"] = report.extra_columns
+        if ignored:
+            details["dropped_columns"] = ignored
+        if report.labels:
+            details["labels"] = report.labels
+        if report.currency:
+            details["currency"] = report.currency
+        writer.record_meta(con, table, "file", details)
 
     writer.atomic_write(db, work)
     return report

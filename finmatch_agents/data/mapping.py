@@ -1,6 +1,8 @@
 """Column mappings for real datasets: a small TOML file that says how a file's columns become ours.
 
 ```toml
+currency = "EUR"              # optional: the currency of the file's amounts (ISO 4217 code); before any [section]
+
 [source]                      # all optional
 format = "csv"                # csv | parquet | jsonl (default: from the file extension)
 delimiter = ";"               # csv: sniffed from the header when omitted
@@ -24,12 +26,23 @@ width = 6
 
 [dates]                       # strptime formats for non-ISO dates
 product_recommendation_date = "%d/%m/%Y"
+
+[drop]                        # source columns not to load at all (e.g. personal data)
+columns = ["surname", "postcode"]
+
+[labels]                      # what reports call a column (a dictionary column or an extra column)
+customer_segment = "occupation"
+duration = "call duration (seconds)"
 ```
+Source columns the mapping neither maps, uses for a derivation nor drops are kept as *extra columns* under their
+own name, made a plain SQL name (lower case, ``_`` for anything else, ``_raw`` added when it would be a dictionary
+column's name, ``_2``... when two would collide), with a type inferred from the values.
 Every key is checked: a typo is an error that names the mapping file and the key, never a silent no-op.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +51,10 @@ from typing import Any
 from finmatch_agents.errors import DataError
 
 FORMATS = ("csv", "parquet", "jsonl")
-_SECTIONS = {"source", "columns", "values", "constants", "derive", "dates"}
+_SECTIONS = {"source", "columns", "values", "constants", "derive", "dates", "drop", "labels"}
+_TOP_KEYS = {"currency"}  # plain keys before the first [section]
+MAX_LABEL = 80
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _SOURCE_KEYS = {"format", "delimiter", "encoding", "null_values"}
 
 
@@ -63,6 +79,9 @@ class Mapping:
     constants: dict[str, Any] = field(default_factory=dict)
     derive: dict[str, Derivation] = field(default_factory=dict)
     dates: dict[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()  # source columns not loaded
+    labels: dict[str, str] = field(default_factory=dict)  # column (target or extra, or its source name) -> label
+    currency: str | None = None  # ISO 4217 code of the file's amounts
 
     def targets(self) -> set[str]:
         return set(self.columns) | set(self.constants) | set(self.derive)
@@ -90,9 +109,19 @@ def load_mapping(path: Path) -> Mapping:
         raise DataError("mapping file not found", file=str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"not valid TOML: {exc}", file=str(path)) from exc
-    unknown = set(raw) - _SECTIONS
+    unknown = set(raw) - _SECTIONS - _TOP_KEYS
     if unknown:
-        raise _fail(path, f"[{sorted(unknown)[0]}]", f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}")
+        raise _fail(path, f"[{sorted(unknown)[0]}]", f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}"
+                    " (and `currency = \"EUR\"` before the first section)")
+    currency = raw.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not _CURRENCY.fullmatch(currency)):
+        raise _fail(path, "currency", f"{currency!r} is not a three-letter ISO 4217 code in capitals such as "
+                    "\"EUR\" or \"USD\"")
+    for section in ("columns", "constants"):
+        table = raw.get(section)
+        if isinstance(table, dict) and "currency" in table:
+            raise _fail(path, f"{section}.currency", "'currency' is not a column; to say which currency the file's "
+                        "amounts are in, put `currency = \"EUR\"` at the top of the mapping, before any [section]")
 
     source = _str_table(path, raw, "source")
     if set(source) - _SOURCE_KEYS:
@@ -144,6 +173,22 @@ def load_mapping(path: Path) -> Mapping:
         if not isinstance(fmt_, str) or "%" not in fmt_:
             raise _fail(path, f"dates.{target}", "must be a strptime format such as '%d/%m/%Y'")
 
+    drop_table = _str_table(path, raw, "drop")
+    if set(drop_table) - {"columns"}:
+        raise _fail(path, f"drop.{sorted(set(drop_table) - {'columns'})[0]}", "unknown key; expected columns")
+    drop = drop_table.get("columns", [])
+    if not isinstance(drop, list) or not all(isinstance(c, str) and c for c in drop):
+        raise _fail(path, "drop.columns", "must be a list of source column names")
+    used = {src: f"columns.{target}" for target, src in columns.items()}
+    used.update({src: f"derive.{d.target}.hash" for d in derive.values() for src in d.hash_of})
+    for src in drop:
+        if src in used:
+            raise _fail(path, "drop.columns", f"'{src}' is dropped but {used[src]} uses it; keep one")
+    labels = _str_table(path, raw, "labels")
+    for name, label in labels.items():
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL or "\n" in label:
+            raise _fail(path, f"labels.{name}", f"must be a one-line text of 1 to {MAX_LABEL} characters")
+
     seen: dict[str, str] = {}
     for section, keys in (("columns", columns), ("constants", constants), ("derive", derive)):
         for target in keys:
@@ -152,4 +197,5 @@ def load_mapping(path: Path) -> Mapping:
             seen[target] = section
     return Mapping(path=str(path), format=fmt, delimiter=delimiter, encoding=str(source.get("encoding", "utf-8")),
                    null_values=tuple(nulls), columns=dict(columns), values=values, constants=dict(constants),
-                   derive=derive, dates=dict(dates))
+                   derive=derive, dates=dict(dates), drop=tuple(dict.fromkeys(drop)),
+                   labels={k: v.strip() for k, v in labels.items()}, currency=currency)

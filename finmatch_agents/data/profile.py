@@ -8,15 +8,15 @@ through the sandbox and is logged; the per-column statistics query is generated 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import queries
-from finmatch_agents.data.schema import columns_of, value_checks
+from finmatch_agents.data.checks import table_meta
+from finmatch_agents.data.schema import column_label, columns_of, value_checks
 from finmatch_agents.evidence import jsonable
 from finmatch_agents.records import ColumnProfile, Profile, QualityFlag, TableSummary
 from finmatch_agents.warehouse import named
-from finmatch_agents.warehouse.sqltext import literal, quote_ident
+from finmatch_agents.warehouse.sqltext import quote_ident
 
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
@@ -103,15 +103,15 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> Profile:
                                    "query_ids": {**query_ids, **source_ids}})
 
 
+def column_labels(profile: Profile) -> dict[str, str]:
+    """What reports call each column of the profiled table: the loading mapping's ``[labels]`` (recorded in
+    ``finmatch_meta``), else the data dictionary's label, else the column's own name (an extra column)."""
+    labels = profile.provenance.get("labels") or {}
+    return {name: column_label(profile.table, name, labels) for name in profile.present}
+
+
 def _provenance(engine: Engine, log: QueryLog, table: str) -> dict[str, Any]:
-    if not any(t == META_TABLE for t in engine.tables()):
-        return {}
-    res = engine.query(f"SELECT source, details FROM {META_TABLE} WHERE table_name = {literal(table)}", log=log,
-                       title="How the table was written")
-    row = res.first()
-    if not row:
-        return {}
-    return {"source": row["source"], **json.loads(row["details"] or "{}")}
+    return table_meta(engine, table, log)
 
 
 def _flags(engine: Engine, log: QueryLog, p: Profile, present: set[str], stats_id: str
@@ -128,7 +128,9 @@ def _flags(engine: Engine, log: QueryLog, p: Profile, present: set[str], stats_i
             flags.append(QualityFlag(code="absent-columns", severity="info",
                                      message="dictionary columns absent from the data (analyses that need them are "
                                      f"skipped): {', '.join(p.absent)}"))
-    for col in p.columns:
+    for col in p.columns:  # extra columns (not in the dictionary) are described, not judged: empty may be normal
+        if dictionary and col.name not in dictionary:
+            continue
         if col.null_rate > HIGH_NULL_RATE and col.name not in ("product_sales_amount", "product_sales_date"):
             flags.append(QualityFlag(code="high-nulls", severity="warning",
                                      message=f"{col.name} is empty in {col.null_rate:.1%} of rows",

@@ -8,6 +8,7 @@ demographics) are written by the generator and used by analyses when present.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from finmatch_agents.warehouse.sqltext import literal
@@ -40,6 +41,7 @@ class Column:
     max: float | None = None
     pii: bool = False
     origin: str = "finmatch"  # finmatch | connector | extra
+    label: str = ""  # what reports call the column ("transactions (last six months)"); see column_label()
 
     @property
     def rules(self) -> str:
@@ -72,57 +74,59 @@ def _c(name: str, type_: str, group: str, description: str, **kw: object) -> Col
 
 FPR_RECORDS: tuple[Column, ...] = (
     _c("record_id", "VARCHAR", "Connector", "Primary key of the recommendation record (derived from row order when a file has none).",
-       origin="connector"),
+       origin="connector", label="record id"),
     # Customer data
-    _c("customer_id", "VARCHAR", "Customer", "Customer identifier; one customer has many recommendation records.", required=True),
-    _c("customer_name", "VARCHAR", "Customer", "Customer full name.", pii=True),
-    _c("customer_email", "VARCHAR", "Customer", "Customer e-mail address.", pii=True),
-    _c("customer_segment", "VARCHAR", "Customer", "Marketing segment (e.g. Mass Market, Mass Affluent, High Net Worth)."),
-    _c("customer_lifecycle_stage", "VARCHAR", "Customer", "Relationship lifecycle stage.", domain=LIFECYCLE_STAGES),
-    _c("customer_lifecycle_stage_transition_date", "DATE", "Customer", "Date the customer entered the current lifecycle stage."),
-    _c("account_balance", "DOUBLE", "Customer", "Current account balance (currency units)."),
+    _c("customer_id", "VARCHAR", "Customer", "Customer identifier; one customer has many recommendation records.", required=True, label="customer id"),
+    _c("customer_name", "VARCHAR", "Customer", "Customer full name.", pii=True, label="customer name"),
+    _c("customer_email", "VARCHAR", "Customer", "Customer e-mail address.", pii=True, label="customer e-mail"),
+    _c("customer_segment", "VARCHAR", "Customer", "Marketing segment (e.g. Mass Market, Mass Affluent, High Net Worth).", label="segment"),
+    _c("customer_lifecycle_stage", "VARCHAR", "Customer", "Relationship lifecycle stage.", domain=LIFECYCLE_STAGES, label="lifecycle stage"),
+    _c("customer_lifecycle_stage_transition_date", "DATE", "Customer", "Date the customer entered the current lifecycle stage.", label="lifecycle stage since"),
+    _c("account_balance", "DOUBLE", "Customer", "Current account balance (currency units).", label="account balance"),
     # Transaction data
-    _c("transaction_history", "VARCHAR", "Transaction", "JSON array of the last six monthly transaction totals, oldest first."),
-    _c("customer_transaction_value", "DOUBLE", "Transaction", "Total transaction value over the last six months.", min=0),
-    _c("customer_transaction_count", "INTEGER", "Transaction", "Number of transactions over the last six months.", min=0),
+    _c("transaction_history", "VARCHAR", "Transaction", "JSON array of the last six monthly transaction totals, oldest first.", label="monthly transaction totals (last six months)"),
+    _c("customer_transaction_value", "DOUBLE", "Transaction", "Total transaction value over the last six months.", min=0, label="transaction value (last six months)"),
+    _c("customer_transaction_count", "INTEGER", "Transaction", "Number of transactions over the last six months.", min=0, label="transactions (last six months)"),
     # Product data
-    _c("product_id", "VARCHAR", "Product", "Identifier of the recommended product (joins products.product_id)."),
-    _c("product_name", "VARCHAR", "Product", "Name of the recommended product."),
+    _c("product_id", "VARCHAR", "Product", "Identifier of the recommended product (joins products.product_id).", label="product id"),
+    _c("product_name", "VARCHAR", "Product", "Name of the recommended product.", label="product"),
     _c("product_type", "VARCHAR", "Product", "Product family (Checking, Savings, Credit Card, Personal Loan, Mortgage, "
-       "Investment, Insurance, Wealth Management).", required=True),
-    _c("product_terms", "VARCHAR", "Product", "Headline terms of the product (rate, fee, term)."),
+       "Investment, Insurance, Wealth Management).", required=True, label="product type"),
+    _c("product_terms", "VARCHAR", "Product", "Headline terms of the product (rate, fee, term).", label="product terms"),
     _c("product_sales_amount", "DOUBLE", "Product", "Amount sold when the recommendation was accepted (deposit, limit, "
-       "principal or premium); empty otherwise.", min=0),
-    _c("product_sales_date", "DATE", "Product", "Date of the sale; empty unless accepted."),
+       "principal or premium); empty otherwise.", min=0, label="sales amount"),
+    _c("product_sales_date", "DATE", "Product", "Date of the sale; empty unless accepted.", label="sale date"),
     # Recommendation data
-    _c("product_recommendation", "VARCHAR", "Recommendation", "Recommended action and product, e.g. 'Cross-sell: Travel Rewards Card'."),
-    _c("product_recommendation_date", "DATE", "Recommendation", "Date the recommendation was made."),
+    _c("product_recommendation", "VARCHAR", "Recommendation", "Recommended action and product, e.g. 'Cross-sell: Travel Rewards Card'.", label="recommendation"),
+    _c("product_recommendation_date", "DATE", "Recommendation", "Date the recommendation was made.", label="recommendation date"),
     _c("product_recommendation_status", "VARCHAR", "Recommendation", "Outcome of the recommendation.", required=True,
-       domain=STATUSES),
-    _c("recommendation_score", "DOUBLE", "Recommendation", "Model score of the match, 0 (poor) to 1 (excellent).", min=0, max=1),
+       domain=STATUSES, label="outcome"),
+    _c("recommendation_score", "DOUBLE", "Recommendation", "Model score of the match, 0 (poor) to 1 (excellent).", min=0, max=1, label="recommendation score"),
     # Customer behaviour data
-    _c("customer_product_usage", "DOUBLE", "Behavior", "Product usage index, 0 (unused) to 100 (daily use).", min=0, max=100),
-    _c("customer_product_usage_trend", "VARCHAR", "Behavior", "Direction of product usage over the last quarter.", domain=TRENDS),
-    _c("customer_product_interests", "VARCHAR", "Behavior", "Comma-separated interests (travel, investing, home ownership...)."),
+    _c("customer_product_usage", "DOUBLE", "Behavior", "Product usage index, 0 (unused) to 100 (daily use).", min=0, max=100, label="product usage"),
+    _c("customer_product_usage_trend", "VARCHAR", "Behavior", "Direction of product usage over the last quarter.", domain=TRENDS, label="usage trend"),
+    _c("customer_product_interests", "VARCHAR", "Behavior", "Comma-separated interests (travel, investing, home ownership...).", label="interests"),
     _c("customer_product_affinity", "VARCHAR", "Behavior", "Affinity of the customer for the recommended product.",
-       domain=AFFINITY_LEVELS),
-    _c("customer_product_affinity_trend", "VARCHAR", "Behavior", "Direction of the affinity over the last quarter.", domain=TRENDS),
+       domain=AFFINITY_LEVELS, label="product affinity"),
+    _c("customer_product_affinity_trend", "VARCHAR", "Behavior", "Direction of the affinity over the last quarter.", domain=TRENDS, label="affinity trend"),
     # Performance metrics
-    _c("customer_satisfaction_score", "INTEGER", "Performance", "Latest satisfaction survey score, 1 to 10.", min=1, max=10),
+    _c("customer_satisfaction_score", "INTEGER", "Performance", "Latest satisfaction survey score, 1 to 10.", min=1, max=10, label="satisfaction (1-10)"),
     _c("customer_churn_probability", "DOUBLE", "Performance", "Modelled probability the customer leaves within 12 months, 0 to 1.",
-       min=0, max=1),
+       min=0, max=1, label="churn probability"),
     # Fivetran system columns
-    _c("_fivetran_synced", "TIMESTAMP", "Connector", "When the connector last synced the row.", origin="connector"),
+    _c("_fivetran_synced", "TIMESTAMP", "Connector", "When the connector last synced the row.", origin="connector", label="synced at"),
     _c("_fivetran_deleted", "BOOLEAN", "Connector", "Soft-delete flag; rows with true are excluded from every analysis.",
-       origin="connector"),
+       origin="connector", label="soft-deleted"),
     # Extra columns (DESIGN §4)
-    _c("source_system", "VARCHAR", "Extra", "Core banking system of record.", domain=SOURCE_SYSTEMS, origin="extra"),
-    _c("crm_system", "VARCHAR", "Extra", "CRM the recommendation was delivered through.", domain=CRM_SYSTEMS, origin="extra"),
+    _c("source_system", "VARCHAR", "Extra", "Core banking system of record.", domain=SOURCE_SYSTEMS, origin="extra", label="source system"),
+    _c("crm_system", "VARCHAR", "Extra", "CRM the recommendation was delivered through.", domain=CRM_SYSTEMS, origin="extra", label="CRM"),
     _c("channel", "VARCHAR", "Extra", "Channel the recommendation was delivered in (Branch, Mobile App, Online Banking...).",
-       origin="extra"),
-    _c("customer_age", "INTEGER", "Extra", "Customer age in years.", min=16, max=110, origin="extra"),
-    _c("annual_income", "DOUBLE", "Extra", "Declared annual income (currency units).", min=0, origin="extra"),
-    _c("credit_score", "INTEGER", "Extra", "Credit bureau score, 300 to 850.", min=300, max=850, origin="extra"),
+       origin="extra", label="channel"),
+    _c("customer_age", "INTEGER", "Extra", "Customer age in years.", min=16, max=110, origin="extra", label="age"),
+    _c("annual_income", "DOUBLE", "Extra", "Declared annual income (currency units).", min=0, origin="extra", label="annual income"),
+    _c("credit_score", "INTEGER", "Extra", "Credit bureau score, 300 to 850.", min=300, max=850, origin="extra", label="credit score"),
+    _c("campaign_contacts", "INTEGER", "Extra", "Number of contacts made with the customer during this campaign, including this one.",
+       min=1, origin="extra", label="contacts in this campaign"),
 )
 
 PRODUCTS: tuple[Column, ...] = (
@@ -162,6 +166,23 @@ def column(table: str, name: str) -> Column | None:
         if col.name == name:
             return col
     return None
+
+
+def required_columns(table: str) -> tuple[str, ...]:
+    """The columns ``table`` must have (in dictionary order); ``()`` for tables we do not describe."""
+    return tuple(c.name for c in TABLES.get(table, ()) if c.required)
+
+
+def column_label(table: str, name: str, labels: Mapping[str, str] | None = None) -> str:
+    """What a report calls column ``name`` of ``table``.
+
+    In order: the label the loading mapping gave it (``[labels]`` in the mapping, recorded in ``finmatch_meta`` and
+    read back as ``Profile.provenance["labels"]``), the dictionary's label, else the column name itself (an extra
+    column kept from a source file is called by its own name, never by a dictionary column's label)."""
+    if labels and labels.get(name):
+        return labels[name]
+    col = column(table, name)
+    return col.label if col is not None and col.label else name
 
 
 def normalise_token(value: str) -> str:
@@ -228,9 +249,12 @@ def dictionary_markdown() -> str:
            "`fpr_records` has one row per product recommendation made to a customer. Its 30 core columns are the "
            "27 named in the FinMatch data requirements plus the connector's `record_id` and the Fivetran system "
            "columns; extra columns are used by analyses when present. Domain values are matched ignoring case, "
-           "`_`, `-` and extra spaces when loading ('in_progress' loads as 'In Progress').", ""]
+           "`_`, `-` and extra spaces when loading ('in_progress' loads as 'In Progress'). A loaded file's columns "
+           "that a mapping does not map are kept as extra columns under their own name (see data.md); a mapping's "
+           "`[labels]` can rename any column in reports.", ""]
     for name, cols in TABLES.items():
-        out += [f"## {name}", "", "| column | type | group | meaning | rules |", "|---|---|---|---|---|"]
-        out += [f"| `{c.name}` | {c.type} | {c.group} | {c.description} | {c.rules} |" for c in cols]
+        out += [f"## {name}", "", "| column | type | group | meaning | rules | label in reports |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.group} | {c.description} | {c.rules} | {c.label} |" for c in cols]
         out.append("")
     return "\n".join(out)
