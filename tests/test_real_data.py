@@ -91,5 +91,5 @@ def test_the_contact_effect_is_read_by_value_and_stated_as_monotone(uci) -> None
     assert text.startswith("Acceptance never rises with an extra contact")  # 2 and 3 contacts both show 11.2%
     for n in range(1, 6):
         assert f"{by_value[n] * 100:.1f}% at {n} contact{'s' if n > 1 else ''}" in text
-    assert ["14.6%", "11.2%", "9.0%"] == [f"{by_value[n] * 100:.1f}%" for n in (1, 2, 4)]
+    assert [f"{by_value[n] * 100:.1f}%" for n in (1, 2, 4)] == ["14.6%", "11.2%", "9.0%"]
     assert contacts["values"]["test"]["clear"] and contacts["values"]["by_value"] is False  # 48 distinct counts
