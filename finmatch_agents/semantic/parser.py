@@ -46,6 +46,8 @@ class Parse:
     filters: list[Filter] = field(default_factory=list)
     period: Period | None = None
     compare: tuple[Period, Period] | None = None
+    groups: list[str] = field(default_factory=list)
+    ranges: list[Range] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -278,7 +280,7 @@ class Parser:
                 continue
             # filler
         self._time(out, times, roles)
-        out.measures = measures
+        out.measures, out.groups, out.ranges = measures, groups, ranges
         out.filters = [Filter(dimension=d, values=tuple(v), negate=n) for (d, n), v in filters.items()]
         for name in versus_values:
             if name not in groups:
