@@ -131,7 +131,25 @@ def _calibration(session: ChatContext, m: Match, res: QueryResult) -> Answer:
                   [Table("Acceptance by score decile", COLUMNS["performance/calibration"], rows, res.id)])
 
 
+OVERALL_COLUMNS = {
+    "overall_churn": [("avg_churn_probability", "Mean churn probability", "percent"),
+                      ("customers_scored", "Customers", "count"),
+                      ("share_high_churn_risk", "At high churn risk", "percent")],
+    "overall_acceptance": [("recommendations", "Recommendations", "count"), ("accepted", "Accepted", "count"),
+                           ("acceptance_rate", "Acceptance", "percent"),
+                           ("decided_acceptance_rate", "Acceptance among decided", "percent")],
+    "scope": [("records", "Recommendations", "count"), ("customers", "Customers", "count"),
+              ("product_types", "Product types", "count")],
+}
+
+
 def _overall(session: ChatContext, m: Match, res: QueryResult) -> Answer:
+    answer = _overall_text(m, res)
+    answer.tables = [Table(m.question.question, OVERALL_COLUMNS[m.question.id], res.dicts()[:1], res.id)]
+    return answer
+
+
+def _overall_text(m: Match, res: QueryResult) -> Answer:
     r = res.first()
     if m.question.id == "overall_churn":
         text = (f"The mean churn probability per customer is {fmt_pct(r['avg_churn_probability'])} over "
@@ -149,7 +167,8 @@ def _scope(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     text = (f"The data holds {fmt_count(r['records'])} recommendations to {fmt_count(r['customers'])} customers "
             f"across {fmt_count(r['product_types'])} product types "
             f"({fmt_num(r['recommendations_per_customer'], 1)} per customer).")
-    return Answer("verified", f"{text} {refs(res.id)}")
+    return Answer("verified", f"{text} {refs(res.id)}",
+                  [Table("Scope of the data", OVERALL_COLUMNS["scope"], res.dicts()[:1], res.id)])
 
 
 # -- "why is the X report recommending Y?" ------------------------------------------------------------------

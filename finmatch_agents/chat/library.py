@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from finmatch_agents.semantic.layer import SemanticLayer
     from finmatch_agents.semantic.parser import Parse
 
-#: parse problems a verified answer covers (it names its own measure and shows every group)
-COVERED = ("no measure", "highest or lowest among what")
+#: parse problems a verified answer covers: it names its own measure; a ranking shows every group
+NO_MEASURE, NO_GROUP = "no measure", "highest or lowest among what"
 
 
 def find_verified(text: str, parse: Parse, layer: SemanticLayer) -> Match | None:
@@ -36,9 +36,15 @@ def consistent(q: Verified, params: dict[str, object], parse: Parse, layer: Sema
     allowed = terms(q)
     if any(fold(w.lower()) not in allowed for w in parse.unknown):
         return False
-    if any(not p.startswith(COVERED) for p in parse.problems):
+    covered = (NO_MEASURE, NO_GROUP) if q.group else (NO_MEASURE,)
+    if any(not p.startswith(covered) for p in parse.problems):
         return False
     if parse.ranges or parse.compare:
+        return False
+    query = parse.query or parse.partial
+    if query is not None and (query.order == "asc" or (query.top or 1) > 1):
+        return False  # a verified ranking leads with the highest and names the lowest; "bottom 3" is compiled
+    if parse.measures and parse.measures[0] != q.measures[0]:
         return False
     if any(f.negate or f.dimension not in q.takes for f in parse.filters):
         return False

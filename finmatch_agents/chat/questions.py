@@ -63,8 +63,9 @@ class Verified:
 ACCEPTANCE = ("acceptance_rate", "accepted", "recommendations")
 ACCEPTANCE_COLUMNS = (("acceptance_rate", "acceptance_rate"), ("accepted", "accepted"),
                       ("recommendations", "recommendations"))
-CHURN_MEASURES = ("mean_churn", "high_churn_share", "customers")
-CHURN_COLUMNS = (("avg_churn", "mean_churn"), ("share_high_risk", "high_churn_share"), ("customers", "customers"))
+# the reviewed churn and satisfaction queries count the customers *with a score*: not the customers measure
+CHURN_MEASURES = ("mean_churn", "high_churn_share")
+CHURN_COLUMNS = (("avg_churn", "mean_churn"), ("share_high_risk", "high_churn_share"))
 SEMANTIC_GROUPS = {"customer_segment": "segment", "product_type": "product_type", "channel": "channel",
                    "customer_lifecycle_stage": "lifecycle_stage", "customer_product_affinity": "affinity",
                    "crm_system": "crm", "customer_product_usage_trend": "usage_trend", "source_system": "source_system"}
@@ -74,8 +75,7 @@ def _by(id_: str, question: str, subject: tuple[str, ...], column: str, label: s
         phrase: str, groups: tuple[str, ...], unit: str = "percent") -> Verified:
     measures, columns = {"chat/acceptance_by": (ACCEPTANCE, ACCEPTANCE_COLUMNS),
                          "chat/churn_by": (CHURN_MEASURES, CHURN_COLUMNS),
-                         "chat/satisfaction_by": (("satisfaction", "customers"),
-                                                  (("avg_satisfaction", "satisfaction"), ("customers", "customers")))
+                         "chat/satisfaction_by": (("satisfaction",), (("avg_satisfaction", "satisfaction"),))
                          }[query]
     return Verified(id_, question, (groups, subject), query, "ranking",
                     {"group_column": column, "group_label": label}, metric, unit, phrase, measures=measures,
@@ -92,8 +92,8 @@ LIBRARY: tuple[Verified, ...] = (
              (("high churn", "churn risk", "at risk of", "likely to leave", "likely to churn"),
               ("customer", "how many", "who")), "chat/high_churn", "ranking", metric="high_risk_customers",
              unit="count", phrase="customers at high churn risk",
-             measures=("high_churn_customers", "customers", "high_churn_share"), group="segment",
-             columns=(("label", "segment"), ("high_risk_customers", "high_churn_customers"), ("customers", "customers"),
+             measures=("high_churn_customers", "high_churn_share"), group="segment",
+             columns=(("label", "segment"), ("high_risk_customers", "high_churn_customers"),
                       ("share_high_risk", "high_churn_share"))),
     _by("acceptance_by_segment", "What is the acceptance rate by customer segment?", SEGMENT, "customer_segment",
         "customer segment", "chat/acceptance_by", "acceptance_rate", "acceptance rate", ACCEPT),
@@ -145,9 +145,8 @@ LIBRARY: tuple[Verified, ...] = (
              columns=(("acceptance_rate", "acceptance_rate"), ("accepted", "accepted"),
                       ("recommendations", "recommendations"), ("decided_acceptance_rate", "decided_acceptance_rate"))),
     Verified("overall_churn", "What is the average churn probability?", (CHURN,), "metrics/churn", "overall",
-             measures=("mean_churn", "customers", "high_churn_share"),
-             columns=(("avg_churn_probability", "mean_churn"), ("customers_scored", "customers"),
-                      ("share_high_churn_risk", "high_churn_share"))),
+             measures=("mean_churn", "high_churn_share"),
+             columns=(("avg_churn_probability", "mean_churn"), ("share_high_churn_risk", "high_churn_share"))),
     Verified("scope", "How many customers and recommendations are there?",
              (("how many", "number of", "count"), ("customer", "recommendation", "record", "offer")),
              "metrics/overview", "scope", measures=("customers", "recommendations"),

@@ -227,6 +227,8 @@ class Parser:
             nxt = spans[idx + 1] if idx + 1 < len(spans) else None
             kinds = {m.kind for m in span.meanings}
             if role and kinds == {"grammar"}:
+                if role == "negate" and not (nxt and any(m.kind == "value" for m in nxt.meanings)):
+                    out.problems.append(f"“{span.text}” can only exclude values (e.g. “excluding Email”)")
                 roles.add(role)
                 if role == "count":
                     count_at = idx
@@ -252,6 +254,9 @@ class Parser:
                 if first_value_level is None and count_at is not None:
                     first_value_level = model.dimensions[chosen.name].level
                 continue
+            after_value = idx > 0 and any(m.kind == "value" for m in spans[idx - 1].meanings)
+            if dims and after_value and prev_role is None and not measure:
+                continue  # "mortgage products", "student segment": names what the value is
             if dims and (prev_role in ("group", "which") or not measure):
                 dim = dims[0].name
                 qualifies = any(m.kind == "value" and m.name == dim for s in (nxt,) if s for m in s.meanings) or (
@@ -280,6 +285,15 @@ class Parser:
                 continue
             # filler
         self._time(out, times, roles)
+        if "accepted" in measures and len(measures) > 1 and count_at is None:
+            # "score for accepted offers": the accepted offers are a filter of another measure, not a second one
+            status = next((d for d in model.dimensions.values()
+                           if d.column == "product_recommendation_status"), None)
+            if status is not None and self.vocab.has(status.name, "Accepted"):
+                measures.remove("accepted")
+                filters.setdefault((status.name, False), [])
+                if "Accepted" not in filters[(status.name, False)]:
+                    filters[(status.name, False)].append("Accepted")
         out.measures, out.groups, out.ranges = measures, groups, ranges
         out.filters = [Filter(dimension=d, values=tuple(v), negate=n) for (d, n), v in filters.items()]
         for name in versus_values:
@@ -288,7 +302,8 @@ class Parser:
         for r in ranges:
             a = model.attributes[r.attribute]
             out.understood.append(f"{a.label} {r.op} {r.low if r.low is not None else r.high:g}")
-        self._measures_from_nouns(out, measures, nouns, count_at, first_value_level, roles)
+        self._measures_from_nouns(out, measures, nouns, count_at, first_value_level)
+        self._share_accepted(out, measures, modifiers)
         self._modifiers(out, measures, modifiers)
         order, n = self._order(out, roles, top, measures, groups, raw)
         for name in measures:
@@ -383,7 +398,7 @@ class Parser:
             out.problems.append("a change needs two periods to compare, e.g. “Q3 vs Q2” or “2025 compared to 2024”")
 
     def _measures_from_nouns(self, out: Parse, measures: list[str], nouns: list[tuple[int, str]],
-                             count_at: int | None, first_level: str | None, roles: set[str]) -> None:
+                             count_at: int | None, first_level: str | None) -> None:
         model = self.model
         counted = [m for m in measures if model.measures[m].kind == "count"]
         if count_at is not None and not counted:
@@ -392,10 +407,19 @@ class Parser:
             elif "recommendations" in model.measures:
                 measures.append("recommendations")
             return
-        if measures or not nouns:
-            return
-        if roles & {"desc", "asc", "rank", "group", "which", "best", "worst"}:
+        if not measures and nouns:  # "offers by channel", "customers nearing retirement": how many of them
             measures.append(nouns[0][1])
+
+    def _share_accepted(self, out: Parse, measures: list[str], modifiers: list[str]) -> None:
+        """"What share of offers were accepted": the acceptance rate (the accepted status is its numerator)."""
+        status = [f for f in out.filters if self.model.dimensions[f.dimension].column ==
+                  "product_recommendation_status"]
+        if ("rate" in modifiers and measures == ["recommendations"] and len(status) == 1
+                and status[0].values == ("Accepted",) and not status[0].negate
+                and "acceptance_rate" in self.model.measures):
+            measures[:] = ["acceptance_rate"]
+            modifiers.remove("rate")
+            out.filters.remove(status[0])
 
     def _modifiers(self, out: Parse, measures: list[str], modifiers: list[str]) -> None:
         kinds = {self.model.measures[m].kind for m in measures}
