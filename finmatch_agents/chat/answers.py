@@ -230,7 +230,7 @@ def explain(session: ChatContext, text: str, matched: str) -> Answer:
 def help_text() -> str:
     lines = ["**Commands**", "",
              "- `/tables` — tables and row counts",
-             "- `/describe TABLE` — columns, types and meaning",
+             "- `/describe [TABLE|NAME]` — the semantic model, one measure or dimension, or a table's columns",
              "- `/sql SELECT ...` — one read-only query through the sandbox",
              "- `/metrics` — the KPI dashboard",
              f"- `/analyze [FOCUS ...]` — run the analysis ({', '.join(FOCUS_ORDER)})",
@@ -240,4 +240,8 @@ def help_text() -> str:
              "- `/model [NAME]` — show or switch the model; `/help`; `/exit` (or Ctrl-D)", "",
              "**Questions answered offline (verified SQL)**", ""]
     lines += [f"- {q.question}" for q in LIBRARY]
+    lines += ["", "Other questions about the measures and dimensions of the semantic model (`/describe`) are "
+              "compiled offline, e.g. *What is the acceptance rate for Email in 2025?* or *How many mortgages were "
+              "accepted in 2024?*; the answer shows how the question was read and its SQL. A question with a word "
+              "it does not know is refused, never guessed."]
     return "\n".join(lines)

@@ -160,11 +160,14 @@ class ChatSession:
     def run_analysis(self, request: RunRequest) -> RunResult:
         """The analysis runs in a worker thread, so Ctrl-C reaches this one: it cancels the run (at its next
         event, as an interrupted, resumable run) and the session goes on."""
-        cancel = threading.Event()
+        cancel, done = threading.Event(), threading.Event()
         outcome: dict[str, Any] = {}
 
+        stopped = threading.Event()
+
         def relay(event: dict[str, Any]) -> None:
-            if cancel.is_set():
+            if cancel.is_set() and not stopped.is_set():
+                stopped.set()  # once: the runner's own "interrupted" events come through this relay too
                 raise KeyboardInterrupt  # the runner records the run as interrupted and raises Interrupted
             if event["event"] in ("step_finished", "report_written", "warning", "error"):
                 self.on_event({**event, "event": f"analysis_{event['event']}"})
@@ -174,17 +177,20 @@ class ChatSession:
                 outcome["result"] = run_analysis(self.settings, request, relay)
             except BaseException as exc:  # handed to the session's thread below
                 outcome["error"] = exc
+            finally:
+                done.set()
 
         worker = threading.Thread(target=work, name=f"chat-analysis-{self.name}", daemon=True)
         worker.start()
-        while worker.is_alive():
+        while not done.is_set():
             try:
-                worker.join(0.2)
+                done.wait(0.2)  # not Thread.join: a KeyboardInterrupt inside join can mark a live thread stopped
             except KeyboardInterrupt:
                 if not cancel.is_set():
                     cancel.set()
                     self.on_event({"event": "warning", "message": "cancelling the analysis (finished steps are "
                                                                   "kept; /analyze --resume RUN_ID continues it)"})
+        worker.join()
         if "error" in outcome:
             raise outcome["error"]
         result: RunResult = outcome["result"]
