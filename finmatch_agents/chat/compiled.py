@@ -47,7 +47,7 @@ def run_compiled(session: ChatContext, query: StructuredQuery, direction: str | 
         text = _grouped(layer, query, compiled, rows, cur)
     else:
         text = _scalar(compiled, rows, cur)
-    answer = Answer("compiled", "", [Table(compiled.title, compiled.columns, rows, res.id)] if rows else [],
+    answer = Answer("compiled", "", [Table("Result", compiled.columns, rows, res.id)] if rows else [],
                     [res.id], interpretation=compiled.title, sql=compiled.sql, structured=query.to_json())
     answer.text = (f"{text} {refs(res.id)}\n\n_Understood as: {md_escape(compiled.title)}_\n\n"
                    f"```sql\n{compiled.sql}\n```")

@@ -127,15 +127,22 @@ class Compiler:
         return (f"{records} LEFT JOIN (SELECT product_id, {cols} FROM {quote_ident(CATALOGUE_TABLE)} "
                 "GROUP BY product_id) AS c ON c.product_id = r.product_id")
 
-    def _base(self, q: StructuredQuery, groups: list[tuple[str, str]], measures: list[Measure]) -> str:
+    def _base(self, q: StructuredQuery, groups: list[tuple[str, str]], measures: list[Measure],
+              extra: tuple[str, ...] = ()) -> str:
+        """The matching records with only the columns the measures read (a CTE read twice is materialised, so
+        ``r.*`` would copy every column of every matching record)."""
         catalogue = sorted(set().union(*(m.catalogue for m in measures))) if measures else []
-        select = ["r.*", *(f"c.{quote_ident(c)}" for c in catalogue)]
+        needed = {c for m in measures for c in m.requires if not c.startswith("products.")} | set(extra)
+        if any(m.customer_level for m in measures):
+            needed.add("customer_id")
+        select = [f"r.{quote_ident(c)}" for c in sorted(needed)] + [f"c.{quote_ident(c)}" for c in catalogue]
         select += [f"{expr} AS {quote_ident('g_' + key)}" for key, expr in groups]
         if q.compare:
             current, baseline = q.compare
             select.append(f"CASE WHEN {period_condition(current, self.model.time_column)} THEN '{CURRENT}' "
                           f"WHEN {period_condition(baseline, self.model.time_column)} THEN '{BASELINE}' END "
                           "AS g_period")
+        select = select or ["1 AS one"]  # count(*) alone reads no column
         conds = self._conditions(q) + [f"({expr}) IS NOT NULL" for _key, expr in groups]
         where = f"\n  WHERE {' AND '.join(conds)}" if conds else ""
         return f"base AS (\n  SELECT {', '.join(select)}\n  FROM {self._source(measures)}{where}\n)"
@@ -205,7 +212,7 @@ class Compiler:
             body += f"\nORDER BY {', '.join(order)}"
         if q.top and groups:
             body += f"\nLIMIT {int(q.top)}"
-        sql = "WITH " + ",\n".join(ctes) + "\n" + body
+        sql = pretty("WITH " + ",\n".join(ctes) + "\n" + body)
         return Compiled(sql, q.echo(model), columns, [k for k, _ in groups], [c[0] for c in columns[len(groups):]])
 
     def breakdown(self, q: StructuredQuery) -> Compiled:
@@ -219,7 +226,7 @@ class Compiler:
         dims = [d for d in self.model.dimensions.values()
                 if d.column in self.present and d.name not in fixed and d.name not in q.group_by
                 and not (m.uses_status and d.column == STATUS_COLUMN)]
-        ctes = [self._base(q.model_copy(update={"group_by": ()}), [], [m])]
+        ctes = [self._base(q.model_copy(update={"group_by": ()}), [], [m], tuple(d.column for d in dims))]
         den_sql = den or "NULL"
         cells = [f"SELECT '(all)' AS dimension, '(all)' AS value, g_period, {num} AS num, {den_sql} AS den "
                  "FROM base GROUP BY g_period"]
@@ -260,8 +267,45 @@ class Compiler:
                     (m.name + "__baseline", f"{m.label.capitalize()} {base.label}", unit),
                     (m.name + "__change", "Change in the group", change_unit),
                     ("contribution", "Share of the overall change", change_unit)]
-        sql = "WITH " + ",\n".join(ctes) + "\n" + body
+        sql = pretty("WITH " + ",\n".join(ctes) + "\n" + body)
         return Compiled(sql, q.echo(self.model), columns, ["dimension", "value"], [c[0] for c in columns[2:]])
+
+
+def pretty(sql: str, width: int = 100) -> str:
+    """Long lines broken at top-level ``AND`` and commas, so the statement shown (the one that ran) is readable
+    in a terminal; the text is otherwise unchanged."""
+    out = []
+    for line in sql.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        while len(line) > width:
+            cut = _break_at(line, width)
+            if cut is None:
+                break
+            out.append(line[:cut].rstrip())
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def _break_at(line: str, width: int) -> int | None:
+    """The last position before ``width`` outside quotes and brackets where a line may break (before AND, after
+    a comma)."""
+    depth, quote, best = 0, False, None
+    for i, ch in enumerate(line):
+        if ch == "'":
+            quote = not quote
+        elif not quote and ch in "(":
+            depth += 1
+        elif not quote and ch in ")":
+            depth -= 1
+        elif not quote and depth <= 1 and i > 20:
+            if ch == "," and i + 1 < len(line):
+                best = i + 1 if i < width else best
+            elif line.startswith(" AND ", i) or line.startswith(" OR ", i) or line.startswith(" THEN ", i):
+                best = i if i < width else best
+        if i >= width and best is not None:
+            return best
+    return best if best and best < len(line) - 1 else None
 
 
 def day_before(period: Period) -> str:
