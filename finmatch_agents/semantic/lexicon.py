@@ -44,7 +44,8 @@ GRAMMAR: dict[str, tuple[str, ...]] = {
     "average": ("average", "mean", "avg", "typical"),
     "total": ("total", "sum of", "overall total"),
     "rate": ("rate", "ratio", "share", "percentage", "proportion", "percent"),
-    "noun_filler": ("there", "in total", "altogether", "so far", "to date"),
+    "trend": ("trend", "trends", "evolution", "over the months"),
+    "noun_filler": ("there", "in total", "altogether", "so far", "to date", "how much", "make", "made"),
 }
 
 
@@ -94,7 +95,7 @@ def build_lexicon(model: SemanticModel, vocab: Vocabulary) -> Lexicon:
         for p in m.nouns:
             lex.add(p, Meaning("noun", m.name))
     for grain, synonyms in model.grains.items():
-        for p in synonyms:
+        for p in (grain, *synonyms):  # the bare word too: "which quarter had the most offers"
             lex.add(p, Meaning("grain", grain))
     for a in model.attributes.values():
         for p in (a.label, *a.synonyms):

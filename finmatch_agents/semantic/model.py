@@ -53,6 +53,7 @@ class Measure:
     synonyms: tuple[str, ...] = ()
     nouns: tuple[str, ...] = ()
     requires: frozenset[str] = frozenset()
+    share: str | None = None
 
     @property
     def customer_level(self) -> bool:
@@ -173,7 +174,7 @@ def build_model(spec: SemanticSpec, assumptions: Assumptions | None = None) -> S
             requires |= {"customer_id"}
         measures[name] = Measure(name, m.label, sql, m.unit, m.kind, m.description, per_customer, numerator,
                                  denominator, m.uses_status, m.higher_is_better, tuple(m.synonyms), tuple(m.nouns),
-                                 requires)
+                                 requires, m.share)
     dimensions = {
         name: Dimension(name, d.label, d.column, d.level, d.description, d.qualified, tuple(d.synonyms),
                         {k: (v,) if isinstance(v, str) else tuple(v) for k, v in d.values.items()},

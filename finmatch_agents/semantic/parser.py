@@ -28,6 +28,9 @@ BELOW = (("less", "than"), ("lower", "than"), ("fewer", "than"), ("at", "most"),
 INCLUSIVE = {("at", "least"), (">=",), ("<=",), ("at", "most"), ("minimum", "of"), ("maximum", "of"), ("from",),
              ("up", "to")}
 AGE_WORDS = {("older", "than"): "age", ("younger", "than"): "age"}
+PEOPLE = ("customer", "client", "people", "person")
+WHO = ("for", "to", "among", "amongst", "with", "from")  # "for high net worth customers": who, not what is counted
+MAX_AGE = 110
 TOP_WORDS = {"top": "desc", "bottom": "asc", "best": "best", "worst": "worst", "highest": "desc", "lowest": "asc"}
 DEFAULT_TOP = 5
 
@@ -105,6 +108,14 @@ class Parser:
                 if tuple(w[i: i + len(cue)]) == cue and "age" in self.model.attributes:
                     attr, size = name, 0
                     break
+            if attr is None and w[i] in PEOPLE and "age" in self.model.attributes:
+                aged = self._comparison(w, raw, i + 1, "age")  # "customers over 65": a plain number of years
+                if aged is not None and raw[aged[1] - 1].isdigit() and int(raw[aged[1] - 1]) <= MAX_AGE:
+                    found.append(aged[0])
+                    for k in range(i + 1, aged[1]):
+                        used[k] = True
+                    i = aged[1]
+                    continue
             if attr is None:
                 match = self._match_at(w, used, i)
                 names = [m.name for m in match[1] if m.kind == "attribute"] if match else []
@@ -222,6 +233,8 @@ class Parser:
         dims_named = {m.name for s in spans for m in s.meanings if m.kind == "dimension"}
         modifiers: list[str] = []
         versus_values: set[str] = set()
+        last_value: tuple[str, bool] | None = None
+        group_words: list[str] = []  # the last word of each group's mention ("segments": a plural asks for several)
         for idx, (span, role) in enumerate(grammar):
             prev_role = grammar[idx - 1][1] if idx else None
             nxt = spans[idx + 1] if idx + 1 < len(spans) else None
@@ -244,11 +257,13 @@ class Parser:
                 chosen = self._choose_value(values, spans, idx, dims_named, out)
                 if chosen is None:
                     continue
-                negate = prev_role == "negate"
+                negate = prev_role == "negate" or (  # "excluding Email and Branch": both excluded
+                    prev_role == "join" and last_value is not None and last_value == (chosen.name, True))
+                last_value = (chosen.name, negate)
                 filters.setdefault((chosen.name, negate), [])
                 filters[(chosen.name, negate)] += [v for v in chosen.values if v not in filters[(chosen.name,
                                                                                                     negate)]]
-                if prev_role == "join" and idx >= 2 and grammar[idx - 1][0].text != "or" and any(
+                if prev_role == "join" and not negate and idx >= 2 and grammar[idx - 1][0].text != "or" and any(
                         m.kind == "value" and m.name == chosen.name for m in spans[idx - 2].meanings):
                     versus_values.add(chosen.name)
                 if first_value_level is None and count_at is not None:
@@ -263,6 +278,7 @@ class Parser:
                     idx > 0 and any(m.kind == "value" and m.name == dim for m in spans[idx - 1].meanings))
                 if not qualifies and dim not in groups:
                     groups.append(dim)
+                    group_words.append(raw[span.stop - 1])
                 continue
             if grain:
                 groups.append(TIME_GROUP + grain[0].name)
@@ -285,6 +301,9 @@ class Parser:
                 continue
             # filler
         self._time(out, times, roles)
+        if "trend" in roles and out.compare is None and not any(g.startswith(TIME_GROUP) for g in groups) \
+                and "month" in model.grains:
+            groups.append(TIME_GROUP + "month")  # "acceptance trend for mortgages": month by month
         if "accepted" in measures and len(measures) > 1 and count_at is None:
             # "score for accepted offers": the accepted offers are a filter of another measure, not a second one
             status = next((d for d in model.dimensions.values()
@@ -302,10 +321,15 @@ class Parser:
         for r in ranges:
             a = model.attributes[r.attribute]
             out.understood.append(f"{a.label} {r.op} {r.low if r.low is not None else r.high:g}")
+        ranked = bool(roles & {"desc", "asc", "best", "worst", "rank"}) or top is not None
+        described = {i for i, _n in nouns if i > 0 and any(m.kind == "value" for m in spans[i - 1].meanings)
+                     and spans[i - 1].first > 0 and raw[spans[i - 1].first - 1].lower() in WHO}
+        if ranked:  # "top 5 products for high net worth customers": those customers say who, not what to rank by
+            nouns = [(i, n) for i, n in nouns if i not in described]
         self._measures_from_nouns(out, measures, nouns, count_at, first_value_level)
         self._share_accepted(out, measures, modifiers)
         self._modifiers(out, measures, modifiers)
-        order, n = self._order(out, roles, top, measures, groups, raw)
+        order, n = self._order(out, roles, top, measures, groups, group_words)
         for name in measures:
             out.understood.insert(0, model.measures[name].label)
         out.understood += [f"by {g.removeprefix(TIME_GROUP)}" if g.startswith(TIME_GROUP) else
@@ -411,7 +435,14 @@ class Parser:
             measures.append(nouns[0][1])
 
     def _share_accepted(self, out: Parse, measures: list[str], modifiers: list[str]) -> None:
-        """"What share of offers were accepted": the acceptance rate (the accepted status is its numerator)."""
+        """"What share of offers were accepted": the acceptance rate (the accepted status is its numerator);
+        "what share of customers are at high churn risk": a count measure's declared ``share``."""
+        counted = [m for m in measures if self.model.measures[m].share]
+        if "rate" in modifiers and len(counted) == 1 and set(measures) - set(counted) <= {"customers",
+                                                                                          "recommendations"}:
+            measures[:] = [self.model.measures[counted[0]].share or ""]
+            modifiers.remove("rate")
+            return
         status = [f for f in out.filters if self.model.dimensions[f.dimension].column ==
                   "product_recommendation_status"]
         if ("rate" in modifiers and measures == ["recommendations"] and len(status) == 1
@@ -433,7 +464,7 @@ class Parser:
                                     "acceptance rate)")
 
     def _order(self, out: Parse, roles: set[str], top: tuple[str, int] | None, measures: list[str],
-               groups: list[str], raw: list[str]) -> tuple[str | None, int | None]:
+               groups: list[str], group_words: list[str]) -> tuple[str | None, int | None]:
         direction = top[0] if top else next((r for r in ("desc", "asc", "best", "worst") if r in roles), None)
         if direction is None and "rank" in roles:
             direction = "desc"
@@ -452,19 +483,9 @@ class Parser:
             return None, None
         n = top[1] if top else None
         if n is None and "rank" not in roles:
-            plural = any(w.endswith("s") and fold(w) != w and fold(w) in self._group_words(groups) for w in raw)
+            plural = any(fold(w.lower()) != w.lower() for w in group_words)
             n = DEFAULT_TOP if plural else 1
         return direction, n
-
-    def _group_words(self, groups: list[str]) -> set[str]:
-        words: set[str] = set()
-        for g in groups:
-            if g.startswith(TIME_GROUP):
-                continue
-            d = self.model.dimensions[g]
-            for p in (d.label, *d.synonyms):
-                words.update(fold(t) for t in p.lower().split())
-        return words
 
     def _status_conflict(self, out: Parse, measures: list[str]) -> None:
         status = [f for f in out.filters if self.model.dimensions[f.dimension].column ==

@@ -297,6 +297,10 @@ class Calendar:
                 atom.year = other.year  # "Q2 to Q3 2025": the year belongs to both
             year = self._year(atom, other)
             p1, p2 = atom.resolve(year), other.resolve(self._year(other, atom) if other.year is None else other.year)
+            if p1 == p2 and atom.unit == other.unit == "range" and w[k + len(joiner)] in ("last", "previous"):
+                p2 = _previous(p1)  # "this year vs last year": in a comparison, "last" is the one before
+            elif p1 == p2:
+                return TimeSpan(i, k + len(joiner) + other_len, error=f"both periods are {p1.label}")
             stop = k + len(joiner) + other_len
             if prefix in ("from", "between") or joiner in (("to",), ("and",)):
                 ranged = prefix in ("from", "between") or joiner == ("to",)
@@ -335,6 +339,14 @@ class Calendar:
                 span.range = self.check(Period(start=earlier.start, end=later.end,  # type: ignore[assignment]
                                                label=f"{earlier.label.split(' (')[0]} to {later.label.split(' (')[0]}"))
         return span
+
+
+def _previous(period: Period) -> Period:
+    """The calendar unit (year, quarter, month) before ``period``, which is one such unit."""
+    months = (period.end.year * 12 + period.end.month) - (period.start.year * 12 + period.start.month)
+    unit = {12: "year", 3: "quarter", 1: "month"}.get(months, "month")
+    start = unit_start(period.start - timedelta(days=1), unit)
+    return Period(start=start, end=unit_end(start, unit), label=unit_label(start, unit))
 
 
 def _shift_back(end: date, count: int, unit: str) -> date:

@@ -37,6 +37,7 @@ class MeasureSpec(Strict):
     higher_is_better: bool = True
     synonyms: list[str] = Field(default_factory=list)
     nouns: list[str] = Field(default_factory=list)  # what a count measure counts ("how many customers")
+    share: str | None = None  # the measure that is this count as a share ("what share of customers are ...")
 
     @field_validator("unit")
     @classmethod
@@ -99,6 +100,9 @@ class SemanticSpec(Strict):
             for name in names:
                 if not name.replace("_", "").isalnum() or not name[0].isalpha():
                     raise ValueError(f"{kind} name {name!r} must be letters, digits and '_'")
+        for name, m in self.measures.items():
+            if m.share is not None and m.share not in self.measures:
+                raise ValueError(f"measures.{name}.share: {m.share!r} is not a measure")
         clash = set(self.measures) & set(self.dimensions)
         if clash:
             raise ValueError(f"{sorted(clash)[0]!r} is both a measure and a dimension")

@@ -33,6 +33,7 @@ class Expect:
     measure: str = ""
     sql: str = ""
     tolerance: float = 1e-9  # relative; revenue rounded to cents by a verified query gets an absolute 0.01
+    n: int | None = None  # a compiled ranking must list exactly this many groups
 
 
 REFUSE = Expect("refuse")
@@ -46,8 +47,8 @@ def groups(measure: str, sql: str, tolerance: float = 1e-9) -> Expect:
     return Expect("groups", measure, sql, tolerance)
 
 
-def top(measure: str, sql: str) -> Expect:
-    return Expect("top", measure, sql)
+def top(measure: str, sql: str, n: int | None = None) -> Expect:
+    return Expect("top", measure, sql, n=n)
 
 
 def compare(measure: str, sql: str) -> Expect:
@@ -145,6 +146,8 @@ def judge(answer: Any, expect: Expect, rows: Any) -> tuple[str, str]:
         if m not in first or not _close(first[m], best[-1], 1e-9):
             return "wrong", f"top {first} != {best}"
         label = [str(v) for k, v in first.items() if k != m and isinstance(v, str)]
+        if expect.n is not None and answer.kind == "compiled" and len(got) != expect.n:
+            return "wrong", f"listed {len(got)} groups, not {expect.n}"
         tied = [row for row in rows if _close(row[-1], best[-1], 1e-12)]
         ok = any([str(v) for v in row[:-1]] == label[: len(row) - 1] for row in tied)
         return ("correct", "") if ok else ("wrong", f"top label {label} != {best}")
