@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.chat.context import Answer, Table, refs
-from finmatch_agents.errors import UsageError
 from finmatch_agents.report.markdown import md_escape
 from finmatch_agents.semantic.compiler import Unavailable
 from finmatch_agents.semantic.query import TIME_GROUP
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from finmatch_agents.semantic.layer import SemanticLayer
     from finmatch_agents.semantic.parser import Parse
     from finmatch_agents.semantic.query import StructuredQuery
-    from finmatch_agents.warehouse.engine import QueryResult
 
 BREAKDOWN_NAMED = 3
 
@@ -182,17 +180,3 @@ def refusal(session: ChatContext, parse: Parse, *, reason: str = "") -> Answer:
                  "(`finmatch models list`, then `/model NAME`), or ask one of these:")
     lines += [f"- {md_escape(t)}" for t in tips]
     return Answer("unknown", "\n".join(lines), interpretation=" · ".join(parse.understood) or None)
-
-
-def check_structured(session: ChatContext, query: StructuredQuery) -> str | None:
-    """Why ``query`` cannot be compiled here, or None (for the model's tool)."""
-    try:
-        session.semantic.compile(query)
-    except UsageError as exc:
-        return exc.message
-    return None
-
-
-def result_json(res: QueryResult, compiled: Compiled) -> dict[str, Any]:
-    return {"query_id": res.id, "interpretation": compiled.title, "columns": [c[0] for c in compiled.columns],
-            "units": {k: u for k, _h, u in compiled.columns}, "rows": res.rows, "sql": compiled.sql}

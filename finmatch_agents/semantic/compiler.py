@@ -11,7 +11,6 @@ Rows whose group value is unknown (NULL) are left out of grouped results, like t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -306,8 +305,3 @@ def _break_at(line: str, width: int) -> int | None:
         if i >= width and best is not None:
             return best
     return best if best and best < len(line) - 1 else None
-
-
-def day_before(period: Period) -> str:
-    """The last day of a period (its end is exclusive)."""
-    return (period.end - timedelta(days=1)).isoformat()

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from finmatch_agents.semantic.lexicon import GRAMMAR, Lexicon, Meaning
 from finmatch_agents.semantic.periods import Calendar, TimeSpan
 from finmatch_agents.semantic.query import TIME_GROUP, Filter, Period, Range, StructuredQuery
 from finmatch_agents.semantic.text import NUMBER_WORDS, fold, is_percent, number, raw_words
 
 if TYPE_CHECKING:
+    from finmatch_agents.semantic.lexicon import Lexicon, Meaning
     from finmatch_agents.semantic.model import SemanticModel
     from finmatch_agents.semantic.vocabulary import Vocabulary
 
@@ -495,5 +495,3 @@ class Parser:
             out.problems.append(f"{self.model.measures[rated[0]].label} already depends on the status, so a status "
                                 "filter would make it meaningless")
 
-
-GRAMMAR_ROLES = tuple(GRAMMAR)
