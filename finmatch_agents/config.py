@@ -118,7 +118,7 @@ LLM_LIMITS: dict[str, int] = {
 #: keys of finmatch.toml sections that are not options of their own
 OTHER_KEYS: dict[str, frozenset[str]] = {"llm": frozenset(LLM_LIMITS)}
 #: top-level tables whose content other modules validate: [models.NAME], [schedule.jobs.NAME], ...
-OWNED_SECTIONS = frozenset({"models", "schedule", "assumptions", "privacy"})
+OWNED_SECTIONS = frozenset({"models", "schedule", "assumptions", "privacy", "semantic"})
 
 
 def _check_sections(raw: dict[str, Any], path: Path) -> None:

@@ -84,7 +84,8 @@ def test_every_gap_lies_inside_its_interval(uci) -> None:
 def test_the_contact_effect_is_read_by_value_and_stated_as_monotone(uci) -> None:
     db, state, _ = uci
     with duckdb.connect(str(db), read_only=True) as con:
-        by_value = dict(con.execute("""SELECT campaign_contacts, avg((product_recommendation_status = 'Accepted')::DOUBLE)
+        by_value = dict(con.execute("""SELECT campaign_contacts,
+                                              avg((product_recommendation_status = 'Accepted')::DOUBLE)
                                        FROM fpr_records WHERE campaign_contacts <= 5 GROUP BY 1""").fetchall())
     contacts = {f["key"]: f for f in state["findings"]}["campaign_contacts"]
     text = contacts["statement"]

@@ -28,6 +28,7 @@ from finmatch_agents.llm.models import build_chat_model
 from finmatch_agents.llm.pii import Masker, load_key
 from finmatch_agents.llm.registry import llm_limits, privacy
 from finmatch_agents.runs import open_saver
+from finmatch_agents.semantic.describe import context_text
 
 if TYPE_CHECKING:
     from finmatch_agents.llm.models import ModelConfig
@@ -81,7 +82,7 @@ class ChatAgent:
     def _system_prompt(self) -> str:
         s = self.session
         present = {c.name for c in s.engine.columns(s.settings.table)}
-        return prompts.render("chat", schema=schema_text("fpr_records", present),
+        return prompts.render("chat", schema=schema_text("fpr_records", present), semantic=context_text(s.semantic),
                               tables=", ".join(s.engine.tables()), currency=s.settings.currency,
                               max_tool_calls=self.limits["max_chat_tool_calls"])
 
@@ -133,7 +134,8 @@ class ChatAgent:
             self._repair(config)
             self._compact(config)
             return Answer("error", f"The model failed: {state['failure']}. Slash commands still work, and `/model "
-                                   "offline` answers the verified questions.", query_ids=used, exit_code=4)
+                                   "offline` answers the verified and compiled questions.", query_ids=used,
+                          exit_code=4)
         final = state["messages"][-1]
         reply = str(final.content or "").strip() or "(the model returned no text)"
         reply, missing = self._ground(reply)

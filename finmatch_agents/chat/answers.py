@@ -131,7 +131,25 @@ def _calibration(session: ChatContext, m: Match, res: QueryResult) -> Answer:
                   [Table("Acceptance by score decile", COLUMNS["performance/calibration"], rows, res.id)])
 
 
+OVERALL_COLUMNS = {
+    "overall_churn": [("avg_churn_probability", "Mean churn probability", "percent"),
+                      ("customers_scored", "Customers", "count"),
+                      ("share_high_churn_risk", "At high churn risk", "percent")],
+    "overall_acceptance": [("recommendations", "Recommendations", "count"), ("accepted", "Accepted", "count"),
+                           ("acceptance_rate", "Acceptance", "percent"),
+                           ("decided_acceptance_rate", "Acceptance among decided", "percent")],
+    "scope": [("records", "Recommendations", "count"), ("customers", "Customers", "count"),
+              ("product_types", "Product types", "count")],
+}
+
+
 def _overall(session: ChatContext, m: Match, res: QueryResult) -> Answer:
+    answer = _overall_text(m, res)
+    answer.tables = [Table(m.question.question, OVERALL_COLUMNS[m.question.id], res.dicts()[:1], res.id)]
+    return answer
+
+
+def _overall_text(m: Match, res: QueryResult) -> Answer:
     r = res.first()
     if m.question.id == "overall_churn":
         text = (f"The mean churn probability per customer is {fmt_pct(r['avg_churn_probability'])} over "
@@ -149,7 +167,8 @@ def _scope(session: ChatContext, m: Match, res: QueryResult) -> Answer:
     text = (f"The data holds {fmt_count(r['records'])} recommendations to {fmt_count(r['customers'])} customers "
             f"across {fmt_count(r['product_types'])} product types "
             f"({fmt_num(r['recommendations_per_customer'], 1)} per customer).")
-    return Answer("verified", f"{text} {refs(res.id)}")
+    return Answer("verified", f"{text} {refs(res.id)}",
+                  [Table("Scope of the data", OVERALL_COLUMNS["scope"], res.dicts()[:1], res.id)])
 
 
 # -- "why is the X report recommending Y?" ------------------------------------------------------------------
@@ -222,7 +241,7 @@ def explain(session: ChatContext, text: str, matched: str) -> Answer:
 def help_text() -> str:
     lines = ["**Commands**", "",
              "- `/tables` — tables and row counts",
-             "- `/describe TABLE` — columns, types and meaning",
+             "- `/describe [TABLE|NAME]` — the semantic model, one measure or dimension, or a table's columns",
              "- `/sql SELECT ...` — one read-only query through the sandbox",
              "- `/metrics` — the KPI dashboard",
              f"- `/analyze [FOCUS ...]` — run the analysis ({', '.join(FOCUS_ORDER)})",
@@ -232,4 +251,8 @@ def help_text() -> str:
              "- `/model [NAME]` — show or switch the model; `/help`; `/exit` (or Ctrl-D)", "",
              "**Questions answered offline (verified SQL)**", ""]
     lines += [f"- {q.question}" for q in LIBRARY]
+    lines += ["", "Other questions about the measures and dimensions of the semantic model (`/describe`) are "
+              "compiled offline, e.g. *What is the acceptance rate for Email in 2025?* or *How many mortgages were "
+              "accepted in 2024?*; the answer shows how the question was read and its SQL. A question with a word "
+              "it does not know is refused, never guessed."]
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from finmatch_agents.metrics import compute_dashboard
 from finmatch_agents.report.markdown import code, md_escape
 from finmatch_agents.runner import RunRequest, resolve_focus
 from finmatch_agents.runs import RunStore
+from finmatch_agents.semantic.describe import dimension_rows, measure_rows
 from finmatch_agents.units import format_value
 
 COMMANDS = ("/help", "/tables", "/describe", "/sql", "/metrics", "/analyze", "/explore", "/history", "/report",
@@ -33,7 +35,8 @@ def run_command(session: ChatContext, line: str) -> Answer:
         "/quit": lambda s, r: Answer("exit", "Bye.")}
     handler = handlers.get(name)
     if handler is None:
-        close = [c for c in COMMANDS if c.startswith(name[:3])]
+        close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.6) or [
+            c for c in COMMANDS if c.startswith(name[:3])]
         guess = f" Did you mean `{close[0]}`?" if close else ""
         return Answer("error", f"Unknown command {code(name)}.{guess} `/help` lists the commands.")
     try:
@@ -58,7 +61,12 @@ def tables(session: ChatContext, rest: str) -> Answer:
 
 
 def describe(session: ChatContext, rest: str) -> Answer:
-    table = rest or session.settings.table
+    if not rest:
+        return describe_model(session)
+    layer = session.semantic
+    if rest in layer.model.measures or rest in layer.model.dimensions:
+        return describe_model(session, rest)
+    table = rest
     if table not in session.engine.tables():
         raise UsageError(f"/describe: no table '{table}' (tables: {', '.join(session.engine.tables())})")
     rows = []
@@ -69,6 +77,35 @@ def describe(session: ChatContext, rest: str) -> Answer:
     return Answer("command", f"{code(table)} has {len(rows)} columns.",
                   [Table(f"Columns of {table}", [("column", "Column", "text"), ("type", "Type", "text"),
                                                  ("meaning", "Meaning", "text"), ("rules", "Rules", "text")], rows)])
+
+
+MEASURE_COLUMNS = [("name", "Measure", "text"), ("label", "Label", "text"), ("unit", "Unit", "text"),
+                   ("level", "Counted per", "text"), ("meaning", "Meaning", "text")]
+DIMENSION_COLUMNS = [("name", "Dimension", "text"), ("label", "Label", "text"), ("column", "Column", "text"),
+                     ("values", "Values", "text")]
+
+
+def describe_model(session: ChatContext, name: str | None = None) -> Answer:
+    """The semantic model (measures, dimensions, values learned from this data), or one of its entries."""
+    layer = session.semantic
+    model = layer.model
+    present = set(layer.vocab.present)
+    if name in model.measures:
+        m = model.measures[name]
+        sql = f"per customer {code(m.per_customer)}, then {code(m.sql)}" if m.per_customer else code(m.sql)
+        return Answer("command", f"**{md_escape(m.label)}** ({m.unit}): {md_escape(m.description)}\n\nSQL: {sql}\n\n"
+                                 f"Words: {md_escape(', '.join(m.synonyms + m.nouns))}")
+    if name in model.dimensions:
+        row = next(r for r in dimension_rows(model, layer) if r["name"] == name)
+        return Answer("command", f"**{md_escape(row['label'])}** (column {code(row['column'])}, per "
+                                 f"{row['level']}): {md_escape(row['values'])}\n\nWords: {md_escape(row['synonyms'])}")
+    measures = [r for r in measure_rows(model) if not model.absent(present, r["name"])]
+    dims = [r for r in dimension_rows(model, layer) if not model.absent(present, r["name"])]
+    span = (f"; {md_escape(model.time_label)} from {layer.vocab.first_day} to {layer.vocab.last_day}"
+            if layer.vocab.first_day else "; this data has no dates")
+    return Answer("command", f"The semantic model of this data: {len(measures)} measures, {len(dims)} dimensions"
+                  f"{span}. `/describe NAME` shows one; `/describe TABLE` the columns of a table.",
+                  [Table("Measures", MEASURE_COLUMNS, measures), Table("Dimensions", DIMENSION_COLUMNS, dims)])
 
 
 def sql(session: ChatContext, rest: str) -> Answer:
@@ -82,8 +119,11 @@ def sql(session: ChatContext, rest: str) -> Answer:
 
 
 def _unit(rows: list[tuple[object, ...]], i: int) -> str:
+    """"count" for whole numbers (shown without decimals), "number" for other numbers, else "text"."""
     values = [r[i] for r in rows if r[i] is not None]
-    return "number" if values and all(is_number(v) for v in values) else "text"
+    if not values or not all(is_number(v) for v in values):
+        return "text"
+    return "count" if all(isinstance(v, int) for v in values) else "number"
 
 
 def metrics(session: ChatContext, rest: str) -> Answer:
@@ -173,5 +213,9 @@ def model(session: ChatContext, rest: str) -> Answer:
     if not rest:
         return Answer("command", f"Model: {code(session.model)}. `/model NAME` switches (see "
                                  "`finmatch models list`); `offline` answers verified questions only.")
+    problem = session.test_model(rest)  # raises a UsageError for unknown names
+    if problem:
+        return Answer("error", f"Model {code(rest)} did not answer ({md_escape(problem)}); still using "
+                               f"{code(session.model)}.", exit_code=4)
     session.set_model(rest)
     return Answer("command", f"Model set to {code(session.model)}.")

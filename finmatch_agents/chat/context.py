@@ -7,6 +7,8 @@ protocol only, so the chat modules import in one direction.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.records import Query
     from finmatch_agents.runner import RunRequest, RunResult
+    from finmatch_agents.semantic.layer import SemanticLayer
     from finmatch_agents.warehouse.engine import DuckDBEngine, QueryResult
     from finmatch_agents.warehouse.named import Skipped
 
@@ -43,19 +46,40 @@ class Table:
                  for k, _, unit in self.columns] for r in self.rows]
 
 
+_FENCE = re.compile(r"^```[a-z]*\n?|^```$", re.M)
+_CODE = re.compile(r"(`+) ?(.+?) ?\1")
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w\\])_(?!\s)(.+?)(?<![\s\\])_(?!\w)")
+_ESCAPE = re.compile(r"\\([\\`*_\[\]|~$#+\-=.()!/<>{}])")
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as plain text (``ask --json`` "text"): no emphasis, code fences, backslash escapes or entities."""
+    text = _FENCE.sub("", markdown)
+    text = _CODE.sub(lambda m: m.group(2), text)
+    text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3), text)
+    text = _ESCAPE.sub(r"\1", text)
+    return html.unescape(text).strip()
+
+
 @dataclass
 class Answer:
-    kind: str  # verified | model | command | unavailable | unknown | error | exit
-    text: str
+    kind: str  # verified | compiled | model | command | unavailable | unknown | error | exit
+    text: str  # markdown
     tables: list[Table] = field(default_factory=list)
     query_ids: list[str] = field(default_factory=list)
     matched: str | None = None
     streamed: bool = False  # the text was already shown token by token
     exit_code: int = 0  # for `finmatch ask`: the documented code of an error answer
+    interpretation: str | None = None  # the question as understood, in one line
+    sql: str | None = None  # the compiled statement
+    structured: dict[str, Any] | None = None  # the structured query that was answered
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON: "text" is plain text, "markdown" the same answer with its formatting."""
         data = asdict(self)
         data.pop("streamed")
+        data["markdown"] = data["text"]
+        data["text"] = plain_text(self.text)
         result: dict[str, Any] = jsonable(data)
         return result
 
@@ -79,11 +103,16 @@ class ChatContext(Protocol):
     @property
     def present(self) -> set[str]: ...
 
+    @property
+    def semantic(self) -> SemanticLayer: ...
+
     def query(self, sql: str, title: str, max_rows: int | None = None) -> QueryResult: ...
 
     def named(self, name: str, **params: object) -> QueryResult | Skipped: ...
 
     def set_model(self, name: str) -> None: ...
+
+    def test_model(self, name: str) -> str | None: ...
 
     def run_analysis(self, request: RunRequest) -> RunResult: ...
 

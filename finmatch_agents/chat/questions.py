@@ -2,8 +2,11 @@
 
 Matching is deterministic: each question lists groups of terms that must all appear (any term of a group),
 and the most specific match wins (more groups; earlier entries break ties). A few questions take parameters
-from the text (a status, a product type, a period). Nothing is generated: when no question matches, the
-chat says so instead of guessing.
+from the text (a status, a product type, a period). Each question that the semantic model can express also
+declares it as a structured query (its measures and group), so a test checks its reviewed SQL against the
+compiler's, and a keyword match only answers when the question's parse asks for nothing more than that
+(no filter, period or group the verified answer would silently drop: "acceptance rate for Email in 2025"
+is not "the overall acceptance rate").
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finmatch_agents.data.schema import PRODUCT_TYPES
+from finmatch_agents.semantic.query import StructuredQuery
+from finmatch_agents.semantic.text import fold, words
 
 ACCEPT = ("accept", "acceptance", "convert", "conversion", "take up", "uptake", "success rate", "hit rate")
 CHURN = ("churn", "attrition", "leave", "leaving", "drift away", "drifting away")
@@ -42,12 +47,39 @@ class Verified:
     unit: str = "percent"
     phrase: str = ""  # what the metric is called in the answer
     highest_first: bool = True
+    measures: tuple[str, ...] = ()  # the semantic measures its answer shows (the first is the headline)
+    group: str | None = None  # the semantic dimension it groups by
+    takes: frozenset[str] = frozenset()  # semantic dimensions its parameters filter on (the offers list)
+    columns: tuple[tuple[str, str], ...] = ()  # (result column, semantic key) for checking against the compiler
+
+    @property
+    def structured(self) -> StructuredQuery | None:
+        """The question as a structured query (None for answers the semantic model does not express)."""
+        if not self.columns:
+            return None
+        return StructuredQuery(measures=self.measures, group_by=(self.group,) if self.group else ())
+
+
+ACCEPTANCE = ("acceptance_rate", "accepted", "recommendations")
+ACCEPTANCE_COLUMNS = (("acceptance_rate", "acceptance_rate"), ("accepted", "accepted"),
+                      ("recommendations", "recommendations"))
+# the reviewed churn and satisfaction queries count the customers *with a score*: not the customers measure
+CHURN_MEASURES = ("mean_churn", "high_churn_share")
+CHURN_COLUMNS = (("avg_churn", "mean_churn"), ("share_high_risk", "high_churn_share"))
+SEMANTIC_GROUPS = {"customer_segment": "segment", "product_type": "product_type", "channel": "channel",
+                   "customer_lifecycle_stage": "lifecycle_stage", "customer_product_affinity": "affinity",
+                   "crm_system": "crm", "customer_product_usage_trend": "usage_trend", "source_system": "source_system"}
 
 
 def _by(id_: str, question: str, subject: tuple[str, ...], column: str, label: str, query: str, metric: str,
         phrase: str, groups: tuple[str, ...], unit: str = "percent") -> Verified:
+    measures, columns = {"chat/acceptance_by": (ACCEPTANCE, ACCEPTANCE_COLUMNS),
+                         "chat/churn_by": (CHURN_MEASURES, CHURN_COLUMNS),
+                         "chat/satisfaction_by": (("satisfaction",), (("avg_satisfaction", "satisfaction"),))
+                         }[query]
     return Verified(id_, question, (groups, subject), query, "ranking",
-                    {"group_column": column, "group_label": label}, metric, unit, phrase)
+                    {"group_column": column, "group_label": label}, metric, unit, phrase, measures=measures,
+                    group=SEMANTIC_GROUPS[column], columns=(("label", SEMANTIC_GROUPS[column]), *columns))
 
 
 LIBRARY: tuple[Verified, ...] = (
@@ -55,11 +87,14 @@ LIBRARY: tuple[Verified, ...] = (
              (("why",), ("recommend",)), None, "explain"),
     Verified("offers", "Show me declined mortgage offers last quarter",
              (tuple(STATUSES), ("offer", "recommendation"), ("show", "list", "which", "last", "latest", "recent")),
-             "chat/offers", "offers"),
+             "chat/offers", "offers", measures=("recommendations",), takes=frozenset({"status", "product_type"})),
     Verified("high_churn_customers", "How many customers are at high churn risk, by segment?",
              (("high churn", "churn risk", "at risk of", "likely to leave", "likely to churn"),
               ("customer", "how many", "who")), "chat/high_churn", "ranking", metric="high_risk_customers",
-             unit="count", phrase="customers at high churn risk"),
+             unit="count", phrase="customers at high churn risk",
+             measures=("high_churn_customers", "high_churn_share"), group="segment",
+             columns=(("label", "segment"), ("high_risk_customers", "high_churn_customers"),
+                      ("share_high_risk", "high_churn_share"))),
     _by("acceptance_by_segment", "What is the acceptance rate by customer segment?", SEGMENT, "customer_segment",
         "customer segment", "chat/acceptance_by", "acceptance_rate", "acceptance rate", ACCEPT),
     _by("acceptance_by_product_type", "Which product types are accepted most?", PRODUCT_TYPE, "product_type",
@@ -85,23 +120,37 @@ LIBRARY: tuple[Verified, ...] = (
         "chat/satisfaction_by", "avg_satisfaction", "mean satisfaction (1-10)", SATISFACTION, unit="score"),
     Verified("top_products", "What are the top and bottom products?",
              (("top", "best", "worst", "bottom", "highest", "lowest", "most popular"), ("product",)),
-             "performance/products", "ranking", metric="acceptance_rate", phrase="acceptance rate"),
+             "performance/products", "ranking", metric="acceptance_rate", phrase="acceptance rate",
+             measures=("acceptance_rate", "recommendations"), group="product",
+             columns=(("product_name", "product"), ("acceptance_rate", "acceptance_rate"),
+                      ("recommendations", "recommendations"))),
     Verified("revenue_by_product_type", "Which product types earn the most revenue?",
              (("revenue", "income", "earn", "margin"), ("product",)), "financial/revenue_by_type", "ranking",
-             metric="annual_revenue", unit="currency", phrase="annual revenue"),
+             metric="annual_revenue", unit="currency", phrase="annual revenue", measures=("revenue",),
+             group="product_type", columns=(("product_type", "product_type"), ("annual_revenue", "revenue"))),
     Verified("score_calibration", "How well does the recommendation score predict acceptance?",
              (("score",), ("predict", "calibrat", "work", "reliable", "accurate", *ACCEPT)),
-             "performance/calibration", "calibration", {"bins": 10}),
+             "performance/calibration", "calibration", {"bins": 10}, measures=("score", "acceptance_rate")),
     Verified("source_systems", "How do the core banking systems compare?",
              (("source system", "core banking", "fis", "fiserv", "temenos", "feed"),), "optimization/systems",
              "ranking", {"group_column": "source_system", "group_label": "core banking source system"},
-             metric="acceptance_rate", phrase="acceptance rate"),
+             metric="acceptance_rate", phrase="acceptance rate",
+             measures=("acceptance_rate", "decided_acceptance_rate", "recommendations", "accepted"),
+             group="source_system",
+             columns=(("system", "source_system"), ("acceptance_rate", "acceptance_rate"),
+                      ("decided_acceptance_rate", "decided_acceptance_rate"), ("recommendations", "recommendations"),
+                      ("accepted", "accepted"))),
     Verified("overall_acceptance", "What is the overall acceptance rate?", (ACCEPT,), "metrics/acceptance",
-             "overall"),
-    Verified("overall_churn", "What is the average churn probability?", (CHURN,), "metrics/churn", "overall"),
+             "overall", measures=("acceptance_rate", "accepted", "recommendations", "decided_acceptance_rate"),
+             columns=(("acceptance_rate", "acceptance_rate"), ("accepted", "accepted"),
+                      ("recommendations", "recommendations"), ("decided_acceptance_rate", "decided_acceptance_rate"))),
+    Verified("overall_churn", "What is the average churn probability?", (CHURN,), "metrics/churn", "overall",
+             measures=("mean_churn", "high_churn_share"),
+             columns=(("avg_churn_probability", "mean_churn"), ("share_high_churn_risk", "high_churn_share"))),
     Verified("scope", "How many customers and recommendations are there?",
              (("how many", "number of", "count"), ("customer", "recommendation", "record", "offer")),
-             "metrics/overview", "scope"),
+             "metrics/overview", "scope", measures=("customers", "recommendations"),
+             columns=(("customers", "customers"), ("records", "recommendations"))),
 )
 
 
@@ -159,3 +208,14 @@ def suggestions(text: str, limit: int = 3) -> list[str]:
         scored.append((-hits, order, q.question))
     return [q for hits, _, q in sorted(scored) if hits < 0][:limit] or [
         q.question for q in LIBRARY if q.id in ("acceptance_by_segment", "churn_by_segment")]
+
+
+def terms(q: Verified) -> set[str]:
+    """The words of a verified question's keyword groups (they may stand in a question it answers)."""
+    return {fold(w) for group in q.groups for term in group for w in words(term)}
+
+
+def canonical(text: str) -> Verified | None:
+    """The verified question whose canonical wording ``text`` is (ignoring case and punctuation)."""
+    norm = normalise(text)
+    return next((q for q in LIBRARY if normalise(q.question) == norm), None)

@@ -3,8 +3,9 @@ customer lookup), each with validated arguments (:class:`finmatch_agents.llm.too
 
 from __future__ import annotations
 
+import copy
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, JsonValue, field_validator
 
@@ -12,11 +13,13 @@ from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
 from finmatch_agents.chat import commands
 from finmatch_agents.errors import UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
+from finmatch_agents.semantic.tool import to_query, tool_schema
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
 
 if TYPE_CHECKING:
     from finmatch_agents.chat.context import Answer, ChatContext
     from finmatch_agents.llm.pii import Masker
+    from finmatch_agents.semantic.layer import SemanticLayer
     from finmatch_agents.warehouse.engine import QueryResult
 
 MAX_TOOL_ROWS = 50
@@ -49,6 +52,32 @@ class CustomerArgs(ToolArgs):
     min_churn: float | None = Field(default=None, ge=0, le=1)
     max_satisfaction: float | None = Field(default=None, ge=0, le=10)
     limit: int = Field(default=20, ge=1, le=MAX_TOOL_ROWS)
+
+
+class QueryArgs(ToolArgs):
+    """The structured query (its JSON schema, with the model's names and values, comes from the session's
+    semantic layer: :func:`query_args`)."""
+
+    measures: list[str] = Field(min_length=1, max_length=6)
+    group_by: list[str] = Field(default_factory=list, max_length=3)
+    filters: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=8)
+    ranges: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=4)
+    period: str | None = Field(default=None, max_length=100)
+    compare: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    breakdown: bool = False
+    top: int | None = Field(default=None, ge=1, le=100)
+    order: Literal["desc", "asc"] | None = None
+
+
+def query_args(layer: SemanticLayer) -> type[QueryArgs]:
+    schema = tool_schema(layer)
+
+    class SessionQueryArgs(QueryArgs):
+        @classmethod
+        def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            return copy.deepcopy(schema)
+
+    return SessionQueryArgs
 
 
 class ChatTools:
@@ -96,6 +125,22 @@ class ChatTools:
         return (f"SELECT {cols} FROM {quote_ident(s.settings.table)}{where} GROUP BY {group} "
                 f"ORDER BY customer_id LIMIT {args.limit}")
 
+    def query_data(self, args: QueryArgs) -> str:
+        """The semantic model's compiler for the model: the same statement an offline question compiles to."""
+        layer = self.session.semantic
+        try:
+            query = to_query(layer, args.model_dump())
+            compiled = layer.compile(query)
+        except ValueError as exc:
+            return f"not done: {exc}"
+        except UsageError as exc:
+            return f"not done: {exc.message}"
+        res = self.session.query(compiled.sql, f"Chat model query: {compiled.title}", max_rows=MAX_TOOL_ROWS)
+        self.query_ids.append(res.id)
+        data = json.loads(self.access.rows_json(compiled.sql, res))
+        data.update({"interpretation": compiled.title, "units": {k: u for k, _h, u in compiled.columns}})
+        return self.masker.text(json.dumps(data, default=str))
+
     def tools(self) -> list[Tool]:
         s = self.session
         run_sql, _describe = data_tools(self.access)
@@ -105,6 +150,9 @@ class ChatTools:
             Tool("describe_table", "Columns of a table with their types and meaning.", TableArgs,
                  lambda a: self.answer_json(commands.describe(s, a.table))),
             Tool("run_sql", "Run one read-only SELECT (DuckDB SQL) and get up to 50 rows.", SqlArgs, run_sql.run),
+            Tool("query_data", "Compute measures of the semantic model (filters, groups, a period or a comparison of "
+                 "two) with the reviewed SQL compiler. Prefer it to run_sql for anything it covers.",
+                 query_args(s.semantic), self.query_data),
             Tool("get_metrics", "The KPI dashboard (acceptance, score, satisfaction, churn, sales, balances).", NoArgs,
                  lambda _a: self.answer_json(commands.metrics(s, ""))),
             Tool("run_analysis", "Run the full FinMatch analysis for some focus agents and get the report's "

@@ -23,7 +23,8 @@ def render_transcript(session: ChatContext) -> str:
         answer = turn["answer"]
         out += [f"## {md_escape(turn['question'])}", "", f"_{turn['created_at']} · {md_escape(answer['kind'])}_", ""]
         # our own answers are built from escaped values; a model's text is untrusted and is escaped here
-        out += [prose(answer["text"]) if answer["kind"] == "model" else answer["text"], ""]
+        text = answer.get("markdown", answer["text"])  # sessions saved before "markdown" existed kept it in "text"
+        out += [prose(text) if answer["kind"] == "model" else text, ""]
         for t in answer.get("tables", []):
             tbl = Table(t["title"], [(c[0], c[1], c[2]) for c in t["columns"]], t["rows"], t.get("query"))
             headings = [label for _k, label, _u in tbl.columns]

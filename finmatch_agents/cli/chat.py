@@ -9,8 +9,9 @@ import typer
 
 from finmatch_agents.cli import common
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Model for answers ('offline' = verified questions "
-                                              "and slash commands only).", envvar="FINMATCH_MODEL",
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model for questions the offline compiler cannot "
+                                              "answer ('offline' = verified and compiled questions and slash commands "
+                                              "only).", envvar="FINMATCH_MODEL",
                                               show_default=False, metavar="NAME")]
 
 
@@ -52,7 +53,7 @@ def _list(s: object) -> None:
 
     store = ChatStore(s.state_dir / "chat.sqlite")  # type: ignore[attr-defined]
     try:
-        sessions = store.sessions()
+        sessions = [row for row in store.sessions() if row["turns"]]  # a session nobody asked anything in is noise
     finally:
         store.close()
     if not sessions:

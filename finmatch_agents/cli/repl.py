@@ -1,8 +1,8 @@
 """The interactive chat: prompt_toolkit input, Rich output, a compact trace of the queries each answer ran.
 
 On a terminal: persistent input history, completion of slash commands, tables and columns, Esc-Enter for a
-new line, model tokens streamed as they arrive. Ctrl-C cancels the answer being written (not the session);
-Ctrl-D or /exit leaves. Without a terminal (piped input) each input line is one question.
+new line, model tokens streamed as they arrive. Ctrl-C cancels the answer being written or the analysis being
+run (not the session); Ctrl-D or /exit leaves. Without a terminal (piped input) each input line is one question.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from finmatch_agents.chat.commands import COMMANDS
-from finmatch_agents.cli.render import data_table
 from finmatch_agents.errors import FinMatchError
 
 if TYPE_CHECKING:
@@ -30,9 +31,20 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from finmatch_agents.chat.context import Answer
+    from finmatch_agents.chat.context import Table as ChatTable
     from finmatch_agents.chat.session import ChatSession
 
 PROMPT = "finmatch> "
+
+
+def answer_table(table: ChatTable, currency: str) -> RichTable:
+    """A result table: cells formatted by unit, figures (every unit but text and dates) aligned right."""
+    view = RichTable(title=table.title, title_justify="left")
+    for _key, label, unit in table.columns:
+        view.add_column(Text(str(label)), justify="left" if unit in ("text", "date") else "right", overflow="fold")
+    for row in table.formatted(currency, markdown=False):
+        view.add_row(*[Text(cell) for cell in row])
+    return view
 
 
 def render_answer(console: Console, answer: Answer, currency: str) -> None:
@@ -41,8 +53,7 @@ def render_answer(console: Console, answer: Answer, currency: str) -> None:
     elif answer.text:
         console.print(Markdown(answer.text))
     for table in answer.tables:
-        console.print(data_table([label for _k, label, _u in table.columns],
-                                 table.formatted(currency, markdown=False), title=table.title))
+        console.print(answer_table(table, currency))
 
 
 def trace_printer(console: Console) -> Any:

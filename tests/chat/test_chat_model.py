@@ -42,7 +42,7 @@ def test_a_tool_using_answer_cites_its_query(small_db: Path, isolated: Path, mon
                                            "ORDER BY 2 DESC, 1", purpose="offers per channel")],
                               default=answer_from_last_tool)
     session = model_session(small_db, "m1", model, monkeypatch)
-    answer = session.ask("Which channel gets the most offers?")
+    answer = session.ask("In words a child would understand, which channel gets the most offers?")
     session.close()
     assert answer.kind == "model" and answer.query_ids == ["Q1"]
     assert answer.text.startswith("Mobile App leads with") and "[Q1]" in answer.text

@@ -55,7 +55,7 @@ def test_ctrl_c_cancels_the_answer_not_the_session(small_db: Path, tmp_path: Pat
     with FakeOpenAI(lambda body: Reply(content="late", delay=20)) as server:
         write_config(tmp_path / "finmatch.toml", server.base_url, timeout=30, max_retries=0)
         child = spawn(["--db", str(small_db), "--model", "local"], tmp_path, {"LOCAL_KEY": KEY})
-        child.sendline("How are offers converting this month?")
+        child.sendline("How are offers converting this month, in your own words?")
         deadline = time.time() + 10
         while not server.requests and time.time() < deadline:
             time.sleep(0.1)
