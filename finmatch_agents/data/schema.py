@@ -123,6 +123,8 @@ FPR_RECORDS: tuple[Column, ...] = (
     _c("customer_age", "INTEGER", "Extra", "Customer age in years.", min=16, max=110, origin="extra"),
     _c("annual_income", "DOUBLE", "Extra", "Declared annual income (currency units).", min=0, origin="extra"),
     _c("credit_score", "INTEGER", "Extra", "Credit bureau score, 300 to 850.", min=300, max=850, origin="extra"),
+    _c("customer_churned", "BOOLEAN", "Extra", "Whether the customer left within 12 months (the observed outcome the "
+       "churn model learns from; the modelled customer_churn_probability is never used as this label).", origin="extra"),
 )
 
 PRODUCTS: tuple[Column, ...] = (

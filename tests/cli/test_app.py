@@ -103,7 +103,7 @@ def test_generate_writes_and_refuses_to_clobber(cli, tmp_path: Path) -> None:
 
 def test_dictionary_lists_all_columns(cli) -> None:
     got = json.loads(cli("data", "dictionary", "--json").stdout)
-    assert [c["name"] for c in got][:2] == ["record_id", "customer_id"] and len(got) == 36
+    assert [c["name"] for c in got][:2] == ["record_id", "customer_id"] and len(got) == 37
 
 
 def test_doctor_reports_settings_and_their_sources(cli, small_db: Path, monkeypatch) -> None:
