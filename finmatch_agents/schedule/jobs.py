@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 JOB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
-JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "added_at")
+JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "added_at", "task", "predict_tasks")
+#: what a job runs: an analysis (the default) or the retraining of the predictive models
+JOB_TASKS = ("analyze", "predict-train")
+PREDICT_TASKS = ("conversion", "churn")
 
 
 def validate_name(name: str) -> str:
@@ -49,6 +52,8 @@ class Job:
     catch_up: bool = False
     enabled: bool = True
     added_at: str | None = None  # ISO UTC; catch-up never runs a slot from before the job existed
+    task: str = "analyze"  # analyze | predict-train
+    predict_tasks: tuple[str, ...] = PREDICT_TASKS  # predict-train: the models to retrain
 
     @property
     def zone(self) -> ZoneInfo:
@@ -70,6 +75,9 @@ class Job:
         data["enabled"] = self.enabled
         if self.added_at:
             data["added_at"] = self.added_at
+        if self.task != "analyze":
+            data["task"] = self.task
+            data["predict_tasks"] = list(self.predict_tasks)
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,8 +116,15 @@ def job_from_table(name: str, table: Any) -> Job:
     for key in ("catch_up", "enabled"):
         if key in table and not isinstance(table[key], bool):
             raise ConfigError(f"{where} {key}: expected true or false, got {table[key]!r}")
+    task = table.get("task", "analyze")
+    if task not in JOB_TASKS:
+        raise ConfigError(f"{where} task: expected one of {', '.join(JOB_TASKS)}, got {task!r}")
+    tasks = table.get("predict_tasks", list(PREDICT_TASKS))
+    if not isinstance(tasks, list) or not tasks or any(t not in PREDICT_TASKS for t in tasks):
+        raise ConfigError(f"{where} predict_tasks: expected a list of {', '.join(PREDICT_TASKS)}, got {tasks!r}")
     added = table.get("added_at")
-    return Job(name=name, cron=cron, timezone=timezone, focus=tuple(focus), model=model or None, keep=keep,
+    return Job(task=task, predict_tasks=tuple(tasks),
+               name=name, cron=cron, timezone=timezone, focus=tuple(focus), model=model or None, keep=keep,
                catch_up=bool(table.get("catch_up", False)), enabled=bool(table.get("enabled", True)),
                added_at=str(added) if added else None)
 
