@@ -24,3 +24,16 @@ def uci_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = build_uci(csv, tmp_path_factory.mktemp("uci") / "uci.duckdb")
     path.chmod(0o444)
     return path
+
+
+@pytest.fixture
+def trained(cli, match_copy: Path) -> dict:
+    """Promoted conversion and churn models on a private copy of the match database."""
+    import json
+
+    out = {}
+    for task in ("conversion", "churn"):
+        result = cli("predict", "train", task, "--db", match_copy, "--promote", "--json", *FAST)
+        assert result.exit_code == 0, result.stderr
+        out[task] = json.loads(result.stdout.splitlines()[-1])
+    return {"db": match_copy, **out}

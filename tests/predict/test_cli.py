@@ -25,17 +25,6 @@ def run(cli, *args):
     return result, (json.loads(result.stdout.splitlines()[-1]) if "--json" in args and result.stdout else None)
 
 
-@pytest.fixture
-def trained(cli, match_copy: Path, tmp_path: Path) -> dict:
-    """Promoted conversion and churn models on a private copy of the match database."""
-    out = {}
-    for task in ("conversion", "churn"):
-        result, d = run(cli, "train", task, "--db", match_copy, "--promote", "--json", *FAST)
-        assert result.exit_code == 0, result.stderr
-        out[task] = d
-    return {"db": match_copy, **out}
-
-
 def test_help(cli) -> None:
     for args in (["predict"], ["predict", "train"], ["predict", "score"], ["predict", "monitor"]):
         result = cli(*args, "--help")
