@@ -20,15 +20,12 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from finmatch_agents.errors import StorageError, UsageError
 from finmatch_agents.files import atomic_write_text, locked
 from finmatch_agents.predict.frame import Feature
 from finmatch_agents.predict.models import LABELS, Fitted, params_of, require_sklearn
-
-if TYPE_CHECKING:
-    from finmatch_agents.predict.train import TrainResult
 
 FORMAT = 1
 MODEL_FILE = "model.skops"
@@ -73,8 +70,9 @@ def new_id(task: str) -> str:
     return f"{task}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
 
 
-def save(state_dir: Path, result: TrainResult, *, db: str, fingerprint: str | None) -> ModelInfo:
-    """Write the kept model of ``result`` (all or nothing) and return its metadata."""
+def save(state_dir: Path, result: Any, *, db: str, fingerprint: str | None) -> ModelInfo:
+    """Write the kept model of ``result`` (a :class:`predict.train.TrainResult`; not imported, so the registry
+    does not depend on training) all or nothing, and return its metadata."""
     import sklearn
     import skops.io as sio
 
