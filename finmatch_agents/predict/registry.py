@@ -32,6 +32,8 @@ MODEL_FILE = "model.skops"
 META_FILE = "model.json"
 PROMOTED = "promoted.json"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.sparse.")
+#: gradient boosting keeps a functools.partial of a scikit-learn function; skops checks the function itself
+TRUSTED_TYPES = ("functools.partial",)
 
 
 @dataclass
@@ -199,7 +201,7 @@ def load(info: ModelInfo) -> Fitted:
     except Exception as exc:  # a damaged or foreign file: skops raises various errors
         raise StorageError(f"model {info.id}: {path} is not a readable skops file ({type(exc).__name__})",
                            hint=f"delete it with `finmatch predict delete {info.id}` and train again") from exc
-    foreign = [t for t in types if not t.startswith(TRUSTED_PREFIXES)]
+    foreign = [t for t in types if not t.startswith(TRUSTED_PREFIXES) and t not in TRUSTED_TYPES]
     if foreign:
         raise StorageError(f"model {info.id}: {path} contains types that are not scikit-learn or numpy "
                            f"({', '.join(foreign[:3])}); refusing to load it",
