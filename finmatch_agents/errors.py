@@ -38,6 +38,12 @@ class UsageError(FinMatchError):
     title = "Usage error"
 
 
+class MissingExtra(UsageError):
+    """An optional dependency group (an ``extra``) is not installed; the hint says how to install it."""
+
+    title = "Missing optional dependency"
+
+
 class ConfigError(UsageError):
     """``finmatch.toml`` or an environment variable holds a value we cannot use."""
 

@@ -169,3 +169,32 @@ def monotone(values: Sequence[float], *, decreasing: bool) -> bool:
     """Whether a series never moves against the stated direction."""
     pairs = list(itertools.pairwise(values))
     return all(b <= a for a, b in pairs) if decreasing else all(b >= a for a, b in pairs)
+
+
+def bootstrap_interval(statistic: Any, n: int, *, resamples: int = 200, seed: int = 0, block: int = 25,
+                       point: float | None = None) -> Interval:
+    """95% percentile interval of ``statistic(weights)`` over Poisson bootstrap resamples of n observations.
+
+    The Poisson bootstrap (each observation weighted by a Poisson(1) draw) approximates the classic multinomial
+    resampling for large n and lets a statistic keep the data in its original (sorted) order. A paired
+    comparison computes both sides from the same weights inside ``statistic``.
+
+    ``statistic`` takes one weight vector (length n) and returns a float; ``point`` is the estimate on the
+    data itself (``statistic`` with unit weights when not given). Resamples are drawn ``block`` at a time so
+    memory stays at block x n weights."""
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    value = float(statistic(np.ones(n))) if point is None else float(point)
+    values: list[float] = []
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < resamples:
+        k = min(block, resamples - done)
+        for w in rng.poisson(1.0, size=(k, n)).astype(np.float64):
+            values.append(float(statistic(w)))
+        done += k
+    finite = np.array([v for v in values if math.isfinite(v)])
+    if not len(finite):
+        return Interval(value, math.nan, math.nan, n)
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return Interval(value, float(low), float(high), n)

@@ -92,7 +92,7 @@ def root(
 
 
 def _register() -> None:
-    from finmatch_agents.cli import analyze, data, doctor, explore, history, match, metrics, models, sql
+    from finmatch_agents.cli import analyze, data, doctor, explore, history, match, metrics, models, predict, sql
 
     app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
     from finmatch_agents.cli import chat
@@ -100,6 +100,7 @@ def _register() -> None:
     app.command("chat", rich_help_panel="Analysis")(chat.chat)
     app.command("ask", rich_help_panel="Analysis")(chat.ask)
     app.add_typer(match.app, name="match", rich_help_panel="Analysis")
+    app.add_typer(predict.app, name="predict", rich_help_panel="Analysis")
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
     from finmatch_agents.cli import diff as diff_cli
     from finmatch_agents.cli import schedule

@@ -207,7 +207,7 @@ def run_once(
     with view:
         done = run_job(s, job, sink, log, notify=notify)
     if not json_out:
-        typer.echo(done.result.report_path)
+        typer.echo(done.result.report_path if done.result else " ".join(done.models))
 
 
 @app.command("run")

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: customer_churned
+#: the random stream of the churn outcome (separate from the main stream: see generate_tables)
+CHURN_STREAM = 1
 #: dictionary columns the generator leaves absent (its recommendations are not a phone campaign)
 NOT_GENERATED = ("campaign_contacts",)
 PERIOD_END = date(2026, 9, 30)
@@ -259,6 +261,9 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
     trends, levels = np.array(TRENDS, dtype=object), np.array(("Low", "Medium", "High"), dtype=object)
     record_ids = np.char.add("R", np.char.zfill(np.arange(1, m + 1).astype(str), 8)).astype(object)
     epoch = np.datetime64("1970-01-01", "D")
+    # the churn outcome: one draw per customer from the modelled probability, from a stream of its own so the
+    # other columns stay byte-identical per seed to data generated before the column existed
+    churned = np.random.default_rng([seed, CHURN_STREAM]).random(n) < churn
 
     columns: dict[str, pa.Array] = {
         "record_id": pa.array(record_ids, pa.string()),
@@ -297,6 +302,7 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
         "customer_age": pa.array(age[cust]),
         "annual_income": pa.array(income[cust]),
         "credit_score": pa.array(credit[cust]),
+        "customer_churned": pa.array(churned[cust]),
     }
     records = pa.table(columns)
     products = pa.table({key: [row[key] for row in catalogue] for key in catalogue[0]})

@@ -127,6 +127,9 @@ FPR_RECORDS: tuple[Column, ...] = (
     _c("credit_score", "INTEGER", "Extra", "Credit bureau score, 300 to 850.", min=300, max=850, origin="extra", label="credit score"),
     _c("campaign_contacts", "INTEGER", "Extra", "Number of contacts made with the customer during this campaign, including this one.",
        min=1, origin="extra", label="contacts in this campaign"),
+    _c("customer_churned", "BOOLEAN", "Extra", "Whether the customer left within 12 months (the observed outcome the "
+       "churn model learns from; the modelled customer_churn_probability is never used as this label).", origin="extra",
+       label="churned"),
 )
 
 PRODUCTS: tuple[Column, ...] = (

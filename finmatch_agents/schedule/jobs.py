@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 JOB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
-JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "format", "added_at")
+JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "format", "added_at", "task",
+            "predict_tasks")
+#: what a job runs: an analysis (the default) or the retraining of the predictive models
+JOB_TASKS = ("analyze", "predict-train")
+PREDICT_TASKS = ("conversion", "churn")
 
 
 def validate_name(name: str) -> str:
@@ -51,6 +55,8 @@ class Job:
     enabled: bool = True
     added_at: str | None = None  # ISO UTC; catch-up never runs a slot from before the job existed
     formats: tuple[str, ...] = ("md",)  # `format = ["md", "html"]`: the HTML page beside each report
+    task: str = "analyze"  # analyze | predict-train
+    predict_tasks: tuple[str, ...] = PREDICT_TASKS  # predict-train: the models to retrain
 
     @property
     def zone(self) -> ZoneInfo:
@@ -74,6 +80,9 @@ class Job:
             data["format"] = list(self.formats)
         if self.added_at:
             data["added_at"] = self.added_at
+        if self.task != "analyze":
+            data["task"] = self.task
+            data["predict_tasks"] = list(self.predict_tasks)
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,8 +131,15 @@ def job_from_table(name: str, table: Any) -> Job:
         chosen = parse_formats(formats, f"{where} format")
     except UsageError as exc:
         raise ConfigError(exc.message) from None
+    task = table.get("task", "analyze")
+    if task not in JOB_TASKS:
+        raise ConfigError(f"{where} task: expected one of {', '.join(JOB_TASKS)}, got {task!r}")
+    tasks = table.get("predict_tasks", list(PREDICT_TASKS))
+    if not isinstance(tasks, list) or not tasks or any(t not in PREDICT_TASKS for t in tasks):
+        raise ConfigError(f"{where} predict_tasks: expected a list of {', '.join(PREDICT_TASKS)}, got {tasks!r}")
     added = table.get("added_at")
-    return Job(name=name, cron=cron, timezone=timezone, focus=tuple(focus), model=model or None, keep=keep,
+    return Job(task=task, predict_tasks=tuple(tasks),
+               name=name, cron=cron, timezone=timezone, focus=tuple(focus), model=model or None, keep=keep,
                catch_up=bool(table.get("catch_up", False)), enabled=bool(table.get("enabled", True)),
                added_at=str(added) if added else None, formats=chosen)
 

@@ -13,6 +13,7 @@ from finmatch_agents.errors import Busy, FinMatchError
 from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
 from finmatch_agents.schedule.locks import job_lock
 from finmatch_agents.schedule.retention import apply_retention
+from finmatch_agents.schedule.train import retrain
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
@@ -22,13 +23,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class JobRun:
-    result: RunResult
+    result: RunResult | None  # None for a predict-train job
     deleted: list[Path] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # predict-train: the models saved
 
 
 def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None], *,
             notify: Callable[[str], None] | None = None) -> JobRun:
     """Run ``job`` once now under its lock, then apply its retention. Busy (exit 75) if a run is going."""
+    if job.task == "predict-train":
+        return _run_training(settings, job, log)
     focus = resolve_focus(list(job.focus))
     lock = job_lock(settings.state_dir, job.name)
     try:
@@ -55,5 +59,29 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
             log(f"job {job.name}: retention (keep {job.keep}) deleted {len(deleted)} old report(s): "
                 + ", ".join(p.name for p in deleted))
         return JobRun(result, deleted)
+    finally:
+        lock.release()
+
+
+def _run_training(settings: Settings, job: Job, log: Callable[[str], None]) -> JobRun:
+    """A ``task = "predict-train"`` job: retrain, save and promote its models under the job's lock; keep the
+    ``keep`` newest models per task (never the promoted one)."""
+    lock = job_lock(settings.state_dir, job.name)
+    try:
+        lock.acquire()
+    except Busy as exc:
+        log(f"job {job.name}: {exc.message}")
+        raise
+    try:
+        log(f"job {job.name}: started (pid {os.getpid()}; predict-train {','.join(job.predict_tasks)}; "
+            f"db {settings.db})")
+        try:
+            saved = retrain(settings, job.predict_tasks, keep=job.keep, log=lambda m: log(f"job {job.name}: {m}"))
+        except FinMatchError as exc:
+            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
+                + (f"; {exc.hint}" if exc.hint else ""))
+            raise
+        log(f"job {job.name}: completed: {', '.join(saved)}")
+        return JobRun(None, models=saved)
     finally:
         lock.release()

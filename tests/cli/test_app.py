@@ -103,7 +103,8 @@ def test_generate_writes_and_refuses_to_clobber(cli, tmp_path: Path) -> None:
 
 def test_dictionary_lists_all_columns(cli) -> None:
     got = json.loads(cli("data", "dictionary", "--json").stdout)
-    assert [c["name"] for c in got][:2] == ["record_id", "customer_id"] and len(got) == 37  # 36 + campaign_contacts
+    assert [c["name"] for c in got][:2] == ["record_id", "customer_id"]
+    assert len(got) == 38  # 36, campaign_contacts and customer_churned
 
 
 def test_doctor_reports_settings_and_their_sources(cli, small_db: Path, monkeypatch) -> None:

@@ -136,3 +136,36 @@ def test_readme_documents_every_planted_pattern() -> None:
     for phrase in (PLANTED.mistargeted_segment, PLANTED.mistargeted_type, PLANTED.best_channel, STALE_SYSTEM,
                    "_fivetran_deleted", "Decreasing", "satisfaction", "decile"):
         assert phrase in readme
+
+
+def test_churn_outcome_is_one_draw_per_customer_consistent_with_the_probability(small_db: Path) -> None:
+    per_customer = q(small_db, f"""SELECT count(DISTINCT customer_churned), any_value(customer_churned)::INT,
+        any_value(customer_churn_probability) FROM ({ACTIVE}) GROUP BY customer_id""")
+    assert all(r[0] == 1 for r in per_customer)  # the outcome is the customer's, on every record
+    by_decile = q(small_db, f"""SELECT ntile(5) OVER (ORDER BY p) AS b, c, p FROM (SELECT customer_id,
+        any_value(customer_churned)::INT AS c, any_value(customer_churn_probability) AS p FROM ({ACTIVE})
+        GROUP BY 1)""")
+    import collections
+    groups: dict[int, list[tuple[int, float]]] = collections.defaultdict(list)
+    for b, c, p in by_decile:
+        groups[b].append((c, p))
+    for members in groups.values():  # observed churn tracks the modelled probability in every fifth
+        observed = sum(c for c, _ in members) / len(members)
+        expected = sum(p for _, p in members) / len(members)
+        assert abs(observed - expected) < 0.05
+    rates = [sum(c for c, _ in groups[b]) / len(groups[b]) for b in sorted(groups)]
+    assert rates[-1] > 4 * rates[0]
+
+
+def test_the_churn_outcome_leaves_the_other_columns_unchanged() -> None:
+    a, _ = generate_tables(300, 5)
+    b, _ = generate_tables(300, 6)
+    assert a.column_names[-1] == "customer_churned"
+    # the outcome has its own random stream: the same seed's other columns do not depend on it
+    import numpy as np
+    churn = np.random.default_rng([5, 1]).random(300)
+    ids = a.column("customer_id").to_pylist()
+    probs = dict(zip(ids, a.column("customer_churn_probability").to_pylist(), strict=True))
+    outcome = dict(zip(ids, a.column("customer_churned").to_pylist(), strict=True))
+    assert all(outcome[c] == (churn[int(c[1:]) - 1] < probs[c]) for c in ids)
+    assert not a.equals(b)

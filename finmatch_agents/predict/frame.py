@@ -1,0 +1,213 @@
+"""Read a task's rows through the sandbox and encode them as one float matrix the models share.
+
+Rows come from the task's named query (``warehouse/sql/predict/``) in time order (``rix``); the query selects
+the input columns by name with DuckDB's ``COLUMNS(lambda ...)``, so one file serves any table, including
+columns a mapping added. Large tables are fetched in partitions (``rix % parts``) so every result stays
+under the sandbox's row and byte caps; nothing is cut off.
+
+Encoding: numbers (and booleans) as float64 with NaN for unknown; a category as its index in the sorted list
+of categories seen when the model was trained (NaN for unknown or unseen). The encoding is stored with the
+model (:class:`Feature`), so scoring encodes new data exactly as the training data was.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from finmatch_agents.data import queries
+from finmatch_agents.errors import DataError
+from finmatch_agents.features.build import DATE_COLUMN, Columns, build_customer_features, result_columns
+from finmatch_agents.predict.columns import MAX_CATEGORIES, NUMERIC_TYPES, Candidate, Plan
+from finmatch_agents.warehouse import named
+
+if TYPE_CHECKING:
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.predict.tasks import Task
+    from finmatch_agents.warehouse.engine import Engine, QueryResult
+
+#: rows and bytes one partition aims at (the sandbox refuses results above 1M rows or 128 MB)
+PART_ROWS = 400_000
+PART_BYTES = 40 * 1024 * 1024
+MAX_PARTS = 4 ** 6
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input and how it is encoded (stored with the model)."""
+
+    name: str
+    kind: str  # numeric | categorical
+    source: str = "records"  # records | features
+    categories: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "categories": list(self.categories)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Feature:
+        return cls(d["name"], d["kind"], d.get("source", "records"), tuple(d.get("categories", ())))
+
+
+@dataclass
+class Frame:
+    """A task's rows: inputs ``X`` (rows x features), outcome ``y`` (None when scoring), time order."""
+
+    task: str
+    X: np.ndarray
+    y: np.ndarray | None
+    rix: np.ndarray
+    day: np.ndarray  # days since 1970 of the row's date (NaN without dates)
+    row_id: np.ndarray  # record id (offers) or customer id (customers)
+    features: list[Feature]
+    bank_score: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # customer_id, product_id when scoring
+    queries: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.rix)
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+def order_column(present: set[str]) -> str:
+    """Rows are ordered by the recommendation date, or by record id (file order) when there is none."""
+    return DATE_COLUMN if DATE_COLUMN in present else "record_id"
+
+
+def parts_for(rows: int, columns: int) -> int:
+    width = 24 + 16 * columns  # bytes per row, a generous estimate (text values as short strings)
+    return max(1, math.ceil(rows / PART_ROWS), math.ceil(rows * width / PART_BYTES))
+
+
+def fetch(engine: Engine, log: QueryLog, name: str, present: set[str], params: dict[str, Any], rows: int,
+          columns: int) -> tuple[Columns, str]:
+    """Run a frame query in as many partitions as its size needs; the columns sorted by ``rix``."""
+    parts = parts_for(rows, columns)
+    while True:
+        if parts > MAX_PARTS:
+            raise DataError(f"{name}: the rows do not fit the sandbox's result limits even in {MAX_PARTS:,} parts")
+        results: list[QueryResult] = []
+        for part in range(parts):
+            title = named.load(name).title + (f" (part {part + 1} of {parts})" if parts > 1 else "")
+            res = queries.run(engine, log, name, present=present, title=title, parts=parts, part=part, **params)
+            if isinstance(res, named.Skipped):
+                raise DataError(f"{name}: {res.reason}", column=res.absent[0])
+            if res.truncated:
+                break
+            results.append(res)
+        else:
+            break
+        parts *= 4
+    cols = result_columns(results) if results else None
+    if cols is None or not len(cols):
+        return Columns(results), results[0].id
+    order = np.argsort(cols.ints("__rix"), kind="stable")
+    cols.data = {n: (v[order], m[order]) for n, (v, m) in cols.data.items()}
+    return cols, results[0].id
+
+
+def categories_of(values: np.ndarray) -> tuple[str, ...]:
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    uniq = pc.unique(arr.drop_null())
+    return tuple(sorted(str(v) for v in uniq.to_pylist()))
+
+
+def encode_category(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``categories`` as float; NaN for unknown or unseen values."""
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    idx = pc.index_in(arr, value_set=pa.array(list(categories), pa.string()))
+    return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def column_values(cols: Columns, feature: Feature) -> np.ndarray:
+    if feature.kind == "numeric":
+        return cols.floats(feature.name)
+    return encode_category(cols.objects(feature.name), feature.categories)
+
+
+def learn_features(cols: Columns, candidates: list[Candidate], plan: Plan) -> list[Feature]:
+    """The encodings of the candidates (categories from the data), excluding empty, constant and
+    high-cardinality columns with the reason."""
+    out = []
+    for c in candidates:
+        if c.source != "records":
+            continue
+        if c.kind == "numeric":
+            x = cols.floats(c.name)
+            known = x[~np.isnan(x)]
+            if not len(known):
+                plan.exclude(c.name, "unusable", "empty: no row has a value")
+            elif known.min() == known.max():
+                plan.exclude(c.name, "unusable", f"constant: every known value is {known[0]:g}")
+            else:
+                out.append(Feature(c.name, "numeric"))
+            continue
+        cats = categories_of(cols.objects(c.name))
+        if not cats:
+            plan.exclude(c.name, "unusable", "empty: no row has a value")
+        elif len(cats) == 1:
+            plan.exclude(c.name, "unusable", f"constant: every known value is '{cats[0]}'")
+        elif len(cats) > MAX_CATEGORIES:
+            plan.exclude(c.name, "unusable", f"{len(cats):,} distinct values: an identifier or free text, not a "
+                         f"category (at most {MAX_CATEGORIES})")
+        else:
+            out.append(Feature(c.name, "categorical", categories=cats))
+    return out
+
+
+def layer_values(engine: Engine, log: QueryLog, table: str, present: set[str], ids: np.ndarray,
+                 names: list[str], *, customers: list[str] | None = None) -> tuple[dict[str, np.ndarray],
+                                                                                  dict[str, str], dict[str, str]]:
+    """Customer feature-layer columns aligned to ``ids`` (customer ids): values, absent reasons, query ids."""
+    layer = build_customer_features(engine, log, table, present, customers=customers)
+    pos = np.searchsorted(layer.customer_ids, ids)
+    pos = np.clip(pos, 0, max(layer.n - 1, 0))
+    found = (layer.n > 0) & (layer.customer_ids[pos] == ids) if layer.n else np.zeros(len(ids), bool)
+    values, absent = {}, {}
+    for name in names:
+        if not layer.has(name):
+            absent[name] = layer.status[name].reason if name in layer.status else "not computed"
+            continue
+        v = np.full(len(ids), np.nan)
+        v[found] = layer.values[name][pos[found]]
+        values[name] = v
+    return values, absent, dict(layer.queries)
+
+
+def assemble(task: Task, cols: Columns, features: list[Feature], layer: dict[str, np.ndarray],
+             labelled: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    n = len(cols)
+    X = np.empty((n, len(features)), dtype=np.float64)
+    for j, f in enumerate(features):
+        X[:, j] = layer[f.name] if f.source == "features" else column_values(cols, f)
+    y = cols.ints("__y", missing=-1).astype(np.int8) if labelled else None
+    return X, y
+
+
+def require_columns(features: list[Feature], types: dict[str, str], model_id: str) -> None:
+    """A model scores only data that has every column it was trained on, of the same kind (exit 3 naming
+    them): a number where it learnt a number, text where it learnt categories."""
+    missing = [f.name for f in features if f.source == "records" and f.name not in types]
+    if missing:
+        raise DataError(f"model {model_id} needs column(s) the data lacks: {', '.join(missing)}",
+                        column=missing[0], hint="score data with the model's columns, or train a model on this data "
+                        "(`finmatch predict train`)")
+    wrong = []
+    for f in features:
+        if f.source != "records":
+            continue
+        dtype = types[f.name].upper()
+        numeric = dtype in NUMERIC_TYPES or dtype.startswith("DECIMAL")
+        if (f.kind == "numeric") != numeric:
+            wrong.append(f"{f.name} is {dtype}, the model learnt {'a number' if f.kind == 'numeric' else 'text'}")
+    if wrong:
+        raise DataError(f"model {model_id}: the data's columns changed kind: " + "; ".join(wrong),
+                        column=wrong[0].split(" ")[0], hint="train a model on this data (`finmatch predict train`)")

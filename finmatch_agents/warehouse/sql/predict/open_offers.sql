@@ -1,0 +1,14 @@
+-- title: Predictive models: open offers (Pending or In Progress) with the model's input columns, to score
+-- requires: product_recommendation_status, record_id, customer_id, product_id, product_type, {{column}}
+WITH offers AS (
+    SELECT CAST(row_number() OVER (ORDER BY {{column}}, record_id) - 1 AS BIGINT) AS __rix,
+           CAST(NULL AS INTEGER) AS __y,
+           date_diff('day', DATE '1970-01-01', TRY_CAST({{column}} AS DATE)) AS __day,
+           record_id AS __row, customer_id AS __customer, product_id AS __product,
+           product_type AS __type,
+           COLUMNS(lambda c: list_contains({{features}}, c))
+    FROM {{table}}
+    WHERE (product_recommendation_status IN ({{pending}}, {{in_progress}}) OR {{every_offer}})
+      AND ({{customers}} IS NULL OR list_contains({{customers}}, customer_id))
+)
+SELECT * FROM offers WHERE __rix % {{parts}} = {{part}} ORDER BY __rix
