@@ -65,13 +65,9 @@ def _revenue_columns(key: str, label: str) -> list[tuple[str, str, str]]:
 # -- steps -------------------------------------------------------------------------------------------------
 def integrate(ctx: StepContext) -> None:
     """Accepted sales, the period the data covers and how much of the sales the margin catalogue prices."""
-    ctx.note("Definitions used in this section: the revenue of an accepted recommendation is its sales amount "
-             "times the product's margin in the catalogue, i.e. the annual net revenue the product generates. "
-             "The analysis period in years is the number of days between the first and the last recommendation "
-             "date divided by the average length of a year. A customer's expected lifetime is one divided by "
-             "the annual churn probability, capped by the lifetime assumption, and customer lifetime value (CLV) "
-             "is annual revenue times expected lifetime. Programme cost and scenario sizes are the assumptions "
-             "listed in the report; each query echoes the values it used.")
+    ctx.note("Revenue is accepted sales times the catalogue margin (annual net revenue); lifetime value is that "
+             "revenue times the expected lifetime, 1 / churn probability capped by lifetime_cap_years "
+             "(definitions: docs/financial.md).")
     cur = _currency(ctx)
     sales = ctx.sql("financial/sales", what="Accepted sales")
     if sales and _known(sales.first(), "accepted_sales", "total_sales"):
@@ -81,8 +77,7 @@ def integrate(ctx: StepContext) -> None:
             missing = (f" {fmt_count(row['accepted_without_amount'])} accepted recommendations have no sales "
                        "amount and are left out of the money figures.")
         ctx.finding("sales", "Accepted sales",
-                    f"{fmt_count(row['accepted_sales'])} accepted recommendations (of "
-                    f"{fmt_count(row['recommendations'])} made) booked product sales of "
+                    f"{fmt_count(row['accepted_sales'])} accepted recommendations booked product sales of "
                     f"{_money(row['total_sales'], cur)}, {_money(row['avg_sale_amount'], cur)} per sale on "
                     f"average.{missing}",
                     {**row, "currency": cur}, [sales], n=row["accepted_sales"])
@@ -93,9 +88,8 @@ def integrate(ctx: StepContext) -> None:
     elif period and _known(period.first(), "period_years", "recommendations_per_year"):
         row = period.first()
         ctx.finding("period", "Analysis period",
-                    f"Recommendations run from {row['first_date']} to {row['last_date']}: "
-                    f"{fmt_count(row['period_days'])} days or {fmt_num(row['period_years'], 2)} years, with "
-                    f"{fmt_count(row['recommendations_per_year'])} recommendations per year.",
+                    f"Recommendations span {fmt_num(row['period_years'], 2)} years ({row['first_date']} to "
+                    f"{row['last_date']}), {fmt_count(row['recommendations_per_year'])} a year.",
                     row, [period], n=row["dated_recommendations"])
     coverage = ctx.sql("financial/coverage", what="Catalogue coverage of accepted sales")
     if coverage and _known(coverage.first(), "coverage_share", "coverage_amount_share"):
@@ -105,7 +99,9 @@ def integrate(ctx: StepContext) -> None:
             gap = (f" {fmt_count(row['products_without_margin'])} products sold have no margin in the catalogue; "
                    "their revenue is left out, so revenue figures below are understated.")
         complete = row["coverage_amount_share"] >= FULL_COVERAGE
+        every = row["sales_with_margin"] == row["accepted_sales"]
         ctx.finding("catalogue_coverage", "Catalogue coverage",
+                    "Every accepted sale has a product margin in the catalogue." if every else
                     f"{fmt_pct(row['coverage_share'])} of accepted sales ({fmt_count(row['sales_with_margin'])} of "
                     f"{fmt_count(row['accepted_sales'])}) have a product margin in the catalogue, covering "
                     f"{fmt_pct(row['coverage_amount_share'])} of the amount sold.{gap}",
@@ -168,10 +164,6 @@ def lifetime_value(ctx: StepContext) -> None:
     clv = ctx.sql("financial/clv", what="Customer lifetime value and revenue at risk")
     if clv and _known(clv.first(), "total_clv", "revenue_at_risk", "revenue_at_risk_share"):
         row = clv.first()
-        ctx.note(f"Expected lifetime is capped at {fmt_num(row['lifetime_cap_years'], 0)} years; customers with a "
-                 f"churn probability of {fmt_pct(row['high_churn_threshold'])} or more count as high churn risk. "
-                 "Revenue at risk is each customer's annual revenue times their churn probability: the revenue "
-                 "expected to be lost to churn in a year.")
         src = ctx.sources("lifetime_cap_years", "high_churn_threshold")
         values = {**row, "currency": cur, "sources": src}
         cap = assumed(src, "lifetime_cap_years", f"{fmt_num(row['lifetime_cap_years'], 0)} years")
@@ -283,13 +275,12 @@ def _efficiency(ctx: StepContext, group_column: str, finding_key: str, column: s
     net = worst["net_per_recommendation"]
     src = ctx.sources("cost_per_recommendation")
     delivery = assumed(src, "cost_per_recommendation", _price(head["cost_per_recommendation"], cur))
-    after_cost = (f"after its delivery cost of {delivery} it loses {_price(abs(net), cur)}" if net < 0
-                  else f"{_price(net, cur)} after its delivery cost of {delivery}")
+    after_cost = (f" (after its delivery cost of {delivery} it loses {_price(abs(net), cur)})" if net < 0 else "")
     ctx.finding(finding_key, f"Efficiency by {dimension}",
                 f"A recommendation {noun(best[column])} earns {_price(best['revenue_per_recommendation'], cur)} "
                 f"of annual revenue, {fmt_times(best['index_vs_overall'])} the average of "
                 f"{_price(head['overall_revenue_per_recommendation'], cur)}; one {noun(worst[column])} earns "
-                f"{_price(worst['revenue_per_recommendation'], cur)} ({after_cost}). {label}s earning less than "
+                f"{_price(worst['revenue_per_recommendation'], cur)}{after_cost}. {label}s earning less than "
                 f"the average receive {fmt_pct(head['below_average_recommendation_share'])} of recommendations.",
                 {"best": best, "runner_up": runner_up, "worst": worst, "currency": cur, "sources": src,
                  "overall": head["overall_revenue_per_recommendation"],
@@ -318,11 +309,8 @@ def scenarios(ctx: StepContext) -> None:
     base, sales, churn, both = rows
     if not _known(base, "annual_revenue", "revenue_after_churn"):
         return
-    ctx.note(f"Scenarios apply the assumed changes uniformly to today's book of accepted products: product sales "
-             f"up by {fmt_pct(base['assumed_sales_uplift'])}, churn probability down by "
-             f"{fmt_pct(base['assumed_churn_reduction'])}, and both together. Revenue after churn is annual "
-             "revenue minus the revenue expected to be lost to churn. They are what-if arithmetic on the listed "
-             "assumptions, not forecasts.")
+    ctx.note("Scenarios scale today's book of accepted products by the assumed changes: what-if arithmetic, not "
+             "forecasts.")
     ctx.table("Scenario projections (annual figures)", res,
               [("scenario", "Scenario"), ("sales_change", "Sales change"),
                ("churn_change", "Churn reduction"), ("annual_revenue", "Annual revenue"),

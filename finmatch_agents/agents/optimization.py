@@ -79,14 +79,15 @@ def prepare_data(ctx: StepContext) -> None:
     scope = ctx.sql("optimization/decision_scope", what="Decided and undecided recommendations")
     if scope and scope.rows:
         row = scope.first()
-        state = (f"{fmt_count(row['decided'])} ({fmt_pct(row['decided_share'])}) are decided (accepted or declined) "
-                 f"and {fmt_count(row['undecided'])} ({fmt_pct(row['undecided_share'])}) are still undecided "
-                 "(pending or in progress)") if row["undecided"] else "all are decided (accepted or declined)"
+        state = (f"{fmt_count(row['decided'])} recommendations ({fmt_pct(row['decided_share'])}) are decided (accepted "
+                 f"or declined) and {fmt_count(row['undecided'])} ({fmt_pct(row['undecided_share'])}) are still "
+                 "undecided (pending or in progress)") if row["undecided"] else (
+            f"all {fmt_count(row['total'])} recommendations are decided (accepted or declined)")
         ctx.table("Recommendations by decision state", scope,
                   [("decision", "Decision"), ("status", "Status"),
                    ("recommendations", "Recommendations"), ("share", "Share")])
         ctx.finding("scope", "Optimisation scope",
-                    f"Of {fmt_count(row['total'])} recommendations, {state}; "
+                    f"{state[0].upper()}{state[1:]}; "
                     f"{fmt_pct(row['decided_acceptance_rate'])} of the decided offers were accepted.",
                     {k: row[k] for k in ("total", "decided", "undecided", "other_status", "accepted", "declined",
                                          "decided_share", "undecided_share", "decided_acceptance_rate")},
@@ -123,16 +124,16 @@ def _readiness(ctx: StepContext) -> None:
     parts = []
     if absent:
         parts.append(f"Absent from the data, so the analyses that need them are skipped: {', '.join(absent)}.")
-    else:
-        parts.append("Every field the optimisation relies on is present.")
     if sparse:
         parts.append("Often empty: " + "; ".join(f"{r['column']} ({fmt_pct(r['null_rate'])} of records)"
                                                  for r in sparse) + ".")
     emptiest = max(present, key=lambda r: (r["null_rate"], r["column"])) if present else None
-    if emptiest and emptiest["null_rate"] and not sparse:
-        parts.append(f"The emptiest, {emptiest['column']}, is empty in {fmt_pct(emptiest['null_rate'])} of records.")
+    if emptiest and emptiest["null_rate"] and not sparse and not absent:
+        parts.append(f"Every field the optimisation relies on is present; the emptiest, {emptiest['column']}, is "
+                     f"empty in {fmt_pct(emptiest['null_rate'])} of records.")
     elif present and not sparse:
-        parts.append("The fields present are complete." if absent else "All of them are complete.")
+        parts.append("The fields present are complete." if absent else
+                     "Every field the optimisation relies on is present and complete.")
     risky = bool(absent or sparse)
     ctx.finding("readiness", "Data readiness", " ".join(parts),
                 {"absent": absent, "sparse": {r["column"]: r["null_rate"] for r in sparse},
@@ -699,7 +700,7 @@ def _stale_source(f: Finding, idx: FindingIndex) -> RuleOutput:
             success_metric=f"{v['system']} newest record within the same week as the other systems (currently "
                            f"{fmt_count(v['lag_days'])} days behind), monitored with a freshness alert",
             topic=f"source:{v['system']}", direction="fix"),
-        risk=f"Figures involving {v['system']} customers stop at {v['newest']}.")
+        )
 
 
 def _source_gaps(f: Finding, idx: FindingIndex) -> RuleOutput:

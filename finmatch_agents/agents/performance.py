@@ -62,13 +62,6 @@ def initialize(ctx: StepContext) -> None:
                     f"({fmt_num(row['recommendations_per_customer'], 1)} per customer){period}. "
                     f"{ref(overview)} {stats_ref}".strip(),
                     row, [overview, *([p.query_ids['stats']] if stats_ref else [])])
-    warnings = ctx.profile.warnings()
-    if warnings:
-        ids = [f.query_id for f in warnings if f.query_id]
-        ctx.finding("data_quality", "Data quality",
-                    "Data-quality warnings that qualify the figures below: "
-                    + "; ".join(f.message for f in warnings) + ".",
-                    {"flags": [f.code for f in warnings]}, ids, effect=0.3, polarity="risk")
 
 
 def _clear_text(test: dict[str, Any]) -> str:
@@ -82,7 +75,7 @@ def assess(ctx: StepContext) -> None:
     if acc:
         row = acc.first()
         ctx.finding("acceptance", "Acceptance rate",
-                    f"{_rate(row)} of {fmt_count(row['recommendations'])} recommendations were accepted "
+                    f"{_rate(row)} of the recommendations were accepted "
                     f"({fmt_count(row['accepted'])}); among decided offers (accepted or declined) the rate is "
                     f"{fmt_pct(row['decided_acceptance_rate'])}.", row, [acc], n=row["recommendations"])
     cal = ctx.sql("performance/calibration", what="Score calibration by decile", bins=10)
@@ -173,7 +166,7 @@ def _cells(ctx: StepContext, cells: QueryResult) -> None:
         ctx.finding("worst_cell", "Weakest segment" if one_type else "Weakest segment x product",
                     f"{_cell(worst, one_type)} convert{'' if one_type else 's'} worst at {_rate(worst)} "
                     f"({fmt_count(worst['recommendations'])} recommendations, {fmt_pp(test['diff'])} against the "
-                    f"other offers; {_clear_text(test)}; the overall rate is {fmt_pct(overall)}).",
+                    f"other offers; {_clear_text(test)}).",
                     {**worst, "test": test, "total_accepted": overall * total, "estimate": est,
                      "one_product_type": one_type}, [cells],
                     effect=min(1.0, abs(worst["vs_overall"]) / max(overall, 0.01)), polarity="risk",
@@ -214,7 +207,7 @@ def _affinity_finding(ctx: StepContext, aff: QueryResult) -> None:
            f"{_rate(missing)}." if missing else "")
     ctx.finding("affinity", "Affinity and acceptance",
                 f"High-affinity offers convert at {_rate(high)} against {_rate(low)} for Low-affinity ones "
-                f"({fmt_times(ratio)}; {_clear_text(test)}); Low-affinity customers receive "
+                f"({fmt_times(ratio)}; {_clear_text(flip(test))}); Low-affinity customers receive "
                 f"{fmt_pct(low['share'])} of all recommendations.{gap}",
                 {"high": high, "low": low, "high_low_ratio": ratio, "test": test, "vs_rest": vs_rest,
                  "total_accepted": sum(r["recommendations"] * r["acceptance_rate"] for r in rows),
@@ -224,28 +217,8 @@ def _affinity_finding(ctx: StepContext, aff: QueryResult) -> None:
 
 
 def recognise_patterns(ctx: StepContext) -> None:
-    """Lifecycle, usage trend and satisfaction against acceptance and churn; top and bottom products."""
-    life = ctx.sql("performance/lifecycle", what="Acceptance by lifecycle stage")
-    if life and life.rows:
-        rows = life.dicts()
-        ctx.table("Acceptance by lifecycle stage", life,
-                  [("stage", "Stage"), ("customers", "Customers"),
-                   ("recommendations", "Recommendations"), ("acceptance_rate", "Acceptance")])
-        tests = {k: test_values(c, ctx.min_effect) for k, c in against_rest_all(rows, key="stage").items()}
-        known = [r for r in rows if r["stage"] != NOT_RECORDED]
-        if len(known) >= 2:
-            best = max(known, key=lambda r: (r["acceptance_rate"], r["stage"]))
-            worst = min(known, key=lambda r: (r["acceptance_rate"], r["stage"]))
-            clear = tests[best["stage"]]["clear"] or tests[worst["stage"]]["clear"]
-            ctx.finding("lifecycle", "Lifecycle stage",
-                        f"Acceptance is highest for {best['stage']} customers ({_rate(best)}) and lowest for "
-                        f"{worst['stage']} customers ({_rate(worst)}), a spread of "
-                        f"{fmt_pp(best['acceptance_rate'] - worst['acceptance_rate'], signed=False)}"
-                        + ("." if clear else "; neither differs clearly from the other stages."),
-                        {"best": best, "worst": worst, "spread": best["acceptance_rate"] - worst["acceptance_rate"],
-                         "clear": clear},
-                        [life], effect=min(1.0, (rows[0]["best_worst_ratio"] or 1.0) - 1) if clear else 0.05,
-                        n=worst["recommendations"], units={"spread": "pp"})
+    """Usage trend and satisfaction against churn; top and bottom products. (Lifecycle stage against acceptance
+    is the Optimization agent's, with its test: each fact once.)"""
     usage = ctx.sql("performance/usage_churn", what="Churn by product-usage trend")
     if usage and usage.rows:
         rows = usage.dicts()
@@ -332,10 +305,6 @@ def _mean_test(a: dict[str, Any], b: dict[str, Any], min_effect: float) -> dict[
 # -- rules for the offline analyst ----------------------------------------------------------------------
 def _scope(f: Finding, idx: FindingIndex) -> RuleOutput:
     return RuleOutput(insight=f.statement)
-
-
-def _data_quality(f: Finding, idx: FindingIndex) -> None:
-    return None  # the flags are already in the summary caveats and the data-quality section
 
 
 def _acceptance(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -428,15 +397,6 @@ def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
                            f"{fmt_pct(v['low']['share'])}", topic="affinity-gating", direction="fix", estimate=est))
 
 
-def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
-    v = f.values
-    if not v.get("clear"):
-        return RuleOutput(insight=f.statement)
-    return RuleOutput(insight=f"Lifecycle stage shapes response: {v['best']['stage']} customers accept "
-                              f"{fmt_pct(v['best']['acceptance_rate'])} of offers, {v['worst']['stage']} customers "
-                              f"{fmt_pct(v['worst']['acceptance_rate'])}; offers should differ by stage.")
-
-
 def _usage_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     if not v["test"]["clear"]:
@@ -506,8 +466,7 @@ AGENT = AgentSpec(
         StepSpec("Financial Services Report Compilation", "report",
                  "Compiling the performance analysis with evidence-based recommendations."),
     ),
-    rules={"scope": _scope, "data_quality": _data_quality, "acceptance": _acceptance, "calibration": _calibration,
+    rules={"scope": _scope, "acceptance": _acceptance, "calibration": _calibration,
            "best_cell": _best_cell, "worst_cell": _worst_cell, "cells_alike": _cells_alike, "affinity": _affinity,
-           "lifecycle": _lifecycle,
            "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products},
 )

@@ -373,6 +373,13 @@ def develop_strategy(ctx: StepContext) -> None:
         if compared:
             target = compared[0]  # most extra acceptances from matching the most digital segment (query order)
             lagging = target["segment"] != target["top_digital_segment"]
+            n, share = float(target["recommendations"]), float(target["digital_share"] or 0.0)
+            test = test_values(compare_rates(n * share * target["digital_acceptance"], n * share,
+                                             n * (1 - share) * target["assisted_acceptance"], n * (1 - share)),
+                               ctx.min_effect)
+            material = lagging and float(target["adoption_gap_to_top"] or 0.0) >= ctx.min_effect
+            if not test["clear"] or not (material or not lagging):
+                return  # no clear digital advantage, or an adoption gap too small to act on: nothing to report
             gap = (f"; {fmt_pct(target['digital_share'])} of their recommendations are digital against "
                    f"{fmt_pct(target['top_digital_share'])} for {target['top_digital_segment']}, the most digital "
                    f"segment, and matching that adoption would add about {fmt_count(target['extra_acceptances'])} "
@@ -384,10 +391,10 @@ def develop_strategy(ctx: StepContext) -> None:
                         f"through digital channels ({fmt_pct(target['digital_acceptance'])} against "
                         f"{fmt_pct(target['assisted_acceptance'])} assisted){gap}. Overall, "
                         f"{fmt_pct(target['overall_digital_share'])} of recommendations are digital.",
-                        {**target, "lagging": lagging}, [dig],
+                        {**target, "lagging": lagging, "test": test}, [dig],
                         effect=min(1.0, abs(float(target["digital_vs_assisted"] or 0.0)) * 5),
                         polarity="opportunity" if target["digital_vs_assisted"] > 0 and lagging else "neutral",
-                        n=target["recommendations"])
+                        n=target["recommendations"], units=TEST_UNITS)
 
 
 def _tested_roles(ctx: StepContext, rows: list[dict[str, Any]], *, with_churn: bool) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from finmatch_agents.report.outline import (
     build_outline,
     fallback_steps,
 )
-from finmatch_agents.report.sections import recommendations_markdown, render_agent_view
+from finmatch_agents.report.sections import recommendations_markdown, render_agent_view, result_tables
 from finmatch_agents.report.sqlformat import formatted_sql
 
 APPENDIX_TITLE = "Appendix — Evidence & provenance"
@@ -161,7 +161,7 @@ def render_recommendations(outline: Outline) -> list[str]:
 def render_assumptions(outline: Outline) -> list[str]:
     profile = outline.records.profile
     qid = profile.query_ids.get("assumptions") if profile else None
-    out = ["## Assumptions", "",
+    out = ['<a id="assumptions"></a>', "", "### Assumptions", "",
            "Money figures and thresholds rest on these assumptions (defaults, or `[assumptions]` in finmatch.toml)."
            + (f" The run echoes them in [{qid}](#{qid.lower()})." if qid and qid in outline.known else ""), ""]
     rows = [[md_escape(a.key), md_escape(a.value), md_escape(a.unit), "set" if a.user_set else "default",
@@ -192,7 +192,11 @@ def query_line(q: Query) -> str:
     return f"{where} · {fmt_count(q.rows)} row(s){truncated} · {q.elapsed_ms:.1f} ms{status}"
 
 
-def render_appendix(queries: tuple[Query, ...] | list[Query]) -> list[str]:
+def render_appendix(queries: tuple[Query, ...] | list[Query], tables: dict[str, list[str]] | None = None,
+                    assumptions: list[str] | None = None) -> list[str]:
+    """The evidence: each query's title, size, timing, the result table the report drew from it (when a step
+    tabulated it) and its SQL, folded; then the assumptions behind money figures and thresholds."""
+    tables = tables or {}
     out = [f"## {APPENDIX_TITLE}", "",
            "Every figure in this report cites the query that produced it. All queries ran read-only through the "
            "SQL sandbox; soft-deleted rows were excluded. Long generated statements are shown formatted; the SQL "
@@ -201,10 +205,16 @@ def render_appendix(queries: tuple[Query, ...] | list[Query]) -> list[str]:
         sql = formatted_sql(q.sql).replace("```", "` ` `")
         lines = sql.count("\n") + 1
         out += [f'<a id="{q.id.lower()}"></a>', "", f"### {q.id} — {md_escape(q.title or 'query')}", "",
-                f"_{md_escape(query_line(q))}_", "",
-                f"<details><summary>SQL ({lines} line{'s' if lines != 1 else ''})</summary>", "",
+                f"_{md_escape(query_line(q))}_", ""]
+        for shown in tables.get(q.id, []):
+            out += [shown, ""]
+        out += [f"<details><summary>SQL ({lines} line{'s' if lines != 1 else ''})</summary>", "",
                 "```sql", sql, "```", "", "</details>", ""]
-    return out
+    listed = {q.id for q in queries}
+    orphans = [shown for qid, shown_list in tables.items() if qid not in listed for shown in shown_list]
+    if orphans:  # a table whose query is not in this run's records (never dropped silently)
+        out += ["### Other tables", "", *[line for shown in orphans for line in (shown, "")]]
+    return out + (assumptions or [])
 
 
 def _title(outline: Outline) -> list[str]:
@@ -223,11 +233,10 @@ def render_markdown(outline: Outline, stats: ReportStats) -> str:
         out += changes_markdown(changes, lambda text: linked(text, outline.known))
     out += render_introduction(outline)
     for view in outline.agents:
-        out += [render_agent_view(view, outline).rstrip(), ""]
+        out += [render_agent_view(view, outline, tables_elsewhere=True).rstrip(), ""]
     out += render_recommendations(outline)
-    out += render_assumptions(outline)
     out += render_quality(outline)
-    out += render_appendix(outline.queries)
+    out += render_appendix(outline.queries, result_tables(outline), render_assumptions(outline))
     return "\n".join(wrap_lines("\n".join(out).split("\n"))).rstrip() + "\n"
 
 

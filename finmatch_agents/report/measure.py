@@ -5,7 +5,8 @@ more than twice, no line over 400 characters outside code), used by the tests an
 * **Words** are the words a reader reads in the body: code blocks (Mermaid charts) and markup (table pipes,
   link targets, HTML anchors and tags, emphasis marks) are not words; table cells are.
 * A **figure** is a number as the report writes it (``41.1%``, ``USD 2.76M``, ``+4.2 pp``, ``7.4×``, ``1,449``,
-  ``0.841``); counts below 100 written without a unit (``3 systems``), dates and ids are not figures.
+  ``0.841``); counts below 100 written without a unit (``3 systems``), dates, ids and the ``95%`` of
+  ``95% CI`` are not figures.
   Figures are counted in sentences (prose, list items, captions) and not in table cells, where equal values
   are the data's coincidences (``0.0%`` empty in many columns), not restatements.
 """
@@ -68,8 +69,12 @@ def _plain(line: str) -> str:
     return _TAG.sub(" ", _LINK_TARGET.sub("]", line))
 
 
+#: the level of an interval ("95% CI") is a convention, not a figure from the data
+_CONFIDENCE = re.compile(r"(?<![\d.])95% (?=CI\b|interval\b|confidence\b)")
+
+
 def figures(line: str) -> list[str]:
-    text = _DATE.sub(" ", ID.sub(" ", _plain(line)))
+    text = _CONFIDENCE.sub(" ", _DATE.sub(" ", ID.sub(" ", _plain(line))))
     found = []
     for m in _FIGURE.finditer(text):
         raw = m.group(0).replace("−", "-")

@@ -26,6 +26,7 @@ from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.analysts.advice import reconcile
 from finmatch_agents.formatting import display, fmt_count
 from finmatch_agents.ids import number, strip_query_refs
+from finmatch_agents.report.measure import figures
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
@@ -262,11 +263,15 @@ def _norm(text: str) -> str:
 
 
 def restates(insight: Insight, findings: dict[str, Finding]) -> bool:
-    """An insight that says what a finding it cites already says, word for word, adds nothing."""
+    """An insight that says what a finding it cites already says adds nothing: word for word, or with no
+    figure the finding does not already state (the same numbers in other words)."""
     text = _norm(insight.text)
     cited = [findings[i] for i in insight.finding_ids if i in findings]
     cited += [f for f in findings.values() if set(f.query_ids) & set(insight.query_ids) and f not in cited]
-    return any(text in (_norm(f.statement), _norm(f"{f.title}. {f.statement}")) for f in cited)
+    if any(text in (_norm(f.statement), _norm(f"{f.title}. {f.statement}")) for f in cited):
+        return True
+    own = set(figures(insight.text))
+    return bool(own) and any(own <= set(figures(f.statement)) for f in cited)
 
 
 def analyst_note(output: AnalystOutput) -> str:

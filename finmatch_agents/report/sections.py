@@ -61,6 +61,29 @@ def cell_text(value: Any, unit: str, currency: str) -> str:
     return format_value(value, unit, currency) if value is not None else "n/a"
 
 
+def table_markdown(block: TableBlock, ctx: Context, *, folded: bool = True) -> str:
+    rows = [[md_escape(cell_text(row.get(c.key), c.unit, ctx.currency)) for c in block.columns] for row in block.rows]
+    align = ["l" if c.unit in ("text", "date") else "r" for c in block.columns]
+    body = table([c.label for c in block.columns], rows, align=align, raw=True)
+    if not folded:
+        return f"**Table: {md_escape(block.title)}**\n\n{body}"
+    return (f"<details><summary>Table: {html_text(block.title)}</summary>\n\n"
+            f"{evidence([block.query], ctx.known)}\n\n{body}\n\n</details>")
+
+
+def result_tables(outline: Outline) -> dict[str, list[str]]:
+    """The tables the steps drew from each query, for the evidence appendix (the body states the findings and
+    links each to its query; the data behind them is one click away)."""
+    ctx = _context(outline)
+    out: dict[str, list[str]] = {}
+    for view in outline.agents:
+        for step in view.steps:
+            for block in step.blocks:
+                if isinstance(block, TableBlock):
+                    out.setdefault(block.query, []).append(table_markdown(block, ctx, folded=False))
+    return out
+
+
 def render_block(block: Block, ctx: Context) -> str:
     known = ctx.known
     if isinstance(block, FindingBlock):
@@ -75,12 +98,7 @@ def render_block(block: Block, ctx: Context) -> str:
     if isinstance(block, FailedBlock):
         return f"> **This step did not complete:** {md_escape(block.reason)}"
     if isinstance(block, TableBlock):
-        rows = [[md_escape(cell_text(row.get(c.key), c.unit, ctx.currency)) for c in block.columns]
-                for row in block.rows]
-        align = ["l" if c.unit in ("text", "date") else "r" for c in block.columns]
-        body = table([c.label for c in block.columns], rows, align=align, raw=True)
-        return (f"<details><summary>Table: {html_text(block.title)}</summary>\n\n"
-                f"{evidence([block.query], known)}\n\n{body}\n\n</details>")
+        return table_markdown(block, ctx)
     if isinstance(block, ChartBlock):
         return (f"```mermaid\n{mermaid(block.spec)}\n```\n\n"
                 f"_Figure: {md_escape(block.title)} {evidence([block.query], known)}_")
@@ -98,7 +116,10 @@ def rec_links(recs: Sequence[NumberedRec]) -> str:
     return ", ".join(f"[{n.label}](#{n.anchor})" for n in recs)
 
 
-def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Context | None = None) -> str:
+def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Context | None = None, *,
+                      tables_elsewhere: bool = False) -> str:
+    """An agent's section; ``tables_elsewhere``: its result tables are in the evidence appendix (the report),
+    not here (a section rendered on its own keeps them)."""
     ctx = ctx or _context(outline)  # type: ignore[arg-type]
     out = [f"## {view.spec.title}", ""]
     if view.not_analysed is not None:
@@ -107,6 +128,8 @@ def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Cont
         out += [f"### {step.name}", ""]
         if step.kind == "ai":
             for block in step.blocks:
+                if tables_elsewhere and isinstance(block, TableBlock):
+                    continue
                 out += [render_block(block, ctx), ""]
             out += [f"_{md_escape(step.analyst_note)}_", ""]
             out += [f"> **Note:** {linked(w, ctx.known)}" for w in step.warnings] + ([""] if step.warnings else [])
@@ -138,36 +161,43 @@ def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Cont
         if not step.blocks:
             out += ["_No results._", ""]
         for block in step.blocks:
+            if tables_elsewhere and isinstance(block, TableBlock):
+                continue
             out += [render_block(block, ctx), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
+#: recommendations the report details (table row, rationale, success metric); the rest are listed by title
+DETAILED_RECOMMENDATIONS = 6
+
+
 def recommendations_markdown(outline: Outline) -> list[str]:
     known = outline.known
-    with_effect = any(n.rec.effect for n in outline.recommendations)
+    detailed = outline.recommendations[:DETAILED_RECOMMENDATIONS]
+    rest = outline.recommendations[DETAILED_RECOMMENDATIONS:]
     rows = []
-    for n in outline.recommendations:
+    for n in detailed:
         r = n.rec
         agents = ", ".join(AGENTS[a].title if a in AGENTS else a for a in n.agents)
-        row = [f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
-               r.horizon, md_escape(r.owner), evidence(n.query_ids, known)]
-        if with_effect:
-            row.insert(3, linked(r.effect, known) if r.effect else "")
-        rows.append(row)
-    headings = ["#", "Recommendation", "Agents", *(["Estimated effect"] if with_effect else []), "Impact", "Effort",
-                "When", "Owner", "Evidence"]
+        rows.append([f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
+                     r.horizon, md_escape(r.owner), evidence(n.query_ids, known)])
+    headings = ["#", "Recommendation", "Agents", "Impact", "Effort", "When", "Owner", "Evidence"]
     out = ["Ranked by estimated effect where one is measured (largest share of the baseline first), then by impact "
-           "over effort; the same order everywhere in the report. Agents that reached "
-           "the same action share a row.", "",
-           table(headings, rows, align=["l"] * len(headings), raw=True), "", "**Why, and how success is measured**",
-           ""]
-    for n in outline.recommendations:
+           "over effort; the same order everywhere in the report. Agents that reached the same action share a row.",
+           "", table(headings, rows, align=["l"] * len(headings), raw=True), "",
+           "**Why, and how success is measured**", ""]
+    for n in detailed:
         out += [f"- **{n.label}.** {linked(n.rec.rationale, known)}",
                 f"  _Success metric:_ {linked(n.rec.success_metric, known)}."]
-        for other in n.also:
-            agent = AGENTS[other.agent].title if other.agent in AGENTS else other.agent
-            out += [f"  - _Also {md_escape(agent)}:_ **{md_escape(other.title)}** — {linked(other.rationale, known)}",
-                    f"    _Success metric:_ {linked(other.success_metric, known)}."]
+        if n.also:
+            others = "; ".join(f"{md_escape(AGENTS[o.agent].title if o.agent in AGENTS else o.agent)} "
+                               f"(“{md_escape(o.title)}”)" for o in n.also)
+            out += [f"  _Also reached by:_ {others}."]
+    if rest:
+        listed = "; ".join(f'<a id="{n.anchor}"></a>{n.label} {md_escape(n.rec.title)} '
+                           f"({', '.join(AGENTS[a].title if a in AGENTS else a for a in n.agents)}) "
+                           f"{evidence(n.query_ids, known)}" for n in rest)
+        out += ["", f"**Also proposed, lower in priority:** {listed}."]
     return out
 
 

@@ -157,7 +157,7 @@ def test_masking_three_megabytes_is_linear(tmp_path: Path, text: str) -> None:
     masker.learn(["Ann Lee", "Ann Marie Lee"], "NAME")
     started = time.perf_counter()
     masker.text(text)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 60  # linear: about 0.1 s here; quadratic took 75 minutes
 
 
 @pytest.mark.parametrize("content", [b"", b"short"])

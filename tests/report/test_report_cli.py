@@ -86,7 +86,9 @@ def test_markdown_escapes_inside_raw_html_too() -> None:
     text, _ = render_report(evil_records())
     text = body(text) + text.split(APPENDIX_HEADING)[1]  # the front matter holds them as YAML strings
     assert "<script" not in text and "<img" not in text
-    assert "<summary>Table: By segment &lt;script&gt;" in text  # inside <details>, where markdown is not parsed
+    # HTML-escaped (markdown passes raw HTML through) and markdown-escaped: no emphasis or link from data
+    assert "**Table: By segment &lt;script&gt;alert" in text
+    assert "\\*\\*bold\\*\\*" in text and "](http://evil" not in text
 
 
 def test_a_stored_run_renders_the_same_markdown_again(small_db: Path, tmp_path: Path, cli) -> None:
