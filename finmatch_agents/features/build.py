@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 DATE_COLUMN = "product_recommendation_date"
 MAX_PARTS = 4 ** 8
+#: the one-statement path counts each listed customer against the whole book (list x book comparisons);
+#: longer lists take the per-group queries, which sort the book once
+MAX_COMBINED_CUSTOMERS = 100
 
 
 @dataclass(frozen=True)
@@ -285,10 +288,12 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
                               "column": DATE_COLUMN if DATE_COLUMN in present else "customer_id",
                               "customers": list(customers) if customers is not None else None, **spec.PARAMS}
     runner = QueryRunner(engine, log, present, params, columnar=customers is None)
-    # explaining a few customers: one statement when the data has every input column (fast start-up);
-    # the whole book, or data lacking a column: one query per input group, which bounds the memory of each
-    # result and lets an absent column cost only the features that need it. Both read the same fragments.
-    whole = runner.run(spec.COMBINED_QUERY) if combined and customers is not None else None
+    # explaining a few customers: one statement when the data has every input column (fast start-up; their
+    # percentiles are counted against one aggregate of the book instead of ranking it, the same numbers);
+    # the whole book, a long list, or data lacking a column: one query per input group, which bounds the
+    # memory of each result and lets an absent column cost only the features that need it.
+    few = customers is not None and len(customers) <= MAX_COMBINED_CUSTOMERS
+    whole = runner.run(spec.COMBINED_QUERY) if combined and few else None
     if whole is not None and not isinstance(whole, named.Skipped):
         cols, first_id = result_columns(whole), whole[0].id
         queries = {spec.COMBINED_QUERY: first_id}

@@ -1,14 +1,14 @@
 -- title: Customer features: every per-customer column in one statement (the data has all their inputs)
 -- requires: customer_id, customer_churn_probability, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin, customer_age, annual_income, account_balance, credit_score, customer_transaction_count, product_type, products.risk_to_customer, customer_product_interests, {{column}}
-WITH {{> features/_records}},
+-- For a few customers: their percentiles are counted against one aggregate of the book (_reference_ranks),
+-- which gives the numbers percent_rank() gives over the whole book without sorting it.
+WITH {{> features/_records_few}},
 {{> features/_customers}},
 {{> features/_churn}},
-{{> features/_profit}},
+{{> features/_reference}},
+{{> features/_reference_ranks}},
 {{> features/_age}},
-{{> features/_income}},
-{{> features/_balance}},
 {{> features/_credit}},
-{{> features/_transactions}},
 {{> features/_holdings}},
 {{> features/_held_risk}},
 {{> features/_interests}},
