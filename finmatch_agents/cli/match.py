@@ -190,11 +190,9 @@ def customer(
     json_out: common.JsonOpt = False,
 ) -> None:
     """Explain one customer: metrics and their inputs, every product's gates and distance, the final ranking."""
-    from finmatch_agents.errors import UsageError
-    from finmatch_agents.features import build_customer_features, present_columns
+    from finmatch_agents.features import present_columns
     from finmatch_agents.features.products import load_catalogue
-    from finmatch_agents.match.explain import explain_customer
-    from finmatch_agents.warehouse import named
+    from finmatch_agents.match.explain import explain_customer_id
 
     common.want_json(json_out)
     s = common.settings(db=db, table=table)
@@ -205,17 +203,10 @@ def customer(
         present = present_columns(engine, s.table, products)
         catalogue = load_catalogue(engine, log, present, products)
         params = _params(s, mode, top, weights, shortlist, catalogue.m)
-        features = build_customer_features(engine, log, s.table, present, products=products,
-                                           customers=[customer_id])
-        if features.n == 0:
-            close = named.run(engine, log, "features/close_ids", present=present, table=s.table,
-                              customer=customer_id)
-            ids = [str(r["customer_id"]) for r in close.dicts()] if not isinstance(close, named.Skipped) else []
-            raise UsageError(f"customer '{customer_id}' is not in {s.table}",
-                             hint=f"did you mean {', '.join(ids)}?" if ids else None)
-        detail = explain_customer(features, catalogue, params, 0)
+        detail = explain_customer_id(engine, log, s.table, present, params, customer_id, products=products,
+                                     catalogue=catalogue)
     if json_out:
-        common.emit_json({**detail, "params": params.to_dict(), "queries": _queries(log)})
+        common.emit_json({**detail, "queries": _queries(log)})
         return
     _render_customer(detail, params)
 
