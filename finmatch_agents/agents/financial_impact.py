@@ -23,6 +23,8 @@ from finmatch_agents.agents.base import (
     rests_on_defaults,
     xy_chart,
 )
+from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
+from finmatch_agents.agents.matching import engine_evidence
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, is_number
 
 if TYPE_CHECKING:
@@ -313,8 +315,6 @@ def _engine_replacement(ctx: StepContext) -> None:
     """With a match run in the database: the revenue effect of replacing the offers that fail the engine's gates
     with the engine's choice. The backtest (:mod:`agents.matching`) gives the counts and the conversion gap, the
     named query does the arithmetic and echoes both assumptions. Without a match run nothing is added."""
-    from finmatch_agents.agents.matching import UNITS, engine_evidence
-
     ev = engine_evidence(ctx)
     if ev is None or not ev.values["clear"]:
         return
@@ -339,7 +339,7 @@ def _engine_replacement(ctx: StepContext) -> None:
                 f"{_money(row['extra_revenue_per_year_high'], cur)}).",
                 {**row, "currency": cur, "engine": v}, [res, *ev.query_ids],
                 effect=min(1.0, float(row["gain"]) / 0.2), polarity="opportunity", n=row["replaced_offers"],
-                units={**{f"engine.{k}": u for k, u in UNITS.items()}, "currency": "text"})
+                units={**{f"engine.{k}": u for k, u in ENGINE_UNITS.items()}, "currency": "text"})
 
 
 def scenarios(ctx: StepContext) -> None:

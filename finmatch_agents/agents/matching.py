@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
 from finmatch_agents.errors import FinMatchError
+from finmatch_agents.match.evaluate import evaluate
 from finmatch_agents.match.gates import RULE_BY_ID
 from finmatch_agents.match.params import MatchParams
 from finmatch_agents.stats import newcombe, rate_interval
@@ -67,8 +68,6 @@ def engine_evidence(ctx: StepContext) -> EngineEvidence | None:
     or the data cannot be backtested (a note says why)."""
     if not ctx.has(RUNS_COLUMN):
         return None
-    from finmatch_agents.match.evaluate import evaluate
-
     latest = ctx.sql("match/latest_run", what="The latest match run")
     if latest is None or not latest.rows:
         return None

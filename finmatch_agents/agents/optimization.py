@@ -33,6 +33,8 @@ from finmatch_agents.agents.base import (
     test_values,
     xy_chart,
 )
+from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
+from finmatch_agents.agents.matching import engine_evidence
 from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
 from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
@@ -241,8 +243,6 @@ def detect_inefficiencies(ctx: StepContext) -> None:
 def _engine_suitability(ctx: StepContext) -> None:
     """With a match run in the database: how the bank's past offers fare against the engine's suitability gates
     (the backtest of the run's parameters; :mod:`agents.matching`). Without one nothing is added."""
-    from finmatch_agents.agents.matching import UNITS, engine_evidence
-
     ev = engine_evidence(ctx)
     if ev is None:
         return
@@ -263,7 +263,7 @@ def _engine_suitability(ctx: StepContext) -> None:
                 f"({v['worst_gate_name']}) converted least ({fmt_pct(v['worst_gate_rate'])} of "
                 f"{fmt_count(v['worst_gate_offers'])}).",
                 v, list(ev.query_ids), effect=min(1.0, max(0.0, float(v["gap"])) / 0.2) if v["clear"] else 0.05,
-                polarity="risk" if v["clear"] else "neutral", n=v["unsuitable_offers"], units=UNITS)
+                polarity="risk" if v["clear"] else "neutral", n=v["unsuitable_offers"], units=ENGINE_UNITS)
 
 
 # -- step 3: correlation analysis ------------------------------------------------------------------------------

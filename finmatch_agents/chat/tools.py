@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, JsonValue, field_validator
 
 from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
+from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.chat import commands
-from finmatch_agents.errors import UsageError
+from finmatch_agents.errors import FinMatchError, UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
 from finmatch_agents.semantic.tool import to_query, tool_schema
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
@@ -149,11 +150,9 @@ class ChatTools:
     def match_customer(self, args: MatchCustomerArgs) -> str:
         """`finmatch match customer ID` for the model: the engine's offers for one customer, the products it
         left out and the gates they failed (the engine's queries are logged and cited like any other)."""
-        from finmatch_agents.assumptions import load_assumptions
-        from finmatch_agents.errors import FinMatchError
-        from finmatch_agents.features import present_columns
-        from finmatch_agents.match.explain import explain_customer_id, for_model
-        from finmatch_agents.match.params import MatchParams
+        from finmatch_agents.features import present_columns  # start-up speed: NumPy and the engine on first use
+        from finmatch_agents.match.explain import explain_customer_id, for_model  # start-up speed
+        from finmatch_agents.match.params import MatchParams  # start-up speed
 
         s = self.session
         before = len(s.log.records)

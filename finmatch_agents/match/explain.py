@@ -6,11 +6,14 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.errors import UsageError
 from finmatch_agents.features import spec
-from finmatch_agents.features.products import ATTRIBUTES, Catalogue
+from finmatch_agents.features.build import build_customer_features
+from finmatch_agents.features.products import ATTRIBUTES, Catalogue, load_catalogue
 from finmatch_agents.match.engine import Matcher, positions
 from finmatch_agents.match.gates import RULE_BY_ID, RULES
 from finmatch_agents.match.space import TARGETS, targets
+from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
     from finmatch_agents.evidence import QueryLog
@@ -110,11 +113,6 @@ def explain_customer_id(engine: Engine, log: QueryLog, table: str, present: set[
     """``match customer ID`` as a library call (the CLI and the chat tool): the explanation of
     :func:`explain_customer` for one customer id, with the parameters used. Without ``catalogue`` it is
     loaded and ``params.top`` is capped at its size. An unknown id is a :class:`UsageError` naming close ids."""
-    from finmatch_agents.errors import UsageError
-    from finmatch_agents.features import build_customer_features
-    from finmatch_agents.features.products import load_catalogue
-    from finmatch_agents.warehouse import named
-
     if catalogue is None:
         catalogue = load_catalogue(engine, log, present, products)
         if params.top > catalogue.m:

@@ -1,9 +1,10 @@
 -- title: Customer features: every per-customer column in one statement (the data has all their inputs)
 -- requires: customer_id, customer_churn_probability, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin, customer_age, annual_income, account_balance, credit_score, customer_transaction_count, product_type, products.risk_to_customer, customer_product_interests, customer_product_affinity, customer_product_usage_trend, {{column}}
+WITH
 -- For a few customers: their percentiles are counted against one aggregate of the book (_reference_ranks),
 -- which gives the numbers percent_rank() gives over the whole book without sorting it. The product types and
 -- the per-type preferences come as lists in the same row, so one statement serves `match customer` whole.
-WITH {{> features/_records_few}},
+{{> features/_records_few}},
 {{> features/_customers}},
 {{> features/_churn}},
 {{> features/_reference}},

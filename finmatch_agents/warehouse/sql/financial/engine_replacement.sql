@@ -1,11 +1,11 @@
 -- title: Revenue effect of replacing the offers that fail the matching engine's gates with its choice (backtest figures as inputs)
 -- requires: product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
 -- units: replaced_offers=count, test_days=count, gain=pp, gain_low=pp, gain_high=pp, accepted_sales=count, revenue_per_acceptance=currency, extra_acceptances=count, extra_acceptances_low=count, extra_acceptances_high=count, extra_revenue=currency, extra_revenue_low=currency, extra_revenue_high=currency, extra_revenue_per_year=currency, extra_revenue_per_year_low=currency, extra_revenue_per_year_high=currency
--- The backtest (`finmatch match evaluate` with the latest match run's parameters) gives how many decided test-window
--- offers fail a gate and how much better the engine's top offers converted (a difference of rates with its 95%
--- interval). Assumptions: a replaced offer converts like the engine's top offers did; each extra acceptance earns
--- the mean annual revenue of an accepted offer in the data (amount sold x catalogue margin).
 WITH inputs AS (
+    -- The backtest (`finmatch match evaluate` with the latest match run's parameters) gives how many decided
+    -- test-window offers fail a gate and how much better the engine's top offers converted (a difference of
+    -- rates with its 95% interval). Assumptions: a replaced offer converts like the engine's top offers did;
+    -- each extra acceptance earns the mean annual revenue of an accepted offer (amount sold x catalogue margin).
     SELECT CAST({{replaced_offers}} AS DOUBLE) AS replaced_offers, CAST({{test_days}} AS DOUBLE) AS test_days,
            CAST({{gain}} AS DOUBLE) AS gain, CAST({{gain_low}} AS DOUBLE) AS gain_low,
            CAST({{gain_high}} AS DOUBLE) AS gain_high
