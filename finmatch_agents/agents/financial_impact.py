@@ -23,6 +23,8 @@ from finmatch_agents.agents.base import (
     rests_on_defaults,
     xy_chart,
 )
+from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
+from finmatch_agents.agents.matching import engine_evidence
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, is_number
 
 if TYPE_CHECKING:
@@ -297,6 +299,38 @@ def portfolio_efficiency(ctx: StepContext) -> None:
                 "Revenue per recommendation by segment", lambda s: f"to {s} customers")
     _efficiency(ctx, "product_type", "efficiency_product", "product_type", "Product type",
                 "product type", "Revenue per recommendation by product", lambda t: f"for a {t} product")
+    _engine_replacement(ctx)
+
+
+def _engine_replacement(ctx: StepContext) -> None:
+    """With a match run in the database: the revenue effect of replacing the offers that fail the engine's gates
+    with the engine's choice. The backtest (:mod:`agents.matching`) gives the counts and the conversion gap, the
+    named query does the arithmetic and echoes both assumptions. Without a match run nothing is added."""
+    ev = engine_evidence(ctx)
+    if ev is None or not ev.values["clear"]:
+        return
+    v = ev.values
+    res = ctx.sql("financial/engine_replacement", what="Revenue effect of the matching engine's choice",
+                  replaced_offers=v["unsuitable_offers"], test_days=v["test_days"], gain=v["gap"],
+                  gain_low=v["gap_low"], gain_high=v["gap_high"])
+    if res is None or not _known(res.first(), "revenue_per_acceptance", "extra_revenue_per_year"):
+        return
+    cur, row = _currency(ctx), res.first()
+    ctx.finding("engine_replacement", "Replacing offers that fail suitability with the engine's choice",
+                f"In the backtest of match run {v['run_id']}, {fmt_count(row['replaced_offers'])} decided offers from "
+                f"{v['cutoff']} to {v['last_date']} ({fmt_count(row['test_days'])} days) failed a suitability gate. "
+                f"Assuming each replaced offer is accepted as often as the engine's top {fmt_count(v['top'])} offers "
+                f"were ({fmt_pp(row['gain'], signed=False)} more often, 95% CI {fmt_pp(row['gain_low'])} to "
+                f"{fmt_pp(row['gain_high'])}) and each extra acceptance earns the mean annual revenue of an accepted "
+                f"offer ({_money(row['revenue_per_acceptance'], cur)} over {fmt_count(row['accepted_sales'])} accepted "
+                f"sales), replacing them with the engine's choice adds about {fmt_count(row['extra_acceptances'])} "
+                f"acceptances in those days (95% CI {fmt_count(row['extra_acceptances_low'])} to "
+                f"{fmt_count(row['extra_acceptances_high'])}), worth {_money(row['extra_revenue_per_year'], cur)} of "
+                f"annual revenue for each year of offers (95% CI {_money(row['extra_revenue_per_year_low'], cur)} to "
+                f"{_money(row['extra_revenue_per_year_high'], cur)}).",
+                {**row, "currency": cur, "engine": v}, [res, *ev.query_ids],
+                effect=min(1.0, float(row["gain"]) / 0.2), polarity="opportunity", n=row["replaced_offers"],
+                units={**{f"engine.{k}": u for k, u in ENGINE_UNITS.items()}, "currency": "text"})
 
 
 def scenarios(ctx: StepContext) -> None:
@@ -364,6 +398,24 @@ def _catalogue_coverage(f: Finding, idx: FindingIndex) -> RuleOutput | None:
                            f"{fmt_pct(v['coverage_amount_share'])}"),
         risk=f"Revenue covers only {fmt_pct(v['coverage_amount_share'])} of the amount sold; products without a "
              "catalogue margin are left out.")
+
+
+def _engine_replacement_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v, cur = f.values, f.values.get("currency", "USD")
+    return RuleOutput(
+        insight=f"Offers that fail the matching engine's suitability gates leave revenue behind: replacing them with "
+                f"the engine's choice is worth about {_money(v['extra_revenue_per_year'], cur)} a year (95% CI "
+                f"{_money(v['extra_revenue_per_year_low'], cur)} to {_money(v['extra_revenue_per_year_high'], cur)}).",
+        recommendation=RecDraft(
+            "Replace offers that fail suitability with the matching engine's choice",
+            f"{fmt_count(v['replaced_offers'])} offers in the backtest window failed a gate; at the engine's "
+            f"conversion ({fmt_pp(v['gain'])}) and {_money(v['revenue_per_acceptance'], cur)} per acceptance they "
+            f"would add about {fmt_count(v['extra_acceptances'])} acceptances.",
+            effort="Medium", owner="Product Management",
+            success_metric="annual revenue from replaced offers against the backtest's estimate",
+            topic="suitability-gating", direction="fix"),
+        risk="The estimate assumes replaced offers convert like the engine's top offers the bank happened to make, "
+             "and that an extra acceptance earns the average accepted offer's revenue.")
 
 
 def _roi(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -595,5 +647,6 @@ AGENT = AgentSpec(
            "revenue_at_risk": _revenue_at_risk, "clv_segment": _clv_segment, "cross_sell": _cross_sell,
            "cross_sell_satisfaction": _cross_sell_satisfaction, "efficiency_segment": _efficiency_rule("segment"),
            "efficiency_product": _efficiency_rule("product"), "scenario_sales": _scenario_sales,
-           "scenario_churn": _scenario_churn, "scenario_combined": _scenario_combined},
+           "scenario_churn": _scenario_churn, "scenario_combined": _scenario_combined,
+           "engine_replacement": _engine_replacement_rule},
 )

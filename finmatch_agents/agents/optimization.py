@@ -33,6 +33,8 @@ from finmatch_agents.agents.base import (
     test_values,
     xy_chart,
 )
+from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
+from finmatch_agents.agents.matching import engine_evidence
 from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
 from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
@@ -234,6 +236,35 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                         [aff], effect=min(1.0, (float(head["medium_high_low_ratio"] or 1.0) - 1) / 4)
                         if test["clear"] else 0.05, polarity="opportunity", n=head["low_recommendations"],
                         units={**TEST_UNITS, **ESTIMATE_UNITS, "total_accepted": "count"})
+
+
+    _engine_suitability(ctx)
+
+
+def _engine_suitability(ctx: StepContext) -> None:
+    """With a match run in the database: how the bank's past offers fare against the engine's suitability gates
+    (the backtest of the run's parameters; :mod:`agents.matching`). Without one nothing is added."""
+    ev = engine_evidence(ctx)
+    if ev is None:
+        return
+    v = ev.values
+    ctx.finding("engine_suitability", "Past offers against the matching engine's suitability gates",
+                f"Replaying the matching engine (run {v['run_id']}, top {fmt_count(v['top'])}, {v['mode']} mode) on "
+                f"the "
+                f"{fmt_count(v['decided_offers'])} decided offers made from {v['cutoff']} to {v['last_date']}, with "
+                f"what was known before {v['cutoff']}: {fmt_count(v['unsuitable_offers'])} of them "
+                f"({fmt_pct(v['unsuitable_share'])}) fail a suitability gate and were accepted "
+                f"{fmt_pct(v['unsuitable_rate'])} (95% CI {fmt_pct(v['unsuitable_low'])} to "
+                f"{fmt_pct(v['unsuitable_high'])}), against {fmt_pct(v['top_rate'])} (95% CI {fmt_pct(v['top_low'])} "
+                f"to {fmt_pct(v['top_high'])}) for the {fmt_count(v['top_offers'])} offers that were in the engine's "
+                f"top {fmt_count(v['top'])}: a gap of {fmt_pp(v['gap'])} (95% CI {fmt_pp(v['gap_low'])} to "
+                f"{fmt_pp(v['gap_high'])}). The gate failed most is {v['most_failed_gate']} "
+                f"({v['most_failed_gate_name']}, {fmt_count(v['most_failed_gate_offers'])} offers, "
+                f"{fmt_pct(v['most_failed_gate_rate'])} accepted); offers failing {v['worst_gate']} "
+                f"({v['worst_gate_name']}) converted least ({fmt_pct(v['worst_gate_rate'])} of "
+                f"{fmt_count(v['worst_gate_offers'])}).",
+                v, list(ev.query_ids), effect=min(1.0, max(0.0, float(v["gap"])) / 0.2) if v["clear"] else 0.05,
+                polarity="risk" if v["clear"] else "neutral", n=v["unsuitable_offers"], units=ENGINE_UNITS)
 
 
 # -- step 3: correlation analysis ------------------------------------------------------------------------------
@@ -577,6 +608,27 @@ def _low_affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
                            f"{fmt_pct(v['low_share'])}", topic="affinity-gating", direction="fix", estimate=est))
 
 
+def _engine_suitability_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    if not v["clear"]:
+        return RuleOutput(insight=f"Offers that fail the engine's suitability gates do not convert clearly worse than "
+                                  f"its top {fmt_count(v['top'])} ({fmt_pct(v['unsuitable_rate'])} against "
+                                  f"{fmt_pct(v['top_rate'])}).")
+    return RuleOutput(
+        insight=f"{fmt_pct(v['unsuitable_share'])} of decided offers would not pass the matching engine's suitability "
+                f"gates, and they convert {fmt_pp(v['gap'], signed=False)} below the engine's own top "
+                f"{fmt_count(v['top'])}.",
+        recommendation=RecDraft(
+            "Check every offer against the suitability gates before it is sent",
+            f"{fmt_count(v['unsuitable_offers'])} offers in the test window failed a gate (most often "
+            f"{v['most_failed_gate']}, {v['most_failed_gate_name']}) and converted {fmt_pct(v['unsuitable_rate'])} "
+            f"against {fmt_pct(v['top_rate'])} for offers in the engine's top {fmt_count(v['top'])}; "
+            "`finmatch match run` lists a suitable alternative for each customer.",
+            effort="Medium", owner="Product Management",
+            success_metric=f"share of offers failing a suitability gate down from {fmt_pct(v['unsuitable_share'])}",
+            topic="suitability-gating", direction="fix"))
+
+
 def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     best, worst = v["best"], v["worst"]
@@ -754,7 +806,8 @@ AGENT = AgentSpec(
                  "The optimisation report with a prioritised implementation roadmap."),
     ),
     rules={"scope": _scope, "readiness": _readiness_rule, "mistargeted": _mistargeted, "targeting_ok": _targeting_ok,
-           "low_affinity": _low_affinity, "lifecycle": _lifecycle, "transactions": _transactions,
+           "low_affinity": _low_affinity,
+           "engine_suitability": _engine_suitability_rule, "lifecycle": _lifecycle, "transactions": _transactions,
            "campaign_contacts": _campaign_contacts,
            "usage_trend": _usage_trend, "source_systems": _systems, "crm_systems": _systems,
            "stale_source": _stale_source, "source_gaps": _source_gaps, "source_flags": _source_flags},

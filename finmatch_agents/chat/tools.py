@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, JsonValue, field_validator
 
 from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
+from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.chat import commands
-from finmatch_agents.errors import UsageError
+from finmatch_agents.errors import FinMatchError, UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
 from finmatch_agents.semantic.tool import to_query, tool_schema
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
@@ -52,6 +53,11 @@ class CustomerArgs(ToolArgs):
     min_churn: float | None = Field(default=None, ge=0, le=1)
     max_satisfaction: float | None = Field(default=None, ge=0, le=10)
     limit: int = Field(default=20, ge=1, le=MAX_TOOL_ROWS)
+
+
+class MatchCustomerArgs(ToolArgs):
+    customer_id: str = Field(min_length=1, max_length=64)
+    top: int = Field(default=3, ge=1, le=10)
 
 
 class QueryArgs(ToolArgs):
@@ -141,6 +147,26 @@ class ChatTools:
         data.update({"interpretation": compiled.title, "units": {k: u for k, _h, u in compiled.columns}})
         return self.masker.text(json.dumps(data, default=str))
 
+    def match_customer(self, args: MatchCustomerArgs) -> str:
+        """`finmatch match customer ID` for the model: the engine's offers for one customer, the products it
+        left out and the gates they failed (the engine's queries are logged and cited like any other)."""
+        from finmatch_agents.features import present_columns  # start-up speed: NumPy and the engine on first use
+        from finmatch_agents.match.explain import explain_customer_id, for_model  # start-up speed
+        from finmatch_agents.match.params import MatchParams  # start-up speed
+
+        s = self.session
+        before = len(s.log.records)
+        try:
+            params = MatchParams(top=args.top,
+                                 high_churn_threshold=float(load_assumptions(s.settings)["high_churn_threshold"]))
+            detail = explain_customer_id(s.engine, s.log, s.settings.table, present_columns(s.engine, s.settings.table),
+                                         params, args.customer_id)
+        except FinMatchError as exc:
+            return f"not done: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        finally:
+            self.query_ids += [r.id for r in s.log.records[before:] if r.status == "ok"]
+        return self.masker.text(json.dumps(for_model(detail), default=str))
+
     def tools(self) -> list[Tool]:
         s = self.session
         run_sql, _describe = data_tools(self.access)
@@ -163,4 +189,8 @@ class ChatTools:
             Tool("find_customers", "Customers matching filters, with segment, lifecycle stage, churn and satisfaction "
                  "(names and e-mails are masked).", CustomerArgs,
                  lambda a: run_sql.run(SqlArgs(sql=self.customers_sql(a), purpose="customers matching filters"))),
+            Tool("match_customer", "The product-matching engine for one customer id: the suitable products it would "
+                 "offer, in order (suitability gates, then distance, then the customer's preferences), the customer's "
+                 "metrics, and every product it leaves out with the gates that product fails.", MatchCustomerArgs,
+                 self.match_customer),
         ]

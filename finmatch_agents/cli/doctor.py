@@ -6,7 +6,6 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import typer
@@ -30,6 +29,8 @@ def _writable(path: Path) -> bool:
 
 
 def run_checks(s: Settings) -> list[Check]:
+    from importlib import metadata  # start-up speed: every command imports this module, only doctor reads it
+
     checks = [Check("python", sys.version_info >= (3, 11), platform.python_version())]
     for pkg in PACKAGES:
         try:

@@ -33,6 +33,10 @@ WeightsOpt = Annotated[str | None, typer.Option(
          "0 leaves a dimension out.")]
 ShortlistOpt = Annotated[int | None, typer.Option(
     "--shortlist", min=1, show_default=False, help="Suitable products stage 1 passes to stage 2 (default 2 × --top).")]
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", metavar="NAME", show_default=False,
+    help="Re-rank the shortlist with this model ([models.NAME] in finmatch.toml): suitable products only, one-line "
+         "reasons, PII masked, at most 2 calls; the engine's order stands if the answer is invalid.")]
 DEFAULT_TOP = 3
 ProductsOpt = Annotated[str, typer.Option("--products", metavar="TABLE", help="Catalogue table.")]
 
@@ -187,14 +191,16 @@ def customer(
     db: common.DbOpt = None,
     table: common.TableOpt = None,
     products: ProductsOpt = "products",
+    model: ModelOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
-    """Explain one customer: metrics and their inputs, every product's gates and distance, the final ranking."""
-    from finmatch_agents.errors import UsageError
-    from finmatch_agents.features import build_customer_features, present_columns
+    """Explain one customer: metrics and their inputs, every product's gates and distance, the final ranking.
+
+    With --model, a model re-orders the engine's shortlist (suitable products only) with a reason for each.
+    """
+    from finmatch_agents.features import present_columns
     from finmatch_agents.features.products import load_catalogue
-    from finmatch_agents.match.explain import explain_customer
-    from finmatch_agents.warehouse import named
+    from finmatch_agents.match.explain import explain_customer_id
 
     common.want_json(json_out)
     s = common.settings(db=db, table=table)
@@ -205,19 +211,57 @@ def customer(
         present = present_columns(engine, s.table, products)
         catalogue = load_catalogue(engine, log, present, products)
         params = _params(s, mode, top, weights, shortlist, catalogue.m)
-        features = build_customer_features(engine, log, s.table, present, products=products,
-                                           customers=[customer_id])
-        if features.n == 0:
-            close = named.run(engine, log, "features/close_ids", present=present, table=s.table,
-                              customer=customer_id)
-            ids = [str(r["customer_id"]) for r in close.dicts()] if not isinstance(close, named.Skipped) else []
-            raise UsageError(f"customer '{customer_id}' is not in {s.table}",
-                             hint=f"did you mean {', '.join(ids)}?" if ids else None)
-        detail = explain_customer(features, catalogue, params, 0)
+        detail = explain_customer_id(engine, log, s.table, present, params, customer_id, products=products,
+                                     catalogue=catalogue)
+    reranked = _rerank(s, model, detail, params) if model else None
     if json_out:
-        common.emit_json({**detail, "params": params.to_dict(), "queries": _queries(log)})
+        common.emit_json({**detail, **({"rerank": reranked.to_dict()} if reranked else {}), "queries": _queries(log)})
         return
     _render_customer(detail, params)
+    if reranked is not None:
+        _render_rerank(reranked)
+
+
+def _rerank(s: Settings, name: str, detail: dict[str, Any], params: MatchParams) -> Any:
+    """Stage 2 by a model (``--model``); ``offline`` keeps the documented rules."""
+    from finmatch_agents.errors import ModelError
+    from finmatch_agents.llm.calls import Budget
+    from finmatch_agents.llm.models import OFFLINE, build_chat_model, resolve_model
+    from finmatch_agents.llm.pii import Masker, load_key
+    from finmatch_agents.llm.registry import llm_limits, privacy
+    from finmatch_agents.llm.rerank import LIMITS, rerank
+
+    if name == OFFLINE:
+        return None
+    cfg = resolve_model(name, s)
+    limits = llm_limits(s)
+    columns, _unmask = privacy(s)
+    masker = Masker.for_settings(load_key(s.state_dir), columns, s)
+    result = rerank(detail, params.top, cfg=cfg, chat=build_chat_model(cfg), masker=masker,
+                    budget=Budget(min(LIMITS.max_turns, limits["max_calls_per_run"]), limits["max_tokens_per_run"]))
+    if result.source == "offline" and result.model_calls and not s.model_fallback:
+        raise ModelError(f"--model {name}: no usable ranking ({result.fallback_reason})",
+                         hint="drop --model for the engine's own order, or allow the fallback (model_fallback)")
+    return result
+
+
+def _render_rerank(r: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = common.out()
+    if r.source == "offline":
+        console.print(f"[yellow]note:[/] model {escape(r.model)} gave no usable ranking "
+                      f"({escape(r.fallback_reason or 'no answer')}); the engine's order stands.")
+        return
+    view = Table(title=f"Re-ranked by {r.model} (suitable shortlist only; first {r.top} offered)",
+                 title_justify="left")
+    for col in ("rank", "product", "engine rank", "reason"):
+        view.add_column(col, justify="right" if "rank" in col else "left", overflow="fold")
+    for i, row in enumerate(r.ranking, 1):
+        view.add_row(str(i), escape(f"{row['product_id']} {row['product_name']}"), str(row["engine_rank"]),
+                     escape(row["reason"]))
+    console.print(view)
 
 
 def _render_customer(d: dict[str, Any], params: MatchParams) -> None:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 DATE_COLUMN = "product_recommendation_date"
 MAX_PARTS = 4 ** 8
+#: the one-statement path counts each listed customer against the whole book (list x book comparisons);
+#: longer lists take the per-group queries, which sort the book once
+MAX_COMBINED_CUSTOMERS = 100
 
 
 @dataclass(frozen=True)
@@ -285,10 +288,12 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
                               "column": DATE_COLUMN if DATE_COLUMN in present else "customer_id",
                               "customers": list(customers) if customers is not None else None, **spec.PARAMS}
     runner = QueryRunner(engine, log, present, params, columnar=customers is None)
-    # explaining a few customers: one statement when the data has every input column (fast start-up);
-    # the whole book, or data lacking a column: one query per input group, which bounds the memory of each
-    # result and lets an absent column cost only the features that need it. Both read the same fragments.
-    whole = runner.run(spec.COMBINED_QUERY) if combined and customers is not None else None
+    # explaining a few customers: one statement when the data has every input column (fast start-up; their
+    # percentiles are counted against one aggregate of the book instead of ranking it, the same numbers);
+    # the whole book, a long list, or data lacking a column: one query per input group, which bounds the
+    # memory of each result and lets an absent column cost only the features that need it.
+    few = customers is not None and len(customers) <= MAX_COMBINED_CUSTOMERS
+    whole = runner.run(spec.COMBINED_QUERY) if combined and few else None
     if whole is not None and not isinstance(whole, named.Skipped):
         cols, first_id = result_columns(whole), whole[0].id
         queries = {spec.COMBINED_QUERY: first_id}
@@ -345,8 +350,12 @@ def build_customer_features(engine: Engine, log: QueryLog, table: str, present: 
         features.status["interests"] = FeatureStatus("interests", True, query_id=first_id,
                                                      known=int(np.count_nonzero(interests != None)))  # noqa: E711
     held = list(cols.objects("held")) if spec.COMBINED_QUERY in queries else None
+    per_type = None
+    if spec.COMBINED_QUERY in queries:
+        types = cols.objects("types")
+        per_type = (list(types[0]) if n and types[0] is not None else [], list(cols.objects("preferences")))
     del cols
-    _preferences(features, runner, rows_of, held, first_id if held is not None else None)
+    _preferences(features, runner, rows_of, held, first_id if held is not None else None, per_type)
     return features
 
 
@@ -380,7 +389,9 @@ def _holdings(rows: np.ndarray, lists: list[Any]) -> Holdings:
 
 
 def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, held: list[Any] | None,
-                 held_id: str | None) -> None:
+                 held_id: str | None, per_type: tuple[list[Any], list[Any]] | None = None) -> None:
+    """Holdings, product types and the per-type preferences: from the one-statement query when it ran
+    (``held``, ``per_type``: its list columns), else from their own queries."""
     n = features.n
     if held is not None and held_id is not None:  # came with the one-statement customer query
         features.holdings = _holdings(np.arange(n), held)
@@ -397,32 +408,10 @@ def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, 
             features.queries["features/held"] = res[0].id
             features.status["held"] = FeatureStatus("held", True, query_id=res[0].id,
                                                     known=len(np.unique(features.holdings.rows)))
-    types = runner.run("features/types")
-    if not isinstance(types, named.Skipped):
-        features.types = tuple(str(t) for t in result_columns(types).objects("product_type"))
-        features.queries["features/types"] = types[0].id
-    both = runner.run("features/preferences")
-    per_type = ("affinity", "usage_trend")
-    for name in per_type:
-        if isinstance(both, named.Skipped):
-            res = runner.run(f"features/{name}")
-            if isinstance(res, named.Skipped):
-                features.status[name] = FeatureStatus(name, False, res.reason)
-                continue
-            query, qid, got = f"features/{name}", res[0].id, result_columns(res)
-            del res
-        else:
-            query, qid, got = "features/preferences", both[0].id, result_columns(both)
-        features.queries[query] = qid
-        matrix = np.full((n, len(features.types)), np.nan)
-        matrix[rows_of(got.ints("cix")), got.ints("tix")] = got.floats(name)
-        del got
-        setattr(features, name, matrix)
-        known = int(np.count_nonzero(~np.isnan(matrix).all(axis=1)))
-        features.status[name] = (FeatureStatus(name, True, query_id=qid, known=known) if known else
-                                 FeatureStatus(name, False, "no customer has a value", query_id=qid))
-        if not known:
-            setattr(features, name, None)
+    if per_type is not None and held_id is not None:
+        _combined_preferences(features, held_id, *per_type)
+    else:
+        _queried_preferences(features, runner, rows_of)
     if features.interests is not None:
         return
     res = runner.run("features/interests")
@@ -436,3 +425,48 @@ def _preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any, 
     features.queries["features/interests"] = res[0].id
     features.status["interests"] = FeatureStatus("interests", True, query_id=res[0].id,
                                                  known=int(np.count_nonzero(interests != None)))  # noqa: E711
+
+
+def _set_per_type(features: CustomerFeatures, name: str, matrix: np.ndarray, qid: str) -> None:
+    known = int(np.count_nonzero(~np.isnan(matrix).all(axis=1)))
+    features.status[name] = (FeatureStatus(name, True, query_id=qid, known=known) if known else
+                             FeatureStatus(name, False, "no customer has a value", query_id=qid))
+    setattr(features, name, matrix if known else None)
+
+
+def _combined_preferences(features: CustomerFeatures, qid: str, types: list[Any], lists: list[Any]) -> None:
+    """Types and per-type preferences from the list columns of the one-statement query (rows = customers)."""
+    features.types = tuple(str(t) for t in types)
+    shape = (features.n, len(features.types))
+    matrices = {"affinity": np.full(shape, np.nan), "usage_trend": np.full(shape, np.nan)}
+    for row, items in enumerate(lists):
+        for item in items or ():
+            for name, matrix in matrices.items():
+                if item[name] is not None:
+                    matrix[row, int(item["tix"])] = float(item[name])
+    for name, matrix in matrices.items():
+        _set_per_type(features, name, matrix, qid)
+
+
+def _queried_preferences(features: CustomerFeatures, runner: QueryRunner, rows_of: Any) -> None:
+    n = features.n
+    types = runner.run("features/types")
+    if not isinstance(types, named.Skipped):
+        features.types = tuple(str(t) for t in result_columns(types).objects("product_type"))
+        features.queries["features/types"] = types[0].id
+    both = runner.run("features/preferences")
+    for name in ("affinity", "usage_trend"):
+        if isinstance(both, named.Skipped):
+            res = runner.run(f"features/{name}")
+            if isinstance(res, named.Skipped):
+                features.status[name] = FeatureStatus(name, False, res.reason)
+                continue
+            query, qid, got = f"features/{name}", res[0].id, result_columns(res)
+            del res
+        else:
+            query, qid, got = "features/preferences", both[0].id, result_columns(both)
+        features.queries[query] = qid
+        matrix = np.full((n, len(features.types)), np.nan)
+        matrix[rows_of(got.ints("cix")), got.ints("tix")] = got.floats(name)
+        del got
+        _set_per_type(features, name, matrix, qid)

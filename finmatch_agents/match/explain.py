@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from finmatch_agents.errors import UsageError
 from finmatch_agents.features import spec
-from finmatch_agents.features.products import ATTRIBUTES, Catalogue
+from finmatch_agents.features.build import build_customer_features
+from finmatch_agents.features.products import ATTRIBUTES, Catalogue, load_catalogue
 from finmatch_agents.match.engine import Matcher, positions
 from finmatch_agents.match.gates import RULE_BY_ID, RULES
 from finmatch_agents.match.space import TARGETS, targets
+from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
+    from finmatch_agents.evidence import QueryLog
     from finmatch_agents.features.build import CustomerFeatures
     from finmatch_agents.match.params import MatchParams
+    from finmatch_agents.warehouse.engine import Engine
 
 
 def _num(x: float) -> float | None:
@@ -98,4 +104,41 @@ def explain_customer(features: CustomerFeatures, catalogue: Catalogue, params: M
                   *(f"gate {rid} ({RULE_BY_ID[rid].name}) skipped: {why}"
                     for rid, why in matcher.gates.skipped.items())],
         "queries": features.queries | {"features/products": catalogue.query_id},
+    }
+
+
+def explain_customer_id(engine: Engine, log: QueryLog, table: str, present: set[str], params: MatchParams,
+                        customer_id: str, *, products: str = "products", catalogue: Catalogue | None = None
+                        ) -> dict[str, Any]:
+    """``match customer ID`` as a library call (the CLI and the chat tool): the explanation of
+    :func:`explain_customer` for one customer id, with the parameters used. Without ``catalogue`` it is
+    loaded and ``params.top`` is capped at its size. An unknown id is a :class:`UsageError` naming close ids."""
+    if catalogue is None:
+        catalogue = load_catalogue(engine, log, present, products)
+        if params.top > catalogue.m:
+            params = replace(params, top=catalogue.m, shortlist=None)
+    features = build_customer_features(engine, log, table, present, products=products, customers=[customer_id])
+    if features.n == 0:
+        close = named.run(engine, log, "features/close_ids", present=present, table=table, customer=customer_id)
+        ids = [str(r["customer_id"]) for r in close.dicts()] if not isinstance(close, named.Skipped) else []
+        raise UsageError(f"customer '{customer_id}' is not in {table}",
+                         hint=f"did you mean {', '.join(ids)}?" if ids else None)
+    return {**explain_customer(features, catalogue, params, 0), "params": params.to_dict()}
+
+
+def for_model(detail: dict[str, Any]) -> dict[str, Any]:
+    """The explanation cut to what a chat model needs to answer "which product for this customer, and why":
+    the offers in order, the metrics, and every product left out with the gates it failed."""
+    return {
+        "customer_id": detail["customer_id"], "mode": detail["mode"], "mode_reason": detail["mode_reason"],
+        "metrics": {m["metric"]: m["value"] if m["present"] else f"absent: {m['reason']}" for m in detail["metrics"]},
+        "suitable_products": detail["suitable_products"],
+        "offers": detail["offers"],
+        "customer_interest_first": detail["customer_interest_first"],
+        "bank_weights_change_first": detail["bank_weights_change_first"],
+        "unsuitable": [{"product_id": p["product_id"], "product_name": p["product_name"],
+                        "failed": [f"{g['rule']} {g['reason']}" for g in p["gates"] if g["status"] == "fail"]}
+                       for p in detail["products"] if not p["suitable"]],
+        "gate_rules": {rid: g["name"] for rid, g in detail["gate_rules"].items()},
+        "notes": detail["notes"],
     }

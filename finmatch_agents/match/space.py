@@ -154,8 +154,20 @@ def distances(t: np.ndarray, space: Space, weights: np.ndarray, *, mahalanobis: 
             metric = np.diag(w / np.diag(sub))
         vals, vecs = np.linalg.eigh((metric + metric.T) / 2)
         whiten = vecs * np.sqrt(np.clip(vals, 0, None))  # x' M x = |x @ whiten|^2
-        tw = t[np.ix_(rows, idx)] @ whiten
-        pw = space.positions[:, idx] @ whiten
-        d2 = (tw**2).sum(axis=1)[:, None] + (pw**2).sum(axis=1)[None, :] - 2 * tw @ pw.T
-        out[rows] = np.sqrt(np.clip(d2, 0, None))
+        tw = _project(t[np.ix_(rows, idx)], whiten)
+        pw = _project(space.positions[:, idx], whiten)
+        d2 = np.zeros((len(rows), m))
+        for k in range(len(idx)):  # the squared differences summed dimension by dimension
+            d2 += (tw[:, k, None] - pw[None, :, k]) ** 2
+        out[rows] = np.sqrt(d2)
+    return out
+
+
+def _project(x: np.ndarray, whiten: np.ndarray) -> np.ndarray:
+    """``x @ whiten`` summed term by term in a fixed order, so a customer's distance has the same bits in a
+    block of one (``match customer``) as in a block of 25,000 (``match run``); BLAS sums in an order that
+    depends on the shape. The dimensions are few (at most six), so the loop costs little."""
+    out = np.zeros((len(x), whiten.shape[1]))
+    for k in range(whiten.shape[0]):
+        out += x[:, k, None] * whiten[None, k, :]
     return out

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from finmatch_agents.errors import (
     CorruptDatabase,
@@ -532,6 +531,8 @@ def _cell_sizes(array: pa.Array) -> np.ndarray | None:
             np.zeros(len(array), np.int64)
     if (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
             or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind)):
+        import pyarrow.compute as pc  # only for a column over MAX_CELL_BYTES: keeps start-up fast (~50 ms)
+
         return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     if pa.types.is_fixed_size_binary(kind):
         return np.full(len(array), kind.byte_width, np.int64)

@@ -13,12 +13,14 @@ system-catalog, path-table, qualified-name, unknown-table, cell-size.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from finmatch_agents.errors import SQLRefused
@@ -116,7 +118,8 @@ def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
         raise SQLRefused("select-only", f"{keywords[0]} statements are not allowed; only a single SELECT (or WITH ... "
                          "SELECT) can run", sql=sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+        # the tokens read above, parsed as they are (sqlglot.parse would tokenize the text a second time)
+        statements = [s for s in _dialect().parser().parse(tokens, sql) if s is not None]
     except (ParseError, TokenError) as exc:
         first = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
         where = f" (line {first.get('line')}, column {first.get('col')})" if first else ""
@@ -153,9 +156,14 @@ def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
 
 
 # -- tokens ------------------------------------------------------------------------------------------------
+@functools.cache
+def _dialect() -> Dialect:
+    return Dialect.get_or_raise(DIALECT)
+
+
 def _tokens(sql: str) -> list[sqlglot.Token]:
     try:
-        return sqlglot.tokenize(sql, read=DIALECT)
+        return _dialect().tokenize(sql)
     except TokenError as exc:
         raise SQLRefused("syntax", f"cannot tokenize the statement: {exc}", sql=sql) from exc
 

@@ -26,7 +26,8 @@ def test_every_column_a_feature_query_returns_is_declared(match_db: Path) -> Non
             res = queries.run(e, QueryLog(), query, present=present, **params)
             cols = set(res.columns) - {"cix", "customer_id"}
             if query == spec.COMBINED_QUERY:
-                assert cols == declared - {"affinity", "usage_trend"}, query
+                # the per-type preferences come packed: the types list and one list of (tix, affinity, trend) each
+                assert cols == (declared - {"affinity", "usage_trend"}) | {"types", "preferences"}, query
             else:
                 assert cols == set(spec.columns_of_query(query)), query
     documented = spec.features_markdown()

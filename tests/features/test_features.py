@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from finmatch_agents.errors import DataError
 from finmatch_agents.evidence import QueryLog
 from finmatch_agents.features import build_customer_features, present_columns, spec
+from finmatch_agents.features.build import MAX_COMBINED_CUSTOMERS
+from finmatch_agents.warehouse import named
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
 
 ACTIVE = "(SELECT * FROM fpr_records WHERE NOT _fivetran_deleted)"
@@ -110,10 +113,55 @@ def test_one_statement_and_per_group_queries_agree(match_db: Path, frame) -> Non
     assert spec.COMBINED_QUERY in fast.queries and spec.COMBINED_QUERY not in slow.queries
     rows = [frame.index_of(i) for i in ids]
     for name, values in fast.values.items():
-        assert np.allclose(values, slow.values[name], equal_nan=True), name
-        assert np.allclose(values, frame.values[name][rows], equal_nan=True), name  # percentiles: whole book
+        assert np.array_equal(values, slow.values[name], equal_nan=True), name
+        assert np.array_equal(values, frame.values[name][rows], equal_nan=True), name  # percentiles: whole book
     assert [fast.holdings.of(i) for i in range(3)] == [frame.holdings.of(r) for r in rows]
     assert np.allclose(fast.affinity, slow.affinity, equal_nan=True)
+
+
+@pytest.fixture(scope="module")
+def tied_db(match_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic records with ties and gaps in every percentile input (unknown incomes, equal balances,
+    equal transaction counts, customers with no revenue)."""
+    path = tmp_path_factory.mktemp("tied") / "tied.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"ATTACH '{match_db}' AS src (READ_ONLY)")
+        con.execute("CREATE TABLE fpr_records AS SELECT * FROM src.fpr_records")
+        con.execute("CREATE TABLE products AS SELECT * FROM src.products")
+        con.execute("UPDATE fpr_records SET annual_income = NULL WHERE hash(customer_id) % 5 = 0")
+        con.execute("UPDATE fpr_records SET account_balance = 1000 WHERE hash(customer_id) % 7 = 0")
+        con.execute("UPDATE fpr_records SET customer_transaction_count = 12 WHERE hash(customer_id) % 3 = 0")
+    return path
+
+
+def test_a_few_customers_get_the_whole_books_percentiles_exactly(tied_db: Path) -> None:
+    """The one-statement path counts a customer against one aggregate of the book instead of ranking it
+    with percent_rank(): the same numbers, ties (lowest rank), unknown values (NULL) and the extremes included."""
+    book = features_of(tied_db)
+    names = ("profit", "income_score", "balance_score", "activity_score", "risk_appetite", "financial_acumen")
+    picks: set[int] = set()
+    for name in names[:4]:
+        v = book.values[name]
+        known = np.flatnonzero(~np.isnan(v))
+        values, counts = np.unique(v[known], return_counts=True)
+        tie = values[counts > 1][0]  # every input has ties here (the fixture makes them)
+        picks |= {int(known[np.argmin(v[known])]), int(known[np.argmax(v[known])])}
+        picks |= {int(i) for i in np.flatnonzero(v == tie)[:2]} | {int(i) for i in np.flatnonzero(np.isnan(v))[:1]}
+    ids = sorted(str(book.customer_ids[i]) for i in picks)
+    assert len(ids) >= 8
+    few = features_of(tied_db, customers=ids)
+    assert spec.COMBINED_QUERY in few.queries
+    rows = [book.index_of(i) for i in ids]
+    assert np.isnan(book.values["income_score"][rows]).any()  # an unknown income stays unknown
+    for name in few.values:
+        assert np.array_equal(few.values[name], book.values[name][rows], equal_nan=True), name
+
+
+def test_a_long_customer_list_ranks_the_book_once(match_db: Path, frame) -> None:
+    ids = [str(c) for c in frame.customer_ids[: MAX_COMBINED_CUSTOMERS + 1]]
+    many = features_of(match_db, customers=ids)
+    assert spec.COMBINED_QUERY not in many.queries and "features/profit" in many.queries
+    assert np.array_equal(many.values["profit"], frame.values["profit"][: len(ids)])
 
 
 def test_results_over_the_row_cap_are_fetched_in_parts(match_db: Path, frame) -> None:
@@ -187,3 +235,13 @@ def test_equal_length_holdings_survive_the_row_path(match_db: Path, frame) -> No
     two = [str(c) for i, c in enumerate(frame.customer_ids) if len(frame.holdings.of(i)) == 2][:3]
     few = features_of(match_db, customers=two)
     assert [few.holdings.of(i) for i in range(len(two))] == [frame.holdings.of(frame.index_of(c)) for c in two]
+
+
+def test_the_few_customers_records_fragment_is_the_records_fragment_with_hints() -> None:
+    """`_records_few` only adds materialisation hints to `_records` (the same rows, read differently)."""
+    def bare(name: str) -> str:
+        text = re.sub(r"--[^\n]*", "", named.load(name).sql)
+        return " ".join(re.sub(r"\b(NOT )?MATERIALIZED\b", "", text).split())
+
+    assert bare("features/_records_few") == bare("features/_records")
+    assert "MATERIALIZED" in named.load("features/_records_few").sql

@@ -81,11 +81,15 @@ def test_customer_explains_metrics_gates_and_ranking(cli, match_db: Path) -> Non
 
 
 def test_customer_ranking_matches_the_run(cli, match_copy: Path) -> None:
-    cli("match", "run", "--db", match_copy)
-    sql = "SELECT product_id FROM matches WHERE customer_id = 'C0000777' ORDER BY rank"
-    stored = [r[0] for r in q(match_copy, sql)]
-    d = json.loads(cli("match", "customer", "C0000777", "--db", match_copy, "--json").stdout)
-    assert [o["product_id"] for o in d["offers"]] == stored
+    """`match customer` (one customer, percentiles counted against one aggregate of the book) gives exactly
+    the offers, distances and points `match run` (the whole book, percentiles by percent_rank) stored."""
+    assert cli("match", "run", "--db", match_copy).exit_code == 0
+    for cid in ("C0000777", "C0001500"):
+        stored = q(match_copy, "SELECT product_id, distance, preference, customer_interest_rank FROM matches "
+                               f"WHERE customer_id = '{cid}' ORDER BY rank")
+        d = json.loads(cli("match", "customer", cid, "--db", match_copy, "--json").stdout)
+        assert stored and [(o["product_id"], o["distance"], o["points"], o["customer_interest_rank"])
+                           for o in d["offers"]] == stored, cid
 
 
 def test_unknown_customer_suggests_close_ids(cli, match_db: Path) -> None:
