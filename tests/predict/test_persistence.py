@@ -176,3 +176,28 @@ def test_a_damaged_promoted_model_is_exit_3_naming_it(cli, fitted, tmp_path: Pat
     promoted.write_text("{not json")
     out = cli("predict", "score", "conversion", "--db", copy)
     assert out.exit_code == 3 and "promoted.json" in out.stderr
+
+
+def test_rows_wider_than_estimated_are_read_again_in_more_parts(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox refuses a partition above its byte cap; the read retries in more parts and gets the same
+    rows in the same (time) order, and says so in the query log."""
+    from finmatch_agents.predict import frame as frame_module
+    from finmatch_agents.predict.tasks import get_task
+    from finmatch_agents.predict.train import load_frame
+    from finmatch_agents.warehouse import engine as engine_module
+
+    db, _ = fitted
+    task = get_task("conversion")
+    with DuckDBEngine(db, SandboxLimits(max_rows=HARD_ROW_CAP)) as engine:
+        whole, _ = load_frame(engine, QueryLog(), "fpr_records", task, set())
+    monkeypatch.setattr(engine_module, "MAX_RESULT_BYTES", 150_000)  # about a third of the rows' bytes
+    log = QueryLog()
+    with DuckDBEngine(db, SandboxLimits(max_rows=HARD_ROW_CAP)) as engine:
+        parted, _ = load_frame(engine, log, "fpr_records", task, set())
+    assert frame_module.parts_for(whole.n, len(whole.features)) == 1
+    assert [r.rule for r in log.records if r.status == "refused"] == ["result-size"]
+    assert any("(part 4 of 4)" in r.title for r in log.records if r.status == "ok")
+    np.testing.assert_array_equal(parted.row_id, whole.row_id)
+    np.testing.assert_array_equal(parted.X, whole.X)
+    np.testing.assert_array_equal(parted.y, whole.y)
+    assert list(whole.row_id[:3]) == sorted(whole.row_id[whole.day == whole.day[0]])[:3]  # date, then record id
