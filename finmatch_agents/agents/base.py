@@ -45,6 +45,8 @@ from finmatch_agents.stats import RateComparison, adjust, against_rest
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from finmatch_agents.assumptions import Assumptions
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.units import Unit
@@ -233,8 +235,9 @@ class StepContext:
 
     def __init__(self, spec: AgentSpec, step: StepSpec, *, run_id: str, table: str, currency: str, profile: Profile,
                  engine: Engine, assumptions: Assumptions, emit: Emit, log: QueryLog,
-                 prior_findings: Sequence[Finding]) -> None:
+                 prior_findings: Sequence[Finding], state_dir: Path | None = None) -> None:
         self.spec, self.step, self.engine, self.emit, self.log = spec, step, engine, emit, log
+        self.state_dir = state_dir  # where `finmatch predict` keeps its models (None: no models are consulted)
         self.run_id, self.table_name, self.currency, self.profile = run_id, table, currency, profile
         self.assumptions = assumptions
         self.prior_findings = list(prior_findings)

@@ -1,5 +1,5 @@
 """Overall Performance agent: how well recommendations convert, how well the score ranks them, and which
-behaviour patterns (lifecycle, affinity, usage, satisfaction) go with acceptance and churn.
+behaviour patterns (affinity, usage, satisfaction) go with acceptance and churn.
 
 Steps and their order are the FinMatch document's. Every figure in a statement comes from the query
 result it cites; rules below phrase those figures as insights and recommendations.
@@ -8,6 +8,8 @@ result it cites; rules below phrase those figures as insights and recommendation
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from finmatch_agents.agents.base import (
     ESTIMATE_UNITS,
@@ -30,8 +32,10 @@ from finmatch_agents.agents.base import (
     test_values,
     xy_chart,
 )
+from finmatch_agents.errors import FinMatchError
 from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.predict.api import model_summary
 from finmatch_agents.stats import adjust, against_rest, compare_means, compare_rates
 
 if TYPE_CHECKING:
@@ -107,12 +111,90 @@ def assess(ctx: StepContext) -> None:
                                           "max_overstatement", "decile_drops")},
                     [cal], effect=1.0 if weak else min(1.0, gap / 0.2), polarity="risk" if weak else "strength",
                     n=sum(r["recommendations"] for r in rows))
+    _predictive_models(ctx)
     cells = ctx.sql("performance/segment_product", what="Acceptance by segment x product type")
     if cells and cells.rows:
         _cells(ctx, cells)
     aff = ctx.sql("performance/affinity", what="Acceptance by product affinity")
     if aff and aff.rows:
         _affinity_finding(ctx, aff)
+
+
+PREDICT_COUNTS = {"conversion": ("predict/offer_counts", "offers"), "churn": ("predict/customer_counts", "customers")}
+
+
+def _predictive_models(ctx: StepContext) -> None:
+    """The promoted predictive models of this table (``finmatch predict train --promote``): their AUC on the
+    time-ordered holdout beside the baseline and the bank's score, and their calibration. Nothing is added
+    when no model is promoted, so the default report is unchanged."""
+    if ctx.state_dir is None:
+        return
+    try:
+        summaries = model_summary(ctx.state_dir) or {}
+    except FinMatchError as exc:
+        ctx.note(f"Predictive models are left out: the model registry cannot be read ({exc.message}).")
+        return
+    for task, s in summaries.items():
+        if s["table"] != ctx.table_name or task not in PREDICT_COUNTS:
+            continue
+        name, unit = PREDICT_COUNTS[task]
+        counts = ctx.sql(name, what=f"The {task} model's data")
+        if counts is None:
+            continue
+        auc, split = s["holdout"]["auc"], s["split"]
+        cal = s["calibration"]
+        gaps = [abs(b["predicted"] - b["observed"]) for b in cal]
+        kfold = (s["kfold"].get("models") or {}).get(s["kind"], {}).get("mean")
+        bank = s["bank_score"]
+        when = (f"{unit} from {split['test_from']} on" if split.get("by") == "date" else f"the latest {unit} in "
+                "file order")
+        text = (f"The promoted {task} model ({'gradient boosting' if s['kind'] == 'gbm' else 'logistic regression'}, "
+                f"`{s['model_id']}`), fitted on earlier {unit} and tested on the {fmt_count(split['test_rows'])} "
+                f"{when}, ranks them with AUC {fmt_num(auc['value'], 3)} (95% interval {fmt_num(auc['low'], 3)} to "
+                f"{fmt_num(auc['high'], 3)}); the logistic baseline reaches "
+                f"{fmt_num(s['baseline']['logistic_auc']['value'], 3)}")
+        if bank and bank.get("auc"):
+            text += f" and the bank's {bank['column']} {fmt_num(bank['auc']['value'], 3)}"
+        text += (f". Its probabilities miss the observed rate by {fmt_pp(float(np.mean(gaps)), signed=False)} on "
+                 f"average across deciles (at most {fmt_pp(max(gaps), signed=False)}).") if gaps else "."
+        if kfold is not None:
+            text += (f" A random {s['kfold']['folds']}-fold split would report {fmt_num(kfold, 3)}; the time-ordered "
+                     "figure is the one to plan with.")
+        values = {"task": task, "model_id": s["model_id"], "kind": s["kind"], "holdout_auc": auc["value"],
+                  "holdout_auc_low": auc["low"], "holdout_auc_high": auc["high"],
+                  "logistic_auc": s["baseline"]["logistic_auc"]["value"],
+                  "bank_score_auc": bank["auc"]["value"] if bank and bank.get("auc") else None,
+                  "kfold_auc": kfold, "test_rows": split["test_rows"], "test_from": split.get("test_from"),
+                  "mean_calibration_gap": float(np.mean(gaps)) if gaps else None,
+                  "max_calibration_gap": max(gaps) if gaps else None, "verdict": s["verdict"]}
+        ctx.finding(f"model_{task}", f"Predictive model: {task}", text, values, [counts], effect=0.4,
+                    n=split["test_rows"],
+                    units={"task": "text", "model_id": "text", "kind": "text", "holdout_auc": "number",
+                           "holdout_auc_low": "number", "holdout_auc_high": "number", "logistic_auc": "number",
+                           "bank_score_auc": "number", "kfold_auc": "number", "test_rows": "count",
+                           "test_from": "date", "mean_calibration_gap": "pp", "max_calibration_gap": "pp",
+                           "verdict": "text"})
+        ctx.table(f"Calibration of the {task} model on its time-ordered holdout (equal-count deciles of the "
+                  "predicted probability)", counts.id,
+                  [("bin", "Decile", "count"), ("n", unit.capitalize(), "count"),
+                   ("predicted", "Predicted", "percent"), ("observed", "Observed", "percent")], rows=cal)
+
+
+def _model_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    bank = v.get("bank_score_auc")
+    insight = (f"The {v['task']} model ranks later, unseen {'offers' if v['task'] == 'conversion' else 'customers'} "
+               f"with AUC {fmt_num(v['holdout_auc'], 3)}")
+    insight += f" against {fmt_num(bank, 3)} for the bank's own score." if bank is not None else "."
+    if bank is not None and v["holdout_auc_low"] > bank:
+        return RuleOutput(insight=insight, recommendation=RecDraft(
+            f"Target {v['task']} actions with the model's calibrated probabilities",
+            f"On a time-ordered holdout its AUC ({fmt_num(v['holdout_auc'], 3)}, interval from "
+            f"{fmt_num(v['holdout_auc_low'], 3)}) is above the bank score's {fmt_num(bank, 3)}.",
+            effort="Medium", owner="Data Science",
+            success_metric="holdout AUC of the promoted model stays above the bank score's at each monthly retrain",
+            topic=f"model-{v['task']}", direction="grow"))
+    return RuleOutput(insight=insight)
 
 
 def _cell(row: dict[str, Any], one_type: bool) -> str:
@@ -468,5 +550,6 @@ AGENT = AgentSpec(
     ),
     rules={"scope": _scope, "acceptance": _acceptance, "calibration": _calibration,
            "best_cell": _best_cell, "worst_cell": _worst_cell, "cells_alike": _cells_alike, "affinity": _affinity,
-           "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products},
+           "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products,
+           "model_conversion": _model_rule, "model_churn": _model_rule},
 )

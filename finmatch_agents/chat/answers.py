@@ -63,11 +63,17 @@ def answer_verified(session: ChatContext, m: Match, text: str) -> Answer:
         return explain(session, text, q.id)
     assert q.query is not None
     result = session.named(q.query, **m.params)
+    if isinstance(result, named.Skipped) and q.kind == "model_scores":
+        task = "churn" if q.id == "likely_churners" else "conversion"
+        return Answer("unavailable", f"I know this question (“{q.question}”): it is answered from the {task} "
+                      "model's scores, and this database has no scores table yet. Train and score first: "
+                      f"`finmatch predict train {task} --promote`, then `finmatch predict score {task}`.",
+                      matched=q.id)
     if isinstance(result, named.Skipped):
         return Answer("unavailable", f"I know this question (“{q.question}”), but the data lacks "
                       f"{', '.join(result.absent)}, so it cannot be answered here.", matched=q.id)
     builder = {"ranking": _ranking, "offers": _offers, "calibration": _calibration, "overall": _overall,
-               "scope": _scope}[q.kind]
+               "scope": _scope, "model_scores": _model_scores}[q.kind]
     answer = builder(session, m, result)
     answer.matched = q.id
     answer.query_ids = [result.id]
@@ -141,6 +147,39 @@ OVERALL_COLUMNS = {
     "scope": [("records", "Recommendations", "count"), ("customers", "Customers", "count"),
               ("product_types", "Product types", "count")],
 }
+
+
+def _model_scores(session: ChatContext, m: Match, res: QueryResult) -> Answer:
+    """The customers a predictive model scores highest (the scores table ``finmatch predict score`` wrote)."""
+    rows = res.dicts()
+    churn = m.question.id == "likely_churners"
+    product = m.params.get("product_type")
+    what = "churn" if churn else f"accept {'a ' + md_escape(str(product)) if product else 'an'} offer"
+    if not rows:
+        task = "churn" if churn else "conversion"
+        scope = "" if churn or not product else f" for {md_escape(str(product))}"
+        return Answer("verified", f"The scores table has no {task} scores{scope}: run `finmatch predict score "
+                      f"{task}` with a promoted {task} model. {refs(res.id)}")
+    head = rows[0]
+    model = code(str(head["model_id"]))
+    if churn:
+        text = (f"The {fmt_count(len(rows))} customers most likely to churn by model {model}: "
+                f"**{md_escape(str(head['customer_id']))}** is highest at {fmt_pct(head['churn_score'])}. Of "
+                f"{fmt_count(head['scored_customers'])} customers scored, {fmt_count(head['above_half'])} have a "
+                "churn probability of 50% or more.")
+        columns = [("customer_id", "Customer", "text"), ("churn_score", "Churn probability", "percent")]
+    else:
+        text = (f"The {fmt_count(len(rows))} open offers most likely to be accepted"
+                f"{' for ' + md_escape(str(product)) if product else ''} by model {model}: "
+                f"**{md_escape(str(head['customer_id']))}** ({md_escape(str(head['product_id']))}) is highest at "
+                f"{fmt_pct(head['acceptance_score'])}. The model expects {fmt_num(head['expected_acceptances'], 1)} "
+                f"acceptances among the {fmt_count(head['scored_offers'])} open offers scored.")
+        columns = [("customer_id", "Customer", "text"), ("product_id", "Product", "text"),
+                   ("record_id", "Offer", "text"), ("acceptance_score", "Acceptance probability", "percent")]
+    text += (" These are calibrated probabilities from a model checked on a time-ordered holdout "
+             "(`finmatch predict show` gives its figures); they rank customers, they are not certainties.")
+    return Answer("verified", f"{text} {refs(res.id)}", [Table(f"Customers most likely to {what}", columns, rows,
+                                                               res.id)])
 
 
 def _overall(session: ChatContext, m: Match, res: QueryResult) -> Answer:

@@ -22,11 +22,16 @@ NO_MEASURE, NO_GROUP = "no measure", "highest or lowest among what"
 def find_verified(text: str, parse: Parse, layer: SemanticLayer) -> Match | None:
     exact = canonical(text)
     if exact is not None:
+        parsed = match(text)  # the same question with the parameters its text gives (a product type)
+        if parsed is not None and parsed.question.id == exact.id:
+            return parsed
         return Match(exact, {**exact.params, **(offer_params(normalise(text)) if exact.kind == "offers" else {})})
     found = match(text)
     if found is None:
         return None
-    if found.question.kind == "explain" or consistent(found.question, found.params, parse, layer):
+    # a model's scores are not a semantic-model measure: the parse of "likely to churn" (the bank's churn
+    # probability) or of a product type (a filter the answer takes) says nothing against them
+    if found.question.kind in ("explain", "model_scores") or consistent(found.question, found.params, parse, layer):
         return found
     return None
 

@@ -33,6 +33,9 @@ PRODUCT_WORDS = {"checking": "Checking", "current account": "Checking", "saving"
                  "loan": "Personal Loan", "mortgage": "Mortgage", "home loan": "Mortgage",
                  "investment": "Investment", "insurance": "Insurance", "wealth": "Wealth Management"}
 PERIODS = {"month": "month", "quarter": "quarter", "year": "year"}
+#: asks for named customers (a list), not a count: "how many customers are likely to churn" is a ranking
+WHICH_CUSTOMERS = ("which customer", "which of our customer", "who is most likely", "who are most likely",
+                   "who will", "list the customer", "top customer", "name the customer")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Verified:
     question: str  # the canonical wording (shown in /help and when suggesting)
     groups: tuple[tuple[str, ...], ...]
     query: str | None  # a named query (warehouse/sql/<query>.sql)
-    kind: str  # ranking | offers | calibration | overall | explain | scope
+    kind: str  # ranking | offers | calibration | overall | explain | scope | model_scores
     params: dict[str, Any] = field(default_factory=dict)
     metric: str = ""  # the result column a ranking is about
     unit: str = "percent"
@@ -88,6 +91,13 @@ LIBRARY: tuple[Verified, ...] = (
     Verified("offers", "Show me declined mortgage offers last quarter",
              (tuple(STATUSES), ("offer", "recommendation"), ("show", "list", "which", "last", "latest", "recent")),
              "chat/offers", "offers", measures=("recommendations",), takes=frozenset({"status", "product_type"})),
+    # the predictive models' scores (``finmatch predict score``), read from the scores table by the sandbox
+    Verified("likely_churners", "Which customers are most likely to churn?",
+             (WHICH_CUSTOMERS, ("churn", "attrition", "leave", "leaving", "close their account")),
+             "chat/likely_churners", "model_scores", {"top": 10}),
+    Verified("likely_acceptors", "Which customers are most likely to accept a Mortgage offer?",
+             (WHICH_CUSTOMERS, ("accept", "take up", "convert", "say yes", "buy")),
+             "chat/likely_acceptors", "model_scores", {"top": 10, "product_type": None}),
     Verified("high_churn_customers", "How many customers are at high churn risk, by segment?",
              (("high churn", "churn risk", "at risk of", "likely to leave", "likely to churn"),
               ("customer", "how many", "who")), "chat/high_churn", "ranking", metric="high_risk_customers",
@@ -185,6 +195,8 @@ def match(text: str) -> Match | None:
     params = dict(question.params)
     if question.kind == "offers":
         params.update(offer_params(norm))
+    if question.id == "likely_acceptors":
+        params["product_type"] = offer_params(norm)["product_type"]
     return Match(question, params)
 
 

@@ -82,7 +82,7 @@ class ChatSession:
     @property
     def present(self) -> set[str]:
         cols = {c.name for c in self.engine.columns(self.settings.table)}
-        return cols | {f"products.{c.name}" for c in self.engine.columns("products")}
+        return cols | {f"{table}.{c.name}" for table in ("products", "scores") for c in self.engine.columns(table)}
 
     def query(self, sql: str, title: str, max_rows: int | None = None) -> QueryResult:
         return self.engine.query(sql, log=self.log, title=title, max_rows=max_rows)

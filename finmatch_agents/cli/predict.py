@@ -273,6 +273,7 @@ def score(
     from finmatch_agents.match.store import fingerprint
     from finmatch_agents.predict import registry
     from finmatch_agents.predict.explain import reasons
+    from finmatch_agents.predict.models import limit_threads
     from finmatch_agents.predict.nba import next_best_actions
     from finmatch_agents.predict.score import score_batch, score_customer, write_scores
 
@@ -283,7 +284,7 @@ def score(
     model = registry.load(info)
     started = time.perf_counter()
     engine, log = _open(s, "predict-score")
-    with engine:
+    with engine, limit_threads(s.effective_threads):  # predicting uses OpenMP too: the same cap as the fits
         common.require_table(engine, s.table)
         if nba:
             threshold = float(load_assumptions(s)["high_churn_threshold"])

@@ -85,7 +85,8 @@ def make_step_node(spec: AgentSpec, index: int, step: StepSpec) -> Callable[...,
         log = step_log(run.run_id, spec.key, step.name, spec.block + 1 + used, services, emit)
         sc = StepContext(spec, step, run_id=run.run_id, table=run.table, currency=run.currency,
                          profile=state["profile"], engine=services.engine, assumptions=services.assumptions,
-                         emit=emit, log=log, prior_findings=[*restored.findings, *state.get("findings", [])])
+                         emit=emit, log=log, prior_findings=[*restored.findings, *state.get("findings", [])],
+                         state_dir=services.settings.state_dir)
         update: dict[str, Any] = {}
         status: Literal["done", "failed"] = "done"
         error: str | None = None

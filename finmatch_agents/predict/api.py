@@ -1,5 +1,8 @@
-"""What the agents and the chat call (small, stable, documented in docs/predict.md).
+"""What the agents, the chat and the API call (small, stable, documented in docs/predict.md).
 
+- :func:`model_summary` — every promoted model's holdout figures, by task (None when none is promoted).
+- :func:`score_customer` — one customer's scores with the top reasons, inside a running process (the
+  engine open; the model is loaded once per process and reused while the registry entry is unchanged).
 - :func:`promoted_model_summary` — the Performance agent: the promoted model's holdout AUC with its
   interval, calibration, the comparison with the baseline and the bank's score, and provenance.
 - :func:`expected_acceptances` — Financial Impact: expected acceptances of the open offers as the sum of
@@ -19,16 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from finmatch_agents.predict import registry
+from finmatch_agents.predict import explain, registry
 from finmatch_agents.predict.nba import next_best_actions
 from finmatch_agents.predict.score import score_batch
+from finmatch_agents.predict.score import score_customer as _score_customer
+from finmatch_agents.predict.tasks import TASKS
 from finmatch_agents.stats import Z95
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.predict.models import Fitted
     from finmatch_agents.warehouse.engine import Engine
+
+_LOADED: dict[tuple[str, str], Fitted] = {}  # (model folder, model id) -> the loaded model, per process
 
 
 def promoted_model_summary(state_dir: Path, task: str = "conversion") -> dict[str, Any] | None:
@@ -94,3 +102,39 @@ def top_customers(engine: Engine, log: QueryLog, state_dir: Path, table: str, pr
     return {"model_id": info.id, "product_type": product_type, "holdout_auc": info.holdout_auc(), "customers": rows,
             "suitable_customers": int(eligible.sum()), "unsuitable_customers": int((~eligible).sum()),
             "notes": actions.notes, "queries": actions.queries}
+
+
+def model_summary(state_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """:func:`promoted_model_summary` of every task with a promoted model, by task; None when there is none."""
+    out = {task: summary for task in TASKS if (summary := promoted_model_summary(state_dir, task)) is not None}
+    return out or None
+
+
+def _model(info: registry.ModelInfo) -> Fitted:
+    key = (str(info.path), info.id)
+    if key not in _LOADED:
+        _LOADED.clear()  # one model per process at a time: a promotion replaces it
+        _LOADED[key] = registry.load(info)
+    return _LOADED[key]
+
+
+def score_customer(engine: Engine, log: QueryLog, state_dir: Path, table: str, customer_id: str,
+                   task: str = "conversion", *, reasons: int = 3) -> dict[str, Any] | None:
+    """One customer's scores by the promoted ``task`` model (conversion: each open offer; churn: one row),
+    with the inputs that move each score most. None when no model is promoted for ``task``; an unknown
+    customer gives an empty list of scores."""
+    info = registry.promoted(state_dir, task)
+    if info is None:
+        return None
+    model = _model(info)
+    frame, scores = _score_customer(engine, log, table, info, model, customer_id)
+    why = explain.reasons(model, frame.X, frame.features, info.meta["reference"], top=reasons) if len(scores) else []
+    rows = []
+    for i, score in enumerate(scores):
+        row: dict[str, Any] = {"score": float(score), "reasons": why[i]}
+        if task == "conversion":
+            row.update({"record_id": str(frame.row_id[i]), "product_id": str(frame.extra["product_id"][i]),
+                        "product_type": str(frame.extra["product_type"][i])})
+        rows.append(row)
+    return {"model_id": info.id, "task": task, "customer_id": customer_id, "holdout_auc": info.holdout_auc(),
+            "scores": rows, "queries": frame.queries}

@@ -35,6 +35,9 @@ class Ranked:
 
     def _sums(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ws = w[self.order]
+        if self.groups == len(self.y):  # no ties (the usual case for a model's scores): a group is a row
+            weighted: np.ndarray = ws * self.y
+            return weighted, ws - weighted
         pos = np.bincount(self.group, ws * self.y, minlength=self.groups)
         neg = np.bincount(self.group, ws * (1.0 - self.y), minlength=self.groups)
         return pos, neg
@@ -111,21 +114,49 @@ class Scorecard:
 
 def scorecard(y: np.ndarray, score: np.ndarray, *, probability: bool = True, seed: int = 0,
               resamples: int = RESAMPLES) -> Scorecard:
-    """All metrics of ``score`` against outcomes ``y`` (0/1). Rows with no score (NaN) must be removed first."""
+    """All metrics of ``score`` against outcomes ``y`` (0/1). Rows with no score (NaN) must be removed first.
+
+    AUC, PR-AUC and Brier are computed from the same bootstrap resamples (one weight vector each, shared):
+    drawing the weights is the largest cost of an interval on a large holdout."""
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
     y = y.astype(np.float64)
     ranked = Ranked(y, score)
-    auc = bootstrap_interval(ranked.auc, len(y), resamples=resamples, seed=seed,
-                             point=float(roc_auc_score(y, score)))
-    ap = bootstrap_interval(ranked.average_precision, len(y), resamples=resamples, seed=seed + 1,
-                            point=float(average_precision_score(y, score)))
-    b = None
+    stats: dict[str, Any] = {"auc": ranked.auc, "pr_auc": ranked.average_precision}
+    points = {"auc": float(roc_auc_score(y, score)), "pr_auc": float(average_precision_score(y, score))}
     if probability:
-        b = bootstrap_interval(lambda w: brier(y, score, w), len(y), resamples=resamples, seed=seed + 2,
-                               point=float(brier_score_loss(y, score)))
-    return Scorecard(auc=auc, pr_auc=ap, brier=b, calibration=calibration(y, score) if probability else [],
-                     lift=lift_gain(y, score), base_rate=float(y.mean()), n=len(y))
+        stats["brier"] = lambda w: brier(y, score, w)
+        points["brier"] = float(brier_score_loss(y, score))
+    iv = bootstrap_intervals(stats, len(y), resamples=resamples, seed=seed, points=points)
+    return Scorecard(auc=iv["auc"], pr_auc=iv["pr_auc"], brier=iv.get("brier"),
+                     calibration=calibration(y, score) if probability else [], lift=lift_gain(y, score),
+                     base_rate=float(y.mean()), n=len(y))
+
+
+def bootstrap_intervals(stats: dict[str, Any], n: int, *, resamples: int = RESAMPLES, seed: int = 0,
+                        points: dict[str, float], block: int = 25) -> dict[str, Interval]:
+    """:func:`finmatch_agents.stats.bootstrap_interval` for several statistics of the same rows at once: every
+    resample's Poisson weights are drawn once and given to each statistic."""
+    if n == 0:
+        return {k: Interval(math.nan, math.nan, math.nan, 0) for k in stats}
+    values: dict[str, list[float]] = {k: [] for k in stats}
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < resamples:
+        k = min(block, resamples - done)
+        for w in rng.poisson(1.0, size=(k, n)).astype(np.float64):
+            for name, f in stats.items():
+                values[name].append(float(f(w)))
+        done += k
+    out = {}
+    for name, vs in values.items():
+        finite = np.array([v for v in vs if math.isfinite(v)])
+        if not len(finite):
+            out[name] = Interval(points[name], math.nan, math.nan, n)
+            continue
+        low, high = np.percentile(finite, [2.5, 97.5])
+        out[name] = Interval(points[name], float(low), float(high), n)
+    return out
 
 
 def auc_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, seed: int = 0,

@@ -54,7 +54,8 @@ def class_weights(y: np.ndarray) -> dict[int, float] | None:
     return {0: len(y) / (2.0 * (len(y) - pos)), 1: len(y) / (2.0 * pos)}
 
 
-def build(kind: str, features: list[Feature], seed: int, weights: dict[int, float] | None, n: int) -> Any:
+def build(kind: str, features: list[Feature], seed: int, weights: dict[int, float] | None, n: int,
+          iterations: int | None = None) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
@@ -64,7 +65,10 @@ def build(kind: str, features: list[Feature], seed: int, weights: dict[int, floa
 
     cat = np.array([f.kind == "categorical" for f in features], dtype=bool)
     if kind == "gbm":
-        return HistGradientBoostingClassifier(**GBM_PARAMS, early_stopping=n >= 2_000,
+        params = dict(GBM_PARAMS)
+        if iterations:  # a fixed number of rounds (the k-fold refits the holdout model's configuration)
+            params["max_iter"] = iterations
+        return HistGradientBoostingClassifier(**params, early_stopping=n >= 2_000 and not iterations,
                                               categorical_features=cat if cat.any() else None,
                                               class_weight=weights, random_state=seed)
     parts = []
@@ -104,9 +108,11 @@ class Fitted:
         return int(getattr(self.estimator, "n_iter_", 0)) or None
 
 
-def fit(kind: str, X: np.ndarray, y: np.ndarray, features: list[Feature], seed: int) -> Fitted:
+def fit(kind: str, X: np.ndarray, y: np.ndarray, features: list[Feature], seed: int,
+        iterations: int | None = None) -> Fitted:
+    """Fit one model type; ``iterations`` fixes the boosting rounds (no early stopping) for ``gbm``."""
     weights = class_weights(y)
-    est = build(kind, features, seed, weights, len(y))
+    est = build(kind, features, seed, weights, len(y), iterations)
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -124,7 +130,13 @@ def params_of(kind: str) -> dict[str, Any]:
 
 def limit_threads(threads: int) -> Any:
     """Cap the OpenMP/BLAS threads of the fit (``FINMATCH_THREADS``): on a shared machine more threads than
-    free cores make gradient boosting slower, not faster."""
+    free cores make gradient boosting slower, not faster.
+
+    threadpoolctl can only limit the thread pools of libraries already loaded, so scikit-learn's OpenMP
+    code is imported first: entered before that import (as the CLI did), the limit silently missed OpenMP
+    and the fits ran on every core, spinning against the other work of a busy machine (a gradient-boosting
+    fit measured 40x slower on a loaded 2-core machine)."""
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the limit must see)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=max(1, threads))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 MIN_CLASS = 50
 LEAK_AUC = 0.9
+SNAPSHOT_ROWS = 200_000
 Progress = Callable[[str], None]
 
 
@@ -285,8 +286,12 @@ def _verdict(diff: Any) -> tuple[str, str]:
                         "baseline is kept")
 
 
-def kfold(frame: Frame, options: TrainOptions) -> dict[str, Any]:
-    """Random stratified k-fold AUC of both model types on a seeded sample of the rows."""
+def kfold(frame: Frame, options: TrainOptions, iterations: int | None = None) -> dict[str, Any]:
+    """Random stratified k-fold AUC of both model types on a seeded sample of the rows.
+
+    The gradient-boosted model is refitted with the holdout model's number of boosting rounds
+    (``iterations``, found by early stopping on the training window) instead of early-stopping again in
+    every fold: the same configuration, at a fraction of the cost on small folds."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -300,9 +305,10 @@ def kfold(frame: Frame, options: TrainOptions) -> dict[str, Any]:
     aucs: dict[str, list[float]] = {k: [] for k in KINDS}
     for train_idx, test_idx in folds.split(X, y):
         for kind in KINDS:
-            m = fit(kind, X[train_idx], y[train_idx], frame.features, options.seed)
+            m = fit(kind, X[train_idx], y[train_idx], frame.features, options.seed,
+                    iterations if kind == "gbm" else None)
             aucs[kind].append(float(roc_auc_score(y[test_idx], m.predict(X[test_idx]))))
-    return {"folds": options.folds, "rows": len(rows), "sampled": len(rows) < frame.n,
+    return {"folds": options.folds, "rows": len(rows), "sampled": len(rows) < frame.n, "gbm_iterations": iterations,
             "models": {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "folds": v}
                        for k, v in aucs.items()}}
 
@@ -360,14 +366,21 @@ def train_task(engine: Engine, log: QueryLog, table: str, task_name: str, option
     timings["metrics"] = time.perf_counter() - t
     say("random k-fold")
     t = time.perf_counter()
-    folds = kfold(frame, options)
+    folds = kfold(frame, options, models["gbm"].iterations)
     timings["kfold"] = time.perf_counter() - t
     say("permutation importance")
     t = time.perf_counter()
     importance = explain.permutation(models[kept], X_test, y_test, frame.features, options.seed)
     timings["importance"] = time.perf_counter() - t
     reference = explain.reference_row(X_train, frame.features)
-    snap = monitor.snapshot(X_train, frame.features, models[kept].predict(X_train))
+    t = time.perf_counter()
+    # the monitoring snapshot (PSI bins) from at most SNAPSHOT_ROWS training rows, a seeded sample: deciles
+    # of 200,000 rows are as good as of all of them, and scoring every training row cost seconds at 1M
+    rows = np.arange(len(X_train))
+    if len(rows) > SNAPSHOT_ROWS:
+        rows = np.sort(np.random.default_rng(options.seed).choice(len(rows), SNAPSHOT_ROWS, replace=False))
+    snap = monitor.snapshot(X_train[rows], frame.features, models[kept].predict(X_train[rows]))
+    timings["snapshot"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     if plan.leaky:
         notes.append("trained with input(s) known only after the outcome (" + ", ".join(plan.leaky) + "): the figures "

@@ -1,7 +1,7 @@
 -- title: Predictive models: decided offers (Accepted or Declined) with the model's input columns, oldest first
 -- requires: product_recommendation_status, record_id, {{column}}
 WITH offers AS (
-    SELECT CAST(row_number() OVER (ORDER BY {{column}}, record_id) - 1 AS BIGINT) AS __rix,
+    SELECT epoch_ms(TRY_CAST({{column}} AS TIMESTAMP)) AS __key,
            CAST(product_recommendation_status = {{accepted}} AS INTEGER) AS __y,
            date_diff('day', DATE '1970-01-01', TRY_CAST({{column}} AS DATE)) AS __day,
            record_id AS __row,
@@ -9,4 +9,4 @@ WITH offers AS (
     FROM {{table}}
     WHERE product_recommendation_status IN ({{accepted}}, {{declined}})
 )
-SELECT * FROM offers WHERE __rix % {{parts}} = {{part}} ORDER BY __rix
+SELECT * FROM offers WHERE hash(__row) % {{parts}} = {{part}}

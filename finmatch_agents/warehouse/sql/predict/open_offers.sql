@@ -1,7 +1,7 @@
 -- title: Predictive models: open offers (Pending or In Progress) with the model's input columns, to score
 -- requires: product_recommendation_status, record_id, customer_id, product_id, product_type, {{column}}
 WITH offers AS (
-    SELECT CAST(row_number() OVER (ORDER BY {{column}}, record_id) - 1 AS BIGINT) AS __rix,
+    SELECT epoch_ms(TRY_CAST({{column}} AS TIMESTAMP)) AS __key,
            CAST(NULL AS INTEGER) AS __y,
            date_diff('day', DATE '1970-01-01', TRY_CAST({{column}} AS DATE)) AS __day,
            record_id AS __row, customer_id AS __customer, product_id AS __product,
@@ -11,4 +11,4 @@ WITH offers AS (
     WHERE (product_recommendation_status IN ({{pending}}, {{in_progress}}) OR {{every_offer}})
       AND ({{customers}} IS NULL OR list_contains({{customers}}, customer_id))
 )
-SELECT * FROM offers WHERE __rix % {{parts}} = {{part}} ORDER BY __rix
+SELECT * FROM offers WHERE hash(__row) % {{parts}} = {{part}}
