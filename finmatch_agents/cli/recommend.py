@@ -79,26 +79,12 @@ def train(
                   f"{state}. {result['seconds']['total']:.1f} s.")
 
 
-def _train(s: Settings, options: Options, products: str, json_out: bool, promote: bool,
-           source: str = "recommend-train") -> dict[str, Any]:
-    from finmatch_agents.match.store import fingerprint
-    from finmatch_agents.recommend import registry
-    from finmatch_agents.recommend.train import train as train_recommenders
+def _train(s: Settings, options: Options, products: str, json_out: bool, promote: bool) -> dict[str, Any]:
+    from finmatch_agents.recommend.train import train_and_save
 
-    engine, log = _open(s, source)
-    with engine:
-        common.require_table(engine, s.table)
-        with _progress(json_out) as say:
-            trained = train_recommenders(engine, log, s.table, options, products=products, progress=say)
-        fp = fingerprint(engine, log, s.table)
-    info = registry.save(s.state_dir, {**trained.meta(), "db": str(s.db), "fingerprint": fp}, trained.arrays)
-    promoted = False
-    if promote and info.promotable:
-        registry.promote(s.state_dir, info.id)
-        promoted = True
-    return {"model_id": info.id, "path": str(info.path), "kind": info.kind, "label": info.meta["label"],
-            "promotable": info.promotable, "promoted": promoted, "fingerprint": fp, "seconds": trained.seconds,
-            "evaluation": trained.evaluation.to_dict()}
+    common.ensure_database(s)
+    with _progress(json_out) as say:
+        return train_and_save(s, options, products=products, promote=promote, progress=say)
 
 
 @app.command()

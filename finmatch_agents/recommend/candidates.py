@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finmatch_agents.errors import FinMatchError
 from finmatch_agents.features.interests import interest_matrix
+from finmatch_agents.match.engine import match_customers
+from finmatch_agents.match.params import MatchParams
+from finmatch_agents.recommend.metrics import per_user
 
 if TYPE_CHECKING:
     from finmatch_agents.features.build import CustomerFeatures
@@ -348,10 +352,6 @@ class MatchEngine(Recommender):
 
     def fit(self, ctx: Context) -> None:
         super().fit(ctx)
-        from finmatch_agents.errors import FinMatchError
-        from finmatch_agents.match.engine import match_customers
-        from finmatch_agents.match.params import MatchParams
-
         book = ctx.book
         if book.catalogue is None or ctx.features is None or ctx.feature_rows is None:
             self.available, self.why_not = False, "the matching engine needs a products catalogue"
@@ -420,8 +420,6 @@ def weight_grid(k: int, step: float = 0.1) -> np.ndarray:
 def learn_weights(rank_matrices: list[np.ndarray], relevant: np.ndarray, blocked: np.ndarray, k: int = 3
                   ) -> tuple[np.ndarray, float]:
     """The grid weights that maximise MAP@k of the blended ranks on these customers (ties: first in grid)."""
-    from finmatch_agents.recommend.metrics import per_user
-
     best, best_value = None, -math.inf
     for w in weight_grid(len(rank_matrices)):
         blend = sum(np.float32(wi) * r for wi, r in zip(w, rank_matrices, strict=True))

@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finmatch_agents.errors import UsageError
+from finmatch_agents.evidence import AuditLog, QueryLog
+from finmatch_agents.match.store import fingerprint
 from finmatch_agents.recommend import candidates as cands
+from finmatch_agents.recommend import registry
 from finmatch_agents.recommend.data import date_of
 from finmatch_agents.recommend.evaluate import BLOCK_ROWS, Evaluation, Options, evaluate
+from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
 
 if TYPE_CHECKING:
-    from finmatch_agents.evidence import QueryLog
-    from finmatch_agents.warehouse.engine import DuckDBEngine
+    from finmatch_agents.config import Settings
 
 SERVED = 10  # products kept per customer (the longest list `recommend for --top` can return)
 
@@ -165,3 +169,32 @@ def reason(arrays: dict[str, np.ndarray], kind: str, c: int, slot: int) -> str:
     if b >= 0:
         base += f"; also {int(co[b, j]):,} of the {int(pop[b]):,} holders of {names[b]}"
     return base
+
+
+def train_and_save(settings: Settings, options: Options | None = None, *, products: str = "products",
+                   promote: bool = True, progress: Any = None, source: str = "recommend-train",
+                   keep: int | None = None) -> dict[str, Any]:
+    """Train, save all or nothing, promote only through the gate, keep the ``keep`` newest (the CLI and the
+    scheduled job call this)."""
+    engine = DuckDBEngine(settings.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(settings.sql_timeout, 120.0),
+                                                     threads=settings.effective_threads,
+                                                     memory_limit=settings.memory_limit))
+    log = QueryLog(sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", source)])
+    with engine:
+        if not engine.has_table(settings.table):
+            known = ", ".join(engine.tables()) or "none"
+            raise UsageError(f"table '{settings.table}' is not in {engine.location} (tables: {known})",
+                             hint="load data with `finmatch data load FILE` or pick another --table")
+        trained = train(engine, log, settings.table, options, products=products, progress=progress)
+        fp = fingerprint(engine, log, settings.table)
+    info = registry.save(settings.state_dir, {**trained.meta(), "db": str(settings.db), "fingerprint": fp},
+                         trained.arrays)
+    promoted = False
+    if promote and info.promotable:
+        registry.promote(settings.state_dir, info.id)
+        promoted = True
+    removed = registry.keep_newest(settings.state_dir, keep) if keep else []
+    return {"model_id": info.id, "path": str(info.path), "kind": info.kind, "label": info.meta["label"],
+            "promotable": info.promotable, "promoted": promoted, "fingerprint": fp, "seconds": trained.seconds,
+            "removed": removed, "evaluation": trained.evaluation.to_dict(),
+            "query_log": [q.public() for q in log.records]}
