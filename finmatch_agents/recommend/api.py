@@ -19,7 +19,7 @@ import numpy as np
 from finmatch_agents.data import queries
 from finmatch_agents.errors import UsageError
 from finmatch_agents.recommend import registry
-from finmatch_agents.recommend.data import REQUIRED
+from finmatch_agents.recommend.data import FEEDBACK_TABLE, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
 from finmatch_agents.recommend.evaluate import GATE_K
 from finmatch_agents.recommend.train import reason
 from finmatch_agents.warehouse import named
@@ -82,7 +82,8 @@ def recommendations_for(settings: Settings, engine: DuckDBEngine, log: QueryLog,
     return {"customer_id": customer_id, "model_id": info.id, "model_version": info.meta.get("created_at"),
             "recommender": kind, "label": info.meta.get("label"), "promoted": is_promoted,
             "baseline": info.meta["gate"]["baseline"], "gate": info.meta["gate"]["reason"],
-            "products": products, "held": sorted(held_now["products"]), "trained_on": info.meta.get("table"),
+            "products": products, "held_or_answered": sorted(held_now["products"]),
+            "trained_on": info.meta.get("table"),
             "data_last_date": ev["data"]["last_date"], "queries": held_now["queries"]}
 
 
@@ -93,7 +94,18 @@ def _held_now(engine: DuckDBEngine, log: QueryLog, table: str, customer_id: str)
     res = queries.run(engine, log, "recommend/held_now", present=present, table=table, customer=customer_id)
     if isinstance(res, named.Skipped):
         return {"products": set(), "queries": {}}
-    return {"products": {str(r["product_id"]) for r in res.dicts()}, "queries": {"recommend/held_now": res.id}}
+    held = {str(r["product_id"]) for r in res.dicts()}
+    ids = {"recommend/held_now": res.id}
+    if engine.has_table(FEEDBACK_TABLE):  # accepted or declined through feedback since training: not offered
+        fb = queries.run(engine, log, "recommend/customer_feedback", present=set(), customer=customer_id)
+        if not isinstance(fb, named.Skipped):
+            ids["recommend/customer_feedback"] = fb.id
+            for r in fb.dicts():
+                rating, outcome = r["rating"], r["outcome"]
+                if outcome in ("accepted", "declined") or (rating is not None and (
+                        rating >= POSITIVE_RATING or rating <= NEGATIVE_RATING)):
+                    held.add(str(r["product_id"]))
+    return {"products": held, "queries": ids}
 
 
 def promoted_summary(state_dir: Path) -> dict[str, Any] | None:

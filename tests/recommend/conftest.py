@@ -1,0 +1,53 @@
+"""Fixtures for the recommenders: small trainings (one fold, few resamples, the cheap candidates) shared per
+session, and tiny hand-written databases for the bad-input cases."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from finmatch_agents.config import Settings
+from finmatch_agents.data.generator import write_synthetic
+from finmatch_agents.recommend.evaluate import Options
+from finmatch_agents.recommend.train import train_and_save
+
+#: what the tests train with: the content model and the matching engine need the feature layer at every cut
+#: (seconds each); they are measured in bench/, not here
+FAST = Options(folds=1, resamples=50, candidates=("item_cf", "hybrid"))
+FAST_FLAGS = ("--folds", "1", "--resamples", "50", "--candidates", "item_cf,hybrid")
+
+
+@pytest.fixture(scope="session")
+def trained(small_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A recommender trained (and, through the gate, promoted) on the small synthetic database."""
+    state = tmp_path_factory.mktemp("rec-state")
+    result = train_and_save(Settings(db=small_db, state_dir=state), FAST)
+    json.dumps(result)  # JSON-serialisable, as `--json` prints it
+    return {"state": state, "db": small_db, **result}
+
+
+@pytest.fixture(scope="session")
+def plain_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic data without the planted co-acceptance pattern (2,000 customers)."""
+    path = tmp_path_factory.mktemp("plain") / "plain.duckdb"
+    write_synthetic(path, 2_000, 7, force=False, co_acceptance=False)
+    path.chmod(0o444)
+    return path
+
+
+def tiny_db(path: Path, rows: list[tuple[str, str, str, str, int]]) -> Path:
+    """fpr_records from (customer, product, product type, status, day offset from 2025-01-01)."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE fpr_records (record_id VARCHAR, customer_id VARCHAR, product_id VARCHAR, "
+                "product_type VARCHAR, product_recommendation_status VARCHAR, product_recommendation_date DATE, "
+                "customer_segment VARCHAR, recommendation_score DOUBLE)")
+    start = date(2025, 1, 1)
+    con.executemany("INSERT INTO fpr_records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[f"R{i}", c, p, t, s, start + timedelta(days=d), "Mass Market", 0.5]
+                     for i, (c, p, t, s, d) in enumerate(rows)])
+    con.close()
+    return path
