@@ -32,9 +32,9 @@ def trained(small_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="session")
 def plain_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Synthetic data without the planted co-acceptance pattern (2,000 customers)."""
+    """Synthetic data without the planted co-acceptance pattern (1,200 customers)."""
     path = tmp_path_factory.mktemp("plain") / "plain.duckdb"
-    write_synthetic(path, 2_000, 7, force=False, co_acceptance=False)
+    write_synthetic(path, 1_200, 7, force=False, co_acceptance=False)
     path.chmod(0o444)
     return path
 
