@@ -13,6 +13,7 @@ from finmatch_agents.config import Settings
 from finmatch_agents.errors import UsageError
 from finmatch_agents.evidence import QueryLog
 from finmatch_agents.recommend.api import recommendations_for
+from finmatch_agents.recommend.data import load_book
 from finmatch_agents.warehouse.engine import DuckDBEngine
 from tests.recommend.conftest import FAST, FAST_FLAGS, tiny_db
 
@@ -93,6 +94,15 @@ def test_feedback_is_stored_append_only_and_changes_the_list(cli, state: dict, d
     con.close()
     assert [r[:4] for r in rows] == [(1, "declined", None, "not now"), (2, None, 3, None)]
     assert rows[0][4] and rows[0][5] == state["model_id"] and rows[0][6] == "cli"
+    assert cli("recommend", "feedback", "C0000003", "CC-05", "--rating", "5", "--db", db_copy).exit_code == 0
+    with DuckDBEngine(db_copy) as engine:  # the next training and evaluation see it
+        book = load_book(engine, QueryLog(), "fpr_records")
+    c, j, d = book.index_of("C0000003"), book.product_index("CC-05"), book.index_of("C0000002")
+    k = book.product_index(first["product_id"])
+    assert c is not None and j is not None and d is not None and k is not None
+    assert book.accepted_before(None)[c, j] and book.accepted_between(book.last_day + 1, None)[c, j]
+    assert book.declined_by_feedback(None)[d, k]  # the decline stands: a rating of 3 is neutral
+    assert book.feedback.rows == 3 and len(book.feedback.c) == 3
 
 
 def test_bad_feedback_is_refused_with_exit_3_and_nothing_written(cli, state: dict, db_copy: Path,
