@@ -134,6 +134,7 @@ class Cuts:
         self.with_features = with_features
         self.features: dict[int | None, CustomerFeatures | None] = {}
         self.contexts: dict[int | None, cands.Context] = {}
+        self.lean: dict[int | None, cands.Context] = {}
         self.queries: dict[str, str] = {}
         self.notes: list[str] = []
 
@@ -158,6 +159,14 @@ class Cuts:
         if day not in self.contexts:
             self.contexts[day] = cands.make_context(self.book, day, self.feature_frame(day))
         return self.contexts[day]
+
+    def context_without_features(self, day: int | None) -> cands.Context:
+        """The same context without the customer features (for recommenders that do not use them)."""
+        if day in self.contexts:
+            return self.contexts[day]
+        if day not in self.lean:
+            self.lean[day] = cands.make_context(self.book, day, None)
+        return self.lean[day]
 
 
 def plan(book: Book, options: Options) -> tuple[list[int], dict[str, Window]]:

@@ -22,7 +22,7 @@ from finmatch_agents.match.store import fingerprint
 from finmatch_agents.recommend import candidates as cands
 from finmatch_agents.recommend import registry
 from finmatch_agents.recommend.data import date_of
-from finmatch_agents.recommend.evaluate import BLOCK_ROWS, Evaluation, Options, evaluate
+from finmatch_agents.recommend.evaluate import BLOCK_ROWS, Cuts, Evaluation, Options, evaluate
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def train(engine: DuckDBEngine, log: QueryLog, table: str, options: Options | No
     book, cuts = ev._state["book"], ev._state["cuts"]
     kind = ev.winner or ev.gate["baseline"]
     say(f"fitting {cands.LABELS[kind].lower()} on all the data")
-    ctx = cuts.context(None)
+    ctx = _serving_context(kind, ev, cuts)
     rec = _served(kind, ev, cuts)
     rec.fit(ctx)
     if not rec.available:  # cannot happen for a winner (it was fitted at every cut); kept as a guard
@@ -107,7 +107,7 @@ def train(engine: DuckDBEngine, log: QueryLog, table: str, options: Options | No
                                               "total": round(done - started, 2)})
 
 
-def _served(kind: str, ev: Evaluation, cuts: Any) -> cands.Recommender:
+def _served(kind: str, ev: Evaluation, cuts: Cuts) -> cands.Recommender:
     if kind == "popularity":
         return cands.Popularity()
     if kind == "segment_popularity":
@@ -120,12 +120,24 @@ def _served(kind: str, ev: Evaluation, cuts: Any) -> cands.Recommender:
         return cands.Content(cuts.context(ev.cuts[0]), seed=ev.options.seed)
     assert kind == "hybrid"
     parts = list(ev.hybrid_weights or {})
-    ctx = cuts.context(None)
+    ctx = _serving_context(kind, ev, cuts)
     comps = [_served(p, ev, cuts) for p in parts]
     for c in comps:
         c.fit(ctx)
     return cands.Hybrid(comps, np.array([ev.hybrid_weights[p] for p in parts]) if ev.hybrid_weights else
                         np.zeros(0))
+
+
+def _needs_features(kind: str, ev: Evaluation) -> bool:
+    if kind == "hybrid":
+        return any(w and p in ("content", "match_engine") for p, w in (ev.hybrid_weights or {}).items())
+    return kind in ("content", "match_engine")
+
+
+def _serving_context(kind: str, ev: Evaluation, cuts: Cuts) -> cands.Context:
+    """All the data; customer features as of today only when the served recommender uses them (building them
+    for every customer is the most expensive step of a training)."""
+    return cuts.context(None) if _needs_features(kind, ev) else cuts.context_without_features(None)
 
 
 def _because(held: np.ndarray, co: np.ndarray, top: np.ndarray) -> np.ndarray:
