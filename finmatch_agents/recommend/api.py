@@ -19,9 +19,8 @@ import numpy as np
 from finmatch_agents.data import queries
 from finmatch_agents.errors import UsageError
 from finmatch_agents.recommend import registry
-from finmatch_agents.recommend.data import FEEDBACK_TABLE, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
-from finmatch_agents.recommend.evaluate import GATE_K
-from finmatch_agents.recommend.train import reason
+from finmatch_agents.recommend.common import FEEDBACK_TABLE, GATE_K, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
+from finmatch_agents.recommend.reasons import reason
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:

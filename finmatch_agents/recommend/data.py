@@ -23,6 +23,7 @@ from finmatch_agents.data import queries
 from finmatch_agents.errors import DataError
 from finmatch_agents.features.build import QueryRunner, present_columns, result_columns
 from finmatch_agents.features.products import Catalogue, load_catalogue
+from finmatch_agents.recommend.common import FEEDBACK_TABLE, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
 EPOCH = date(1970, 1, 1)
-FEEDBACK_TABLE = "recommend_feedback"
-REQUIRED = ("customer_id", "product_id", "product_recommendation_status", "product_recommendation_date")
-#: ratings at or above this count as an acceptance, at or below NEGATIVE_RATING as a decline
-POSITIVE_RATING = 4
-NEGATIVE_RATING = 2
 
 
 def day_of(d: date) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from finmatch_agents.errors import DataError, UsageError
 from finmatch_agents.features.build import QueryRunner, build_customer_features, result_columns
 from finmatch_agents.recommend import candidates as cands
+from finmatch_agents.recommend.common import GATE_K
 from finmatch_agents.recommend.data import Book, date_of, load_book
 from finmatch_agents.recommend.metrics import (
     METRICS,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
 GATE_METRIC = "map"
-GATE_K = 3
 BLOCK_ROWS = 20_000  # customers scored at a time when lists are computed
 LEARN_USERS = 8_000  # customers the hybrid's weights are learned on (a seeded sample when there are more)
 DEFAULT_KS = (1, 3, 5)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import writer
 from finmatch_agents.errors import DataError, UsageError
-from finmatch_agents.recommend.data import FEEDBACK_TABLE
+from finmatch_agents.recommend.common import FEEDBACK_TABLE
 
 if TYPE_CHECKING:
     from pathlib import Path

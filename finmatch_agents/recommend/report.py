@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.recommend.candidates import LABELS
-from finmatch_agents.recommend.evaluate import GATE_K
+from finmatch_agents.recommend.common import GATE_K
 
 if TYPE_CHECKING:
     from finmatch_agents.recommend.registry import RecommenderInfo
