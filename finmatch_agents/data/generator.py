@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-GENERATOR_VERSION = "3"  # 2: customer_churned; 3: bundle follow-up offers (appended rows)
+GENERATOR_VERSION = "3"  # 2: customer_churned; 3: bundle follow-up offers (appended rows, when asked for)
 #: the random stream of the churn outcome (separate from the main stream: see generate_tables)
 CHURN_STREAM = 1
 #: the random stream of the bundle follow-up offers (appended after the main rows, which stay byte-identical)
@@ -152,11 +152,12 @@ def _days(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
-def generate_tables(customers: int, seed: int, *, co_acceptance: bool = True) -> tuple[pa.Table, pa.Table]:
+def generate_tables(customers: int, seed: int, *, co_acceptance: bool = False) -> tuple[pa.Table, pa.Table]:
     """Build (fpr_records, products) as Arrow tables. Pure function of (customers, seed, co_acceptance).
 
-    ``co_acceptance=False`` leaves out the bundle follow-up offers (pattern 9): the rows are then exactly the
-    main rows, the data of generator version 2."""
+    ``co_acceptance=True`` appends the bundle follow-up offers (pattern 9) after the main rows. The default
+    leaves them out, so a caller that does not ask for them gets exactly the data of generator version 2;
+    ``finmatch data generate`` and the default database ask for them."""
     import pyarrow as pa
 
     if customers < 1:
@@ -382,10 +383,15 @@ def stale_cutoff() -> date:
     return PERIOD_END - timedelta(days=STALE_LAG_DAYS)
 
 
-def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acceptance: bool = True
+def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acceptance: bool = False
                     ) -> dict[str, int]:
     """Generate and store fpr_records + products atomically; returns row counts per table."""
     records, products = generate_tables(customers, seed, co_acceptance=co_acceptance)
+    # without pattern 9 the data is generator version 2's, and says so exactly as before
+    provenance: dict[str, Any] = {"generator_version": GENERATOR_VERSION if co_acceptance else "2", "seed": seed,
+                                  "customers": customers, "period_end": PERIOD_END}
+    if co_acceptance:
+        provenance["co_acceptance"] = True
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
         writer.check_replace(con, ["fpr_records", "products"], force, db)
@@ -394,9 +400,7 @@ def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acce
             con.execute(writer.table_ddl(name, table.column_names))
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             con.unregister("_incoming")
-            writer.record_meta(con, name, "synthetic", {"generator_version": GENERATOR_VERSION, "seed": seed,
-                                                        "customers": customers, "period_end": PERIOD_END,
-                                                        "co_acceptance": co_acceptance})
+            writer.record_meta(con, name, "synthetic", provenance)
 
     writer.atomic_write(db, work)
     return {"fpr_records": records.num_rows, "products": products.num_rows}
@@ -411,6 +415,6 @@ def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> boo
         return False
     notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "
            f"customers, seed {DEFAULT_SEED}); see data/README.md.")
-    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
+    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False, co_acceptance=True)
     notify(f"Created {settings.db} with {counts['fpr_records']:,} recommendation records.")
     return True

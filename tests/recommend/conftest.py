@@ -4,6 +4,7 @@ session, and tiny hand-written databases for the bad-input cases."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,12 +23,30 @@ FAST_FLAGS = ("--folds", "1", "--resamples", "50", "--candidates", "item_cf,hybr
 
 
 @pytest.fixture(scope="session")
-def trained(small_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A recommender trained (and, through the gate, promoted) on the small synthetic database."""
+def planted_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small synthetic database (4,000 customers, seed 7) with the co-acceptance pattern planted, as
+    `finmatch data generate` writes it (the shared ``small_db`` is generator version 2's data)."""
+    path = tmp_path_factory.mktemp("planted") / "planted.duckdb"
+    write_synthetic(path, 4_000, 7, force=False, co_acceptance=True)
+    path.chmod(0o444)
+    return path
+
+
+@pytest.fixture
+def planted_copy(planted_db: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "planted-copy.duckdb"
+    shutil.copyfile(planted_db, target)
+    target.chmod(0o644)
+    return target
+
+
+@pytest.fixture(scope="session")
+def trained(planted_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A recommender trained (and, through the gate, promoted) on the planted small database."""
     state = tmp_path_factory.mktemp("rec-state")
-    result = train_and_save(Settings(db=small_db, state_dir=state), FAST)
+    result = train_and_save(Settings(db=planted_db, state_dir=state), FAST)
     json.dumps(result)  # JSON-serialisable, as `--json` prints it
-    return {"state": state, "db": small_db, **result}
+    return {"state": state, "db": planted_db, **result}
 
 
 @pytest.fixture(scope="session")

@@ -79,23 +79,23 @@ def test_export_writes_every_customers_top_products(cli, state: dict, tmp_path: 
     assert bad.exit_code == 2
 
 
-def test_feedback_is_stored_append_only_and_changes_the_list(cli, state: dict, db_copy: Path) -> None:
-    first = json.loads(cli("recommend", "for", "C0000002", "--db", db_copy, "--json").stdout)["products"][0]
+def test_feedback_is_stored_append_only_and_changes_the_list(cli, state: dict, planted_copy: Path) -> None:
+    first = json.loads(cli("recommend", "for", "C0000002", "--db", planted_copy, "--json").stdout)["products"][0]
     done = cli("recommend", "feedback", "C0000002", first["product_id"], "--declined", "--note", "not now",
-               "--db", db_copy, "--json")
+               "--db", planted_copy, "--json")
     assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout)["model_id"] == state["model_id"]
-    again = json.loads(cli("recommend", "for", "C0000002", "--db", db_copy, "--json").stdout)
+    again = json.loads(cli("recommend", "for", "C0000002", "--db", planted_copy, "--json").stdout)
     assert first["product_id"] not in {p["product_id"] for p in again["products"]}
-    cli("recommend", "feedback", "C0000002", first["product_id"], "--rating", "3", "--db", db_copy)
-    con = duckdb.connect(str(db_copy), read_only=True)
+    cli("recommend", "feedback", "C0000002", first["product_id"], "--rating", "3", "--db", planted_copy)
+    con = duckdb.connect(str(planted_copy), read_only=True)
     rows = con.execute("SELECT feedback_id, outcome, rating, note, recorded_by, model_id, source "
                        "FROM recommend_feedback ORDER BY feedback_id").fetchall()
     con.close()
     assert [r[:4] for r in rows] == [(1, "declined", None, "not now"), (2, None, 3, None)]
     assert rows[0][4] and rows[0][5] == state["model_id"] and rows[0][6] == "cli"
-    assert cli("recommend", "feedback", "C0000003", "CC-05", "--rating", "5", "--db", db_copy).exit_code == 0
-    with DuckDBEngine(db_copy) as engine:  # the next training and evaluation see it
+    assert cli("recommend", "feedback", "C0000003", "CC-05", "--rating", "5", "--db", planted_copy).exit_code == 0
+    with DuckDBEngine(planted_copy) as engine:  # the next training and evaluation see it
         book = load_book(engine, QueryLog(), "fpr_records")
     c, j, d = book.index_of("C0000003"), book.product_index("CC-05"), book.index_of("C0000002")
     k = book.product_index(first["product_id"])
@@ -105,29 +105,29 @@ def test_feedback_is_stored_append_only_and_changes_the_list(cli, state: dict, d
     assert book.feedback.rows == 3 and len(book.feedback.c) == 3
 
 
-def test_bad_feedback_is_refused_with_exit_3_and_nothing_written(cli, state: dict, db_copy: Path,
+def test_bad_feedback_is_refused_with_exit_3_and_nothing_written(cli, state: dict, planted_copy: Path,
                                                                   tmp_path: Path) -> None:
-    rating = cli("recommend", "feedback", "C0000002", "CC-01", "--rating", "6", "--db", db_copy)
+    rating = cli("recommend", "feedback", "C0000002", "CC-01", "--rating", "6", "--db", planted_copy)
     assert rating.exit_code == 3 and "outside 1..5" in rating.stderr
-    product = cli("recommend", "feedback", "C0000002", "CC-1", "--accepted", "--db", db_copy)
+    product = cli("recommend", "feedback", "C0000002", "CC-1", "--accepted", "--db", planted_copy)
     assert product.exit_code == 3 and "closest: CC-01" in product.stderr
-    customer = cli("recommend", "feedback", "C00000022", "CC-01", "--accepted", "--db", db_copy)
+    customer = cli("recommend", "feedback", "C00000022", "CC-01", "--accepted", "--db", planted_copy)
     assert customer.exit_code == 3 and "customer_id" in customer.stderr and "closest" in customer.stderr
     bad = tmp_path / "fb.csv"
     bad.write_text("customer_id,product_id,rating,outcome\nC0000002,CC-01,5,\nC0000003,CC-01,,maybe\n")
-    file = cli("recommend", "feedback", "--file", bad, "--db", db_copy)
+    file = cli("recommend", "feedback", "--file", bad, "--db", planted_copy)
     assert file.exit_code == 3 and "row 3" in file.stderr and "column 'outcome'" in file.stderr
     unknown = tmp_path / "fb2.csv"
     unknown.write_text("customer_id,product_id,rating\nC0000002,CC-01,5\nC9999999,CC-01,4\n")
-    file2 = cli("recommend", "feedback", "--file", unknown, "--db", db_copy)
+    file2 = cli("recommend", "feedback", "--file", unknown, "--db", planted_copy)
     assert file2.exit_code == 3 and "row 3" in file2.stderr
-    con = duckdb.connect(str(db_copy), read_only=True)
+    con = duckdb.connect(str(planted_copy), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     con.close()
     assert "recommend_feedback" not in tables  # nothing written by any of them
     good = tmp_path / "fb3.csv"
     good.write_text("customer_id,product_id,rating,note\nC0000002,CC-01,5,liked it\nC0000003,CC-01,1,\n")
-    assert cli("recommend", "feedback", "--file", good, "--db", db_copy).exit_code == 0
+    assert cli("recommend", "feedback", "--file", good, "--db", planted_copy).exit_code == 0
 
 
 def test_bad_data_is_refused_with_exit_3(cli, tmp_path: Path) -> None:

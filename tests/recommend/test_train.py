@@ -85,8 +85,8 @@ def test_a_failed_save_leaves_no_half_written_model(tmp_path: Path) -> None:
 
 
 def test_the_co_acceptance_rows_are_appended_and_leave_every_other_row_unchanged() -> None:
-    plain, _ = generate_tables(300, 5, co_acceptance=False)
-    planted, _ = generate_tables(300, 5)
+    plain, _ = generate_tables(300, 5)  # the default: generator version 2's rows exactly
+    planted, _ = generate_tables(300, 5, co_acceptance=True)
     assert planted.num_rows > plain.num_rows
     assert planted.slice(0, plain.num_rows).equals(plain)
     accepted = {}
