@@ -101,6 +101,9 @@ def _register() -> None:
     app.command("ask", rich_help_panel="Analysis")(chat.ask)
     app.add_typer(match.app, name="match", rich_help_panel="Analysis")
     app.add_typer(predict.app, name="predict", rich_help_panel="Analysis")
+    from finmatch_agents.cli import recommend
+
+    app.add_typer(recommend.app, name="recommend", rich_help_panel="Analysis")
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
     from finmatch_agents.cli import diff as diff_cli
     from finmatch_agents.cli import schedule

@@ -27,6 +27,10 @@ def generate(
         common.DEFAULT_SEED),
     db: common.DbOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace fpr_records and products if they exist.")] = False,
+    co_acceptance: Annotated[bool, typer.Option(
+        "--co-acceptance/--no-co-acceptance",
+        help="Plant the bundle follow-up offers (pattern 9 of data/README.md) that collaborative filtering can "
+             "learn; --no-co-acceptance leaves them out.")] = True,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Write synthetic bank data (fpr_records + products) with the planted patterns of data/README.md."""
@@ -37,10 +41,11 @@ def generate(
     started = time.perf_counter()
     if not json_out:
         common.err().print(f"Generating {customers:,} customers (seed {seed}) into {s.db} ...")
-    counts = write_synthetic(s.db, customers, seed, force=force)
+    counts = write_synthetic(s.db, customers, seed, force=force, co_acceptance=co_acceptance)
     elapsed = time.perf_counter() - started
     if json_out:
-        common.emit_json({"db": str(s.db), "customers": customers, "seed": seed, "tables": counts,
+        common.emit_json({"db": str(s.db), "customers": customers, "seed": seed, "co_acceptance": co_acceptance,
+                          "tables": counts,
                           "seconds": round(elapsed, 2)})
     else:
         common.out().print(f"Wrote {counts['fpr_records']:,} recommendation records and {counts['products']} "

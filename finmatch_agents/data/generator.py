@@ -34,9 +34,18 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-GENERATOR_VERSION = "2"  # 2: customer_churned
+GENERATOR_VERSION = "3"  # 2: customer_churned; 3: bundle follow-up offers (appended rows, when asked for)
 #: the random stream of the churn outcome (separate from the main stream: see generate_tables)
 CHURN_STREAM = 1
+#: the random stream of the bundle follow-up offers (appended after the main rows, which stay byte-identical)
+BUNDLE_STREAM = 2
+#: the co-acceptance pattern: a customer who accepted the first product is later offered the second (a
+#: cross-sell follow-up) and accepts it far more often than an ordinary offer (data/README.md, pattern 9)
+BUNDLES = {
+    "MTG-01": "INS-02", "MTG-02": "INS-02", "MTG-03": "INS-02", "MTG-04": "INS-02", "MTG-05": "INS-02",
+    "PL-03": "INS-03", "CC-02": "INS-04", "CHK-01": "CC-01", "SAV-01": "INV-02", "PL-04": "MTG-05",
+    "CHK-04": "CC-05", "INV-03": "SAV-03",
+}
 #: dictionary columns the generator leaves absent (its recommendations are not a phone campaign)
 NOT_GENERATED = ("campaign_contacts",)
 PERIOD_END = date(2026, 9, 30)
@@ -109,6 +118,10 @@ class Planted:
     stale_null_rate: float = 0.08
     normal_null_rate: float = 0.005
     deleted_share: float = 0.01
+    bundle_offer_share: float = 0.6  # accepted offers of a bundle's first product that get a follow-up offer
+    bundle_min_days: int = 14  # the follow-up comes this many days later at the earliest ...
+    bundle_max_days: int = 240  # ... and at the latest (dropped when that is after the customer's last day)
+    bundle_acceptance_logit: float = 0.4  # ~60% of follow-ups accepted (plus 0.45 per affinity level)
 
 
 PLANTED = Planted()
@@ -139,8 +152,12 @@ def _days(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
-def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
-    """Build (fpr_records, products) as Arrow tables. Pure function of (customers, seed)."""
+def generate_tables(customers: int, seed: int, *, co_acceptance: bool = False) -> tuple[pa.Table, pa.Table]:
+    """Build (fpr_records, products) as Arrow tables. Pure function of (customers, seed, co_acceptance).
+
+    ``co_acceptance=True`` appends the bundle follow-up offers (pattern 9) after the main rows. The default
+    leaves them out, so a caller that does not ask for them gets exactly the data of generator version 2;
+    ``finmatch data generate`` and the default database ask for them."""
     import pyarrow as pa
 
     if customers < 1:
@@ -241,8 +258,57 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
     synced = (rec_day.astype(np.int64) + rng.integers(1, 4, m)) * 86_400 + rng.integers(0, 86_400, m)
     null_rate = np.where(stale[cust], p.stale_null_rate, p.normal_null_rate)
 
+    # --- bundle follow-ups (pattern 9), from a stream of their own, appended after the main rows ------------
+    rng2 = np.random.default_rng([seed, BUNDLE_STREAM])
+    cat_index = {row["product_id"]: i for i, row in enumerate(catalogue)}
+    partner = np.full(len(catalogue), -1, dtype=np.int64)
+    if co_acceptance:
+        for first_id, second_id in BUNDLES.items():
+            partner[cat_index[first_id]] = cat_index[second_id]
+    anchors = np.flatnonzero((status == 0) & ~deleted & (partner[prod] >= 0))
+    anchors = anchors[rng2.random(anchors.size) < p.bundle_offer_share]
+    f_day = rec_day[anchors] + rng2.integers(p.bundle_min_days, p.bundle_max_days + 1, anchors.size)
+    kept = f_day <= rend[anchors]
+    anchors, f_day = anchors[kept], f_day[kept]
+    f = anchors.size
+    f_cust = cust[anchors]
+    f_prod = partner[prod[anchors]]
+    type_of = np.array([PRODUCT_TYPES.index(row["product_type"]) for row in catalogue])
+    f_ptype = type_of[f_prod]
+    f_match = ((interest_type[f_cust] == f_ptype[:, None])
+               & (np.arange(3)[None, :] < n_interests[f_cust][:, None])).any(axis=1)
+    f_trend = trend[f_cust]
+    f_aff = np.digitize(0.9 * f_match + 0.3 * (f_trend == 0) - 0.25 * (f_trend == 2) + rng2.normal(0, 0.6, f),
+                        [0.05, 0.75])
+    f_score = np.round(_sigmoid(-0.45 + 1.1 * (f_aff - 1) + 0.5 * f_match + rng2.normal(0, 0.85, f)), 4)
+    f_channel = rng2.choice(len(CHANNELS), size=f, p=CHANNEL_SHARE)
+    f_accepted = rng2.random(f) < _sigmoid(p.bundle_acceptance_logit + p.acceptance_per_affinity * (f_aff - 1))
+    f_recent = (rend[anchors] - f_day) < 45
+    f_other = rng2.random(f)
+    f_status = np.where(f_accepted, 0, np.where(f_recent, np.where(f_other < 0.55, 1, 2),
+                                                np.where(f_other < 0.85, 3, np.where(f_other < 0.94, 1, 2))))
+    f_sale_median = np.array([SALE_SIZE[t][0] for t in PRODUCT_TYPES])[f_ptype]
+    f_sale_sigma = np.array([SALE_SIZE[t][1] for t in PRODUCT_TYPES])[f_ptype]
+    f_sale = np.round(np.exp(rng2.normal(np.log(f_sale_median * (income[f_cust] / 60_000) ** 0.3), f_sale_sigma)), 2)
+    f_sale_day = np.minimum(f_day + rng2.integers(0, 31, f), rend[anchors])
+    f_synced = (f_day.astype(np.int64) + rng2.integers(1, 4, f)) * 86_400 + rng2.integers(0, 86_400, f)
+    f_null_rate = np.where(stale[f_cust], p.stale_null_rate, p.normal_null_rate)
+    # one array per record-level quantity: the main rows first (unchanged), then the follow-ups
+    cust = np.concatenate([cust, f_cust])
+    rseg, rstage, rtrend = seg[cust], stage[cust], trend[cust]
+    ptype, prod = np.concatenate([ptype, f_ptype]), np.concatenate([prod, f_prod])
+    affinity, score = np.concatenate([affinity, f_aff]), np.concatenate([score, f_score])
+    channel, status = np.concatenate([channel, f_channel]), np.concatenate([status, f_status])
+    rec_day, sale_day = np.concatenate([rec_day, f_day]), np.concatenate([sale_day, f_sale_day])
+    sale, synced = np.concatenate([sale, f_sale]), np.concatenate([synced, f_synced])
+    action = np.concatenate([action, np.full(f, 2)])  # a follow-up is a cross-sell
+    deleted = np.concatenate([deleted, np.zeros(f, dtype=bool)])
+    is_sale = status == 0
+    m_main, m = m, m + f
+
     def nullable(values: np.ndarray) -> pa.Array:
-        return pa.array(values, mask=rng.random(m) < null_rate)
+        mask = np.concatenate([rng.random(m_main) < null_rate, rng2.random(f) < f_null_rate])
+        return pa.array(values, mask=mask)
 
     names = np.array([f"{f} {s}" for f in FIRST_NAMES for s in LAST_NAMES], dtype=object)
     name_idx = first * len(LAST_NAMES) + last
@@ -317,9 +383,15 @@ def stale_cutoff() -> date:
     return PERIOD_END - timedelta(days=STALE_LAG_DAYS)
 
 
-def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict[str, int]:
+def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acceptance: bool = False
+                    ) -> dict[str, int]:
     """Generate and store fpr_records + products atomically; returns row counts per table."""
-    records, products = generate_tables(customers, seed)
+    records, products = generate_tables(customers, seed, co_acceptance=co_acceptance)
+    # without pattern 9 the data is generator version 2's, and says so exactly as before
+    provenance: dict[str, Any] = {"generator_version": GENERATOR_VERSION if co_acceptance else "2", "seed": seed,
+                                  "customers": customers, "period_end": PERIOD_END}
+    if co_acceptance:
+        provenance["co_acceptance"] = True
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
         writer.check_replace(con, ["fpr_records", "products"], force, db)
@@ -328,8 +400,7 @@ def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict
             con.execute(writer.table_ddl(name, table.column_names))
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             con.unregister("_incoming")
-            writer.record_meta(con, name, "synthetic", {"generator_version": GENERATOR_VERSION, "seed": seed,
-                                                        "customers": customers, "period_end": PERIOD_END})
+            writer.record_meta(con, name, "synthetic", provenance)
 
     writer.atomic_write(db, work)
     return {"fpr_records": records.num_rows, "products": products.num_rows}
@@ -344,6 +415,6 @@ def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> boo
         return False
     notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "
            f"customers, seed {DEFAULT_SEED}); see data/README.md.")
-    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
+    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False, co_acceptance=True)
     notify(f"Created {settings.db} with {counts['fpr_records']:,} recommendation records.")
     return True

@@ -192,10 +192,12 @@ class QueryRunner:
         self.engine, self.log, self.present, self.params = engine, log, present, params
         self.columnar = columnar
 
-    def run(self, name: str, **extra: Any) -> list[QueryResult] | named.Skipped:
+    def run(self, name: str, *, start_parts: int = 1, **extra: Any) -> list[QueryResult] | named.Skipped:
+        """``start_parts``: begin with this many partitions (a caller that knows the result's size saves the
+        attempts that would be cut off at the row cap)."""
         params = {**self.params, **extra}
         target = _Columnar(self.engine) if self.columnar else self.engine
-        parts = 1
+        parts = max(1, start_parts)
         while True:
             if parts > MAX_PARTS:
                 raise DataError(f"{name}: the result does not fit the row cap even in {MAX_PARTS // 4:,} parts",

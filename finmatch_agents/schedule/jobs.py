@@ -31,8 +31,8 @@ JOB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 JOB_KEYS = ("cron", "timezone", "focus", "model", "keep", "catch_up", "enabled", "format", "added_at", "task",
             "predict_tasks")
-#: what a job runs: an analysis (the default) or the retraining of the predictive models
-JOB_TASKS = ("analyze", "predict-train")
+#: what a job runs: an analysis (the default), the retraining of the predictive models or of the recommenders
+JOB_TASKS = ("analyze", "predict-train", "recommend-train")
 PREDICT_TASKS = ("conversion", "churn")
 
 
@@ -55,7 +55,7 @@ class Job:
     enabled: bool = True
     added_at: str | None = None  # ISO UTC; catch-up never runs a slot from before the job existed
     formats: tuple[str, ...] = ("md",)  # `format = ["md", "html"]`: the HTML page beside each report
-    task: str = "analyze"  # analyze | predict-train
+    task: str = "analyze"  # analyze | predict-train | recommend-train
     predict_tasks: tuple[str, ...] = PREDICT_TASKS  # predict-train: the models to retrain
 
     @property
@@ -82,6 +82,7 @@ class Job:
             data["added_at"] = self.added_at
         if self.task != "analyze":
             data["task"] = self.task
+        if self.task == "predict-train":
             data["predict_tasks"] = list(self.predict_tasks)
         return data
 

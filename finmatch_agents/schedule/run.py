@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from finmatch_agents.errors import Busy, FinMatchError
 from finmatch_agents.runner import RunRequest, resolve_focus, run_analysis
 from finmatch_agents.schedule.locks import job_lock
+from finmatch_agents.schedule.recommend import retrain_recommenders
 from finmatch_agents.schedule.retention import apply_retention
 from finmatch_agents.schedule.train import retrain
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 class JobRun:
     result: RunResult | None  # None for a predict-train job
     deleted: list[Path] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)  # predict-train: the models saved
+    models: list[str] = field(default_factory=list)  # predict-train / recommend-train: the models saved
+    report: Path | None = None  # recommend-train: the evaluation report written
 
 
 def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None], *,
@@ -33,6 +35,8 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
     """Run ``job`` once now under its lock, then apply its retention. Busy (exit 75) if a run is going."""
     if job.task == "predict-train":
         return _run_training(settings, job, log)
+    if job.task == "recommend-train":
+        return _run_recommend_training(settings, job, log)
     focus = resolve_focus(list(job.focus))
     lock = job_lock(settings.state_dir, job.name)
     try:
@@ -83,5 +87,29 @@ def _run_training(settings: Settings, job: Job, log: Callable[[str], None]) -> J
             raise
         log(f"job {job.name}: completed: {', '.join(saved)}")
         return JobRun(None, models=saved)
+    finally:
+        lock.release()
+
+
+def _run_recommend_training(settings: Settings, job: Job, log: Callable[[str], None]) -> JobRun:
+    """A ``task = "recommend-train"`` job: retrain and evaluate the recommenders under the job's lock, promote
+    only through the gate, write the evaluation report (with the trend across runs) to the job's reports
+    folder; ``keep`` applies to the reports and to the saved recommenders (never the promoted one)."""
+    lock = job_lock(settings.state_dir, job.name)
+    try:
+        lock.acquire()
+    except Busy as exc:
+        log(f"job {job.name}: {exc.message}")
+        raise
+    try:
+        log(f"job {job.name}: started (pid {os.getpid()}; recommend-train; db {settings.db})")
+        try:
+            model_id, report, deleted = retrain_recommenders(settings, job, log=lambda m: log(f"job {job.name}: {m}"))
+        except FinMatchError as exc:
+            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
+                + (f"; {exc.hint}" if exc.hint else ""))
+            raise
+        log(f"job {job.name}: completed: {model_id}; report {report}")
+        return JobRun(None, deleted=deleted, models=[model_id], report=report)
     finally:
         lock.release()

@@ -1,0 +1,138 @@
+"""What other engines, the agents, the chat and the HTTP API call (stable; documented in docs/recommend.md).
+
+- :func:`recommendations_for` — one customer's next products with scores and reasons, from the promoted
+  recommender (or, when none is promoted, the newest trained one, which is then a baseline and says so).
+- :func:`promoted_summary` — the Performance agent: the promoted recommender's holdout metrics against
+  popularity and the bank's score, the gate and provenance; ``None`` when nothing is promoted.
+
+Neither refits anything: the lists were computed at training time. ``recommendations_for`` runs one small
+named query (the products the customer holds now) so that a product accepted since training is not offered.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from finmatch_agents.data import queries
+from finmatch_agents.errors import UsageError
+from finmatch_agents.recommend import registry
+from finmatch_agents.recommend.common import FEEDBACK_TABLE, GATE_K, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
+from finmatch_agents.recommend.reasons import reason
+from finmatch_agents.warehouse import named
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from finmatch_agents.config import Settings
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import DuckDBEngine
+
+
+def serving_model(state_dir: Path) -> tuple[registry.RecommenderInfo, bool]:
+    """The promoted recommender, else the newest; :class:`UsageError` when none was trained."""
+    info = registry.promoted(state_dir)
+    if info is not None:
+        return info, True
+    models = registry.list_models(state_dir)
+    if not models:
+        raise UsageError(f"no trained recommender in {registry.root(state_dir)}",
+                         hint="train one with `finmatch recommend train`")
+    return models[0], False
+
+
+def recommendations_for(settings: Settings, engine: DuckDBEngine, log: QueryLog, customer_id: str,
+                        top: int) -> dict[str, Any]:
+    """The ``top`` products to offer ``customer_id`` next, best first, each with its score and reason."""
+    info, is_promoted = serving_model(settings.state_dir)
+    arrays = info.arrays()
+    served = int(arrays["top"].shape[1])
+    if top < 1:
+        raise UsageError(f"--top {top}: ask for at least one product")
+    if top > served:
+        raise UsageError(f"--top {top} is more than the {served} products kept per customer by {info.id}",
+                         hint=f"use --top {served} or less")
+    ids = arrays["customer_ids"]
+    hit = np.flatnonzero(ids == customer_id)
+    if not len(hit):
+        close = difflib.get_close_matches(customer_id, ids.tolist(), n=3, cutoff=0.6)
+        raise UsageError(f"CUSTOMER: '{customer_id}' is not among the {len(ids):,} customers recommender {info.id} "
+                         "was trained on" + (f"; closest: {', '.join(close)}" if close else ""),
+                         hint="a customer added since training appears after `finmatch recommend train`")
+    c = int(hit[0])
+    held_now = _held_now(engine, log, settings.table, customer_id)
+    kind = str(info.meta["kind"])
+    products: list[dict[str, Any]] = []
+    for slot in range(served):
+        j = int(arrays["top"][c, slot])
+        if j < 0:
+            break
+        pid = str(arrays["product_ids"][j])
+        if pid in held_now["products"]:
+            continue  # accepted since training
+        products.append({"rank": len(products) + 1, "product_id": pid, "product_name": str(arrays["product_names"][j]),
+                         "product_type": str(arrays["product_types"][j]) or None,
+                         "score": round(float(arrays["score"][c, slot]), 6), "reason": reason(arrays, kind, c, slot)})
+        if len(products) == top:
+            break
+    ev = info.meta["evaluation"]
+    return {"customer_id": customer_id, "model_id": info.id, "model_version": info.meta.get("created_at"),
+            "recommender": kind, "label": info.meta.get("label"), "promoted": is_promoted,
+            "baseline": info.meta["gate"]["baseline"], "gate": info.meta["gate"]["reason"],
+            "products": products, "held_or_answered": sorted(held_now["products"]),
+            "trained_on": info.meta.get("table"),
+            "data_last_date": ev["data"]["last_date"], "queries": held_now["queries"]}
+
+
+def _held_now(engine: DuckDBEngine, log: QueryLog, table: str, customer_id: str) -> dict[str, Any]:
+    present = {c.name for c in engine.columns(table)} if engine.has_table(table) else set()
+    if not set(REQUIRED) <= present:
+        return {"products": set(), "queries": {}}
+    res = queries.run(engine, log, "recommend/held_now", present=present, table=table, customer=customer_id)
+    if isinstance(res, named.Skipped):
+        return {"products": set(), "queries": {}}
+    held = {str(r["product_id"]) for r in res.dicts()}
+    ids = {"recommend/held_now": res.id}
+    if engine.has_table(FEEDBACK_TABLE):  # accepted or declined through feedback since training: not offered
+        fb = queries.run(engine, log, "recommend/customer_feedback", present=set(), customer=customer_id)
+        if not isinstance(fb, named.Skipped):
+            ids["recommend/customer_feedback"] = fb.id
+            for r in fb.dicts():
+                rating, outcome = r["rating"], r["outcome"]
+                if outcome in ("accepted", "declined") or (rating is not None and (
+                        rating >= POSITIVE_RATING or rating <= NEGATIVE_RATING)):
+                    held.add(str(r["product_id"]))
+    return {"products": held, "queries": ids}
+
+
+def promoted_summary(state_dir: Path) -> dict[str, Any] | None:
+    """The promoted recommender's test-window metrics against popularity and the bank's score, or None."""
+    info = registry.promoted(state_dir)
+    if info is None:
+        return None
+    ev = info.meta["evaluation"]
+    test = ev["test"]
+    key = f"@{GATE_K}"
+    kind = info.kind
+
+    def card(name: str) -> dict[str, Any] | None:
+        r = test["recommenders"].get(name)
+        if r is None:
+            return None
+        return {"map": r[key]["positive_customers"]["map"], "precision": r[key]["positive_customers"]["precision"],
+                "recall": r[key]["positive_customers"]["recall"], "ndcg": r[key]["positive_customers"]["ndcg"],
+                "map_all_customers": r[key]["all_customers"]["map"], "coverage": r[key]["coverage"]}
+
+    return {
+        "model_id": info.id, "recommender": kind, "label": info.meta.get("label"),
+        "created_at": info.meta.get("created_at"), "table": info.meta.get("table"),
+        "fingerprint": info.meta.get("fingerprint"), "k": GATE_K, "windows": ev["windows"],
+        "test": {"recommender": card(kind), "popularity": card("popularity"),
+                 "segment_popularity": card("segment_popularity"), "bank_score": card("bank_score"),
+                 "baseline": test["baseline"],
+                 "minus_baseline": test["difference_vs_baseline"].get(kind, {}).get(key, {}).get("map")},
+        "on_bank_offers": test.get("on_bank_offers"), "gate": info.meta["gate"]["reason"],
+        "verdict": ev["verdict"], "positive_customers": test["positive_customers"], "customers": test["customers"],
+    }
