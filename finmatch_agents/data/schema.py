@@ -130,6 +130,9 @@ FPR_RECORDS: tuple[Column, ...] = (
     _c("customer_churned", "BOOLEAN", "Extra", "Whether the customer left within 12 months (the observed outcome the "
        "churn model learns from; the modelled customer_churn_probability is never used as this label).", origin="extra",
        label="churned"),
+    _c("customer_goals", "VARCHAR", "Extra", "The customer's stated financial goal as the relationship manager noted it "
+       "(free text, e.g. 'saving a deposit to buy a first flat'); read by the similarity search.", pii=True,
+       origin="extra", label="stated goal"),
 )
 
 PRODUCTS: tuple[Column, ...] = (

@@ -1,0 +1,256 @@
+"""The similarity search for callers: the CLI, the chat tool, the Strategy agent and the HTTP server.
+
+Each function takes the settings, an open sandbox engine and a query log, and returns plain JSON-ready dicts:
+
+* :func:`search` — ``search(settings, engine, log, question, top)``: ``interpretation`` (echoed first),
+  ``constraints``, ``intent``, ``ranker`` (``embedding`` or ``lexical``, and why), ``matched`` (customers
+  meeting the constraints), ``results`` (rank, customer, score, reasons) and ``query_ids``;
+* :func:`like` — ``like(settings, engine, log, customer_id, top)``: the nearest customers to one customer;
+* :func:`like_segment` — an audience like a seed group ("accepted Mortgage in 2025"), with its size;
+* :func:`build_index` — builds (or confirms) the cached index.
+
+The index is built on first use (a few seconds for 250,000 customers) and cached on disk by data
+fingerprint, and in the process by database file, so a server or a chat session pays for it once. Refusals
+are :class:`~finmatch_agents.errors.UsageError` (exit 2): an unreadable question, contradictory constraints, an
+unknown customer id (with the closest ids), ``ranker="embedding"`` without the extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finmatch_agents.data import queries
+from finmatch_agents.errors import MissingExtra, UsageError
+from finmatch_agents.files import atomic_write_text
+from finmatch_agents.semantic.layer import SemanticLayer
+from finmatch_agents.semantic.model import load_model
+from finmatch_agents.similar import embed
+from finmatch_agents.similar import index as ix
+from finmatch_agents.similar.rank import EMBEDDING, LEXICAL, Lexical
+from finmatch_agents.similar.search import Ranker, like_group, parse, select
+from finmatch_agents.similar.search import like as like_one
+from finmatch_agents.similar.search import search as run_search
+from finmatch_agents.warehouse import named
+
+if TYPE_CHECKING:
+    from finmatch_agents.config import Settings
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.similar.index import Index, Progress
+    from finmatch_agents.warehouse.engine import Engine
+
+RANKERS = ("auto", EMBEDDING, LEXICAL)
+DEFAULT_TOP = 10
+MAX_TOP = 1000
+PRODUCTS = "products"
+_lock = threading.Lock()
+
+
+@dataclass
+class _Loaded:
+    stamp: tuple[Any, ...]
+    index: Index
+    layer: SemanticLayer
+    lexical: Lexical | None = None
+
+
+_memory: dict[tuple[str, str], _Loaded] = {}
+
+
+def _stamp(engine: Engine) -> tuple[Any, ...] | None:
+    """The database file's identity (inode, size, modification time): it changes whenever data is written."""
+    path = getattr(engine, "path", None)
+    if path is None:
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _check_top(top: int) -> int:
+    if not isinstance(top, int) or top < 1 or top > MAX_TOP:
+        raise UsageError(f"top must be between 1 and {MAX_TOP} (got {top!r})")
+    return top
+
+
+def choose_ranker(name: str = "auto", *, threads: int = 1) -> Ranker:
+    """``auto``: embeddings when the extra is installed, else BM25 with a note saying so; ``embedding`` without
+    the extra is an error (exit 2) naming the install command."""
+    if name not in RANKERS:
+        raise UsageError(f"unknown ranker {name!r}; choose one of {', '.join(RANKERS)}")
+    missing = embed.available()
+    if name == EMBEDDING and missing:
+        raise MissingExtra(f"the embedding ranker needs {missing}", hint=embed.INSTALL_HINT)
+    if name == LEXICAL:
+        return Ranker(LEXICAL)
+    if missing:
+        return Ranker(LEXICAL, note=f"ranked by BM25: {missing}; {embed.INSTALL_HINT}")
+    return Ranker(EMBEDDING, embedder=embed.load_embedder(threads))
+
+
+def _key(settings: Settings, engine: Engine, log: QueryLog, table: str) -> str:
+    """The data key, remembered beside the database file's identity so an unchanged file is not hashed again."""
+    stamp = _stamp(engine)
+    keys = ix.folder(settings.state_dir) / "keys.json"
+    known: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(keys.read_text(encoding="utf-8"))
+    slot = f"{stamp[0]}::{table}" if stamp else None
+    entry = known.get(slot) if slot else None
+    if stamp and entry and entry.get("stamp") == list(stamp[1:]):
+        return str(entry["key"])
+    key = ix.data_key(engine, log, table, PRODUCTS)
+    if slot and stamp:
+        known[slot] = {"stamp": list(stamp[1:]), "key": key}
+        with contextlib.suppress(OSError):
+            atomic_write_text(keys, json.dumps(known, indent=1, sort_keys=True))
+    return key
+
+
+def _layer(settings: Settings, engine: Engine, log: QueryLog, table: str) -> SemanticLayer:
+    present = {c.name for c in engine.columns(table)}
+    if PRODUCTS in engine.tables():
+        present |= {f"products.{c.name}" for c in engine.columns(PRODUCTS)}
+    return SemanticLayer.learn(load_model(settings), lambda sql, title: engine.query(sql, log=log, title=title),
+                               table, present)
+
+
+def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, force: bool = False,
+          progress: Progress | None = None) -> _Loaded:
+    """The index for the engine's data (memory, then disk, then built), with the ranker's vectors attached."""
+    table = settings.table
+    if not engine.has_table(table):  # type: ignore[attr-defined]
+        known = ", ".join(engine.tables()) or "none"
+        raise UsageError(f"table '{table}' is not in {engine.location} (tables: {known})",
+                         hint="load data with `finmatch data load FILE` or pick another --table")
+    stamp = _stamp(engine)
+    slot = (str(stamp[0]) if stamp else engine.location, table)
+    with _lock:
+        loaded = _memory.get(slot)
+        if loaded is not None and stamp is not None and loaded.stamp == stamp and not force:
+            _vectors(settings, loaded, ranker, progress)
+            return loaded
+        key = _key(settings, engine, log, table)
+        path = ix.index_path(settings.state_dir, table, key)
+        with ix.locked(settings.state_dir):
+            index = None if force else ix.load(path)
+            if index is None or index.key != key:
+                index = ix.build(engine, log, table, products=PRODUCTS, progress=progress, key=key)
+                ix.save(index, path)
+        loaded = _Loaded(stamp or (slot,), index, _layer(settings, engine, log, table))
+        _vectors(settings, loaded, ranker, progress, path)
+        if stamp is not None:
+            _memory[slot] = loaded
+        return loaded
+
+
+def _vectors(settings: Settings, loaded: _Loaded, ranker: Ranker, progress: Progress | None,
+             path: Path | None = None) -> None:
+    index = loaded.index
+    if ranker.name == EMBEDDING and ranker.embedder is not None and index.model_id != ranker.embedder.model_id:
+        with ix.locked(settings.state_dir):
+            ix.attach_vectors(index, ranker.embedder, ix.vectors_path(settings.state_dir, ranker.embedder.model_id),
+                              progress)
+            ix.save(index, path or ix.index_path(settings.state_dir, index.table, index.key))
+    if ranker.name == LEXICAL:
+        if loaded.lexical is None:
+            loaded.lexical = Lexical(index)
+        ranker.lexical = loaded.lexical
+
+
+def _meta(loaded: _Loaded, ranker: Ranker, started: float) -> dict[str, Any]:
+    return {"table": loaded.index.table, "index_key": loaded.index.key, "ranker": ranker.name,
+            "ranker_label": ranker.label, "ms": round((time.perf_counter() - started) * 1000, 1),
+            "index_notes": loaded.index.notes}
+
+
+def search(settings: Settings, engine: Engine, log: QueryLog, question: str, top: int = DEFAULT_TOP, *,
+           ranker: str = "auto") -> dict[str, Any]:
+    """Customers for a plain-language question: exact constraints, then ranked by the semantic part."""
+    started = time.perf_counter()
+    _check_top(top)
+    chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
+    loaded = _open(settings, engine, log, chosen)
+    parse(loaded.layer, question)  # refuse before any work
+    result = run_search(loaded.layer, engine, log, loaded.index, chosen, question, top)
+    return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
+
+
+def close_ids(settings: Settings, engine: Engine, log: QueryLog, customer_id: str) -> list[str]:
+    present = {c.name for c in engine.columns(settings.table)}
+    res = queries.run(engine, log, "features/close_ids", present=present, table=settings.table,
+                      customer=customer_id)
+    return [] if isinstance(res, named.Skipped) else [str(r["customer_id"]) for r in res.dicts()]
+
+
+def like(settings: Settings, engine: Engine, log: QueryLog, customer_id: str, top: int = DEFAULT_TOP, *,
+         ranker: str = "auto") -> dict[str, Any]:
+    """The customers most like one customer (standardised features and text vectors, exact scan)."""
+    started = time.perf_counter()
+    _check_top(top)
+    chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
+    loaded = _open(settings, engine, log, chosen)
+    if loaded.index.row_of(customer_id) is None:
+        raise UsageError(f"customer '{customer_id}' is not in {settings.table}",
+                         hint=_did_you_mean(close_ids(settings, engine, log, customer_id)))
+    result = like_one(loaded.index, chosen, customer_id, top)
+    return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
+
+
+def _did_you_mean(ids: list[str]) -> str | None:
+    return f"did you mean {', '.join(ids)}?" if ids else None
+
+
+def like_segment(settings: Settings, engine: Engine, log: QueryLog, seed: str, top: int = DEFAULT_TOP, *,
+                 ranker: str = "auto", question: str | None = None) -> dict[str, Any]:
+    """An audience like a seed group described in words ("accepted Mortgage in 2025"): the customers outside
+    the group most like its centre, and how many resemble it. ``question`` narrows the candidates."""
+    started = time.perf_counter()
+    _check_top(top)
+    chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
+    loaded = _open(settings, engine, log, chosen)
+    seed_q = parse(loaded.layer, seed)
+    if seed_q.intent:
+        raise UsageError(f"the seed group “{seed}” must be constraints only (“{seed_q.intent}” is a semantic part)",
+                         hint='e.g. --like-segment "accepted Mortgage in 2025"')
+    if not seed_q.constrained:
+        raise UsageError(f"the seed group “{seed}” has no constraint")
+    seeds = select(loaded.layer, engine, log, loaded.index, seed_q)
+    candidates = None
+    interpretation = seed_q.echo(loaded.layer.model)
+    if question:
+        narrow = parse(loaded.layer, question)
+        if narrow.intent:
+            raise UsageError("with --like-segment the question may only add constraints (no “interested in”)")
+        candidates = select(loaded.layer, engine, log, loaded.index, narrow).rows
+        interpretation += f" → among: {narrow.echo(loaded.layer.model)}"
+    result = like_group(loaded.index, chosen, seeds.rows, top, seed, candidates)
+    result.interpretation = interpretation
+    return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
+
+
+def build_index(settings: Settings, engine: Engine, log: QueryLog, *, ranker: str = "auto", force: bool = False,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Build (or find) the index for the current data; what it holds and where."""
+    started = time.perf_counter()
+    chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
+    loaded = _open(settings, engine, log, chosen, force=force, progress=progress)
+    index = loaded.index
+    path = ix.index_path(settings.state_dir, index.table, index.key)
+    return {"path": str(path), "bytes": path.stat().st_size if path.exists() else None, "customers": index.n,
+            "fields": {name: len(f.values) for name, f in index.fields.items()}, "numeric": index.numeric,
+            "model": index.model_id, "build_seconds": index.seconds, **_meta(loaded, chosen, started),
+            "query_ids": [r.id for r in log.records]}
+
+
+def forget() -> None:
+    """Drop the in-process cache (tests; a long-running server never needs it: a new data file is noticed)."""
+    with _lock:
+        _memory.clear()
