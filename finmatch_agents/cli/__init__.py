@@ -92,7 +92,19 @@ def root(
 
 
 def _register() -> None:
-    from finmatch_agents.cli import analyze, data, doctor, explore, history, match, metrics, models, predict, sql
+    from finmatch_agents.cli import (
+        analyze,
+        data,
+        doctor,
+        explore,
+        history,
+        match,
+        metrics,
+        models,
+        predict,
+        similar,
+        sql,
+    )
 
     app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
     from finmatch_agents.cli import chat
@@ -101,6 +113,7 @@ def _register() -> None:
     app.command("ask", rich_help_panel="Analysis")(chat.ask)
     app.add_typer(match.app, name="match", rich_help_panel="Analysis")
     app.add_typer(predict.app, name="predict", rich_help_panel="Analysis")
+    app.add_typer(similar.app, name="similar", rich_help_panel="Analysis")
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
     from finmatch_agents.cli import diff as diff_cli
     from finmatch_agents.cli import schedule

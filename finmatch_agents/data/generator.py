@@ -34,11 +34,15 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-GENERATOR_VERSION = "3"  # 2: customer_churned; 3: customer_goals
+GENERATOR_VERSION = "2"  # 2: customer_churned
 #: the random stream of the churn outcome (separate from the main stream: see generate_tables)
 CHURN_STREAM = 1
-#: the random stream of the stated goals (also separate, so every other column stays byte-identical per seed)
+#: the random stream of the stated goals (separate, so the records stay byte-identical per seed)
 GOALS_STREAM = 2
+#: the stated goals live in a table of their own (one row per customer), so fpr_records, its fingerprint and the
+#: analysis report are exactly what they were before the goals existed; its own version in finmatch_meta
+GOALS_TABLE = "customer_goals"
+GOALS_VERSION = "1"
 #: dictionary columns the generator leaves absent (its recommendations are not a phone campaign)
 NOT_GENERATED = ("campaign_contacts",)
 PERIOD_END = date(2026, 9, 30)
@@ -349,7 +353,6 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
     # the churn outcome: one draw per customer from the modelled probability, from a stream of its own so the
     # other columns stay byte-identical per seed to data generated before the column existed
     churned = np.random.default_rng([seed, CHURN_STREAM]).random(n) < churn
-    goals = _goals(np.random.default_rng([seed, GOALS_STREAM]), seg, age)
 
     columns: dict[str, pa.Array] = {
         "record_id": pa.array(record_ids, pa.string()),
@@ -389,7 +392,6 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
         "annual_income": pa.array(income[cust]),
         "credit_score": pa.array(credit[cust]),
         "customer_churned": pa.array(churned[cust]),
-        "customer_goals": pa.array(goals[cust], pa.string()),
     }
     records = pa.table(columns)
     products = pa.table({key: [row[key] for row in catalogue] for key in catalogue[0]})
@@ -399,6 +401,21 @@ def generate_tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
 def goal_intents() -> dict[str, tuple[str, ...]]:
     """Each planted intent's wordings (what the evaluation of the similarity search takes as the truth)."""
     return {k: wordings for k, (_type, wordings) in GOALS.items()}
+
+
+def generate_goals(records: pa.Table, seed: int) -> pa.Table:
+    """The ``customer_goals`` table (customer_id, customer_goals; one row per customer, ascending id): one planted
+    stated goal per customer (or none) drawn from its segment and age in ``records``, from a random stream of its
+    own, so generating the goals changes nothing else."""
+    import pyarrow as pa
+
+    ids = np.asarray(records.column("customer_id").to_numpy(zero_copy_only=False)).astype(str)
+    customers, first = np.unique(ids, return_index=True)
+    segments = np.asarray(records.column("customer_segment").to_numpy(zero_copy_only=False), dtype=object)[first]
+    seg = np.array([SEGMENTS.index(s) if s in SEGMENTS else SEGMENTS.index("Mass Market") for s in segments])
+    age = np.asarray(records.column("customer_age").to_numpy(zero_copy_only=False), dtype=float)[first]
+    goals = _goals(np.random.default_rng([seed, GOALS_STREAM]), seg, age)
+    return pa.table({"customer_id": pa.array(customers, pa.string()), "customer_goals": pa.array(goals, pa.string())})
 
 
 def _goals(rng: np.random.Generator, seg: np.ndarray, age: np.ndarray) -> np.ndarray:
@@ -429,21 +446,24 @@ def stale_cutoff() -> date:
 
 
 def write_synthetic(db: Path, customers: int, seed: int, *, force: bool) -> dict[str, int]:
-    """Generate and store fpr_records + products atomically; returns row counts per table."""
+    """Generate and store fpr_records + products (and the stated goals) atomically; returns row counts per table."""
     records, products = generate_tables(customers, seed)
+    goals = generate_goals(records, seed)
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
-        writer.check_replace(con, ["fpr_records", "products"], force, db)
-        for name, table in (("fpr_records", records), ("products", products)):
+        writer.check_replace(con, ["fpr_records", "products", GOALS_TABLE], force, db)
+        for name, table in (("fpr_records", records), ("products", products), (GOALS_TABLE, goals)):
             con.register("_incoming", table)
             con.execute(writer.table_ddl(name, table.column_names))
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             con.unregister("_incoming")
-            writer.record_meta(con, name, "synthetic", {"generator_version": GENERATOR_VERSION, "seed": seed,
-                                                        "customers": customers, "period_end": PERIOD_END})
+            version = {"goals_version": GOALS_VERSION} if name == GOALS_TABLE else {}
+            writer.record_meta(con, name, "synthetic", {"generator_version": GENERATOR_VERSION, **version,
+                                                        "seed": seed, "customers": customers,
+                                                        "period_end": PERIOD_END})
 
     writer.atomic_write(db, work)
-    return {"fpr_records": records.num_rows, "products": products.num_rows}
+    return {"fpr_records": records.num_rows, "products": products.num_rows, GOALS_TABLE: goals.num_rows}
 
 
 def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> bool:

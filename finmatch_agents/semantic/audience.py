@@ -61,7 +61,8 @@ EDGE = {"a", "an", "the", "and", "or", "for", "in", "of", "to", "some", "any", "
 #: people words: who is asked about, not a figure ("professionals" reads as customers: the data has no occupation)
 PEOPLE = {phrase(p) for p in ("customer", "customers", "client", "clients", "people", "person", "persons",
                               "professional", "professionals", "individual", "individuals", "prospect",
-                              "prospects", "account holder", "account holders", "member", "members")}
+                              "prospects", "account holder", "account holders", "member", "members", "owner",
+                              "owners", "household", "households")}
 NEGATE = {"no", "not", "dont", "doesnt", "never", "non", "without", "excluding", "except", "exclude", "nor"}
 OFFERED = {"offered", "recommended", "pitched", "targeted", "proposed"}
 #: verbs of having a product (the chat's filler already has hold, held, holding, have, has, having)

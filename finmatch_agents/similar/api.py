@@ -5,7 +5,8 @@ Each function takes the settings, an open sandbox engine and a query log, and re
 * :func:`search` — ``search(settings, engine, log, question, top)``: ``interpretation`` (echoed first),
   ``constraints``, ``intent``, ``ranker`` (``embedding`` or ``lexical``, and why), ``matched`` (customers
   meeting the constraints), ``results`` (rank, customer, score, reasons) and ``query_ids``;
-* :func:`like` — ``like(settings, engine, log, customer_id, top)``: the nearest customers to one customer;
+* :func:`like` — ``like(settings, engine, log, customer_ids, top)``: the nearest customers to one customer (or
+  to the centre of a few), never the seeds themselves;
 * :func:`like_segment` — an audience like a seed group ("accepted Mortgage in 2025"), with its size;
 * :func:`build_index` — builds (or confirms) the cached index.
 
@@ -172,15 +173,27 @@ def _meta(loaded: _Loaded, ranker: Ranker, started: float) -> dict[str, Any]:
 
 
 def search(settings: Settings, engine: Engine, log: QueryLog, question: str, top: int = DEFAULT_TOP, *,
-           ranker: str = "auto") -> dict[str, Any]:
-    """Customers for a plain-language question: exact constraints, then ranked by the semantic part."""
+           ranker: str = "auto", reveal: bool = False) -> dict[str, Any]:
+    """Customers for a plain-language question: exact constraints, then ranked by the semantic part.
+
+    ``reveal`` quotes free-text PII (the stated goal) in the reasons; by default a reason names the field only."""
     started = time.perf_counter()
     _check_top(top)
     chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
     loaded = _open(settings, engine, log, chosen)
     parse(loaded.layer, question)  # refuse before any work
-    result = run_search(loaded.layer, engine, log, loaded.index, chosen, question, top)
+    result = run_search(loaded.layer, engine, log, loaded.index, chosen, question, top, reveal)
     return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
+
+
+def matching_ids(settings: Settings, engine: Engine, log: QueryLog, question: str) -> list[str]:
+    """Every customer meeting the question's constraints (its semantic part ignored), in customer order: the
+    whole audience a campaign would export, and what the evaluation checks against independent SQL."""
+    chosen = choose_ranker(LEXICAL)
+    loaded = _open(settings, engine, log, chosen)
+    q = parse(loaded.layer, question)
+    rows = select(loaded.layer, engine, log, loaded.index, q).rows
+    return [str(c) for c in loaded.index.customer_ids[rows]]
 
 
 def close_ids(settings: Settings, engine: Engine, log: QueryLog, customer_id: str) -> list[str]:
@@ -190,17 +203,35 @@ def close_ids(settings: Settings, engine: Engine, log: QueryLog, customer_id: st
     return [] if isinstance(res, named.Skipped) else [str(r["customer_id"]) for r in res.dicts()]
 
 
-def like(settings: Settings, engine: Engine, log: QueryLog, customer_id: str, top: int = DEFAULT_TOP, *,
-         ranker: str = "auto") -> dict[str, Any]:
-    """The customers most like one customer (standardised features and text vectors, exact scan)."""
+def like(settings: Settings, engine: Engine, log: QueryLog, customer_ids: list[str], top: int = DEFAULT_TOP, *,
+         ranker: str = "auto", reveal: bool = False) -> dict[str, Any]:
+    """The customers most like one customer, or like the centre of a few (standardised features and text
+    vectors, an exact scan of every other customer). An unknown id is a UsageError naming it and the closest
+    ids; the seed customers themselves are never listed."""
     started = time.perf_counter()
     _check_top(top)
+    ids = [customer_ids] if isinstance(customer_ids, str) else list(customer_ids)
+    ids = list(dict.fromkeys(str(c).strip() for c in ids if str(c).strip()))
+    if not ids:
+        raise UsageError("say which customer(s) to find look-alikes of", hint="e.g. --like C0000123")
+    if len(ids) > MAX_TOP:
+        raise UsageError(f"at most {MAX_TOP} seed customers (got {len(ids)}); describe a larger group with "
+                         "--like-segment")
     chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
     loaded = _open(settings, engine, log, chosen)
-    if loaded.index.row_of(customer_id) is None:
-        raise UsageError(f"customer '{customer_id}' is not in {settings.table}",
-                         hint=_did_you_mean(close_ids(settings, engine, log, customer_id)))
-    result = like_one(loaded.index, chosen, customer_id, top)
+    unknown = [c for c in ids if loaded.index.row_of(c) is None]
+    if unknown:
+        names = ", ".join(f"'{c}'" for c in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
+                                                             else "")
+        raise UsageError(f"customer {names} {'is' if len(unknown) == 1 else 'are'} not in {settings.table}",
+                         hint=_did_you_mean(close_ids(settings, engine, log, unknown[0])))
+    if len(ids) == 1:
+        result = like_one(loaded.index, chosen, ids[0], top, reveal=reveal)
+    else:
+        import numpy as np
+
+        rows = np.array(sorted(int(loaded.index.row_of(c)) for c in ids), dtype=np.int64)  # type: ignore[arg-type]
+        result = like_group(loaded.index, chosen, rows, top, ", ".join(ids), reveal=reveal)
     return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
 
 
@@ -209,7 +240,7 @@ def _did_you_mean(ids: list[str]) -> str | None:
 
 
 def like_segment(settings: Settings, engine: Engine, log: QueryLog, seed: str, top: int = DEFAULT_TOP, *,
-                 ranker: str = "auto", question: str | None = None) -> dict[str, Any]:
+                 ranker: str = "auto", question: str | None = None, reveal: bool = False) -> dict[str, Any]:
     """An audience like a seed group described in words ("accepted Mortgage in 2025"): the customers outside
     the group most like its centre, and how many resemble it. ``question`` narrows the candidates."""
     started = time.perf_counter()
@@ -231,7 +262,7 @@ def like_segment(settings: Settings, engine: Engine, log: QueryLog, seed: str, t
             raise UsageError("with --like-segment the question may only add constraints (no “interested in”)")
         candidates = select(loaded.layer, engine, log, loaded.index, narrow).rows
         interpretation += f" → among: {narrow.echo(loaded.layer.model)}"
-    result = like_group(loaded.index, chosen, seeds.rows, top, seed, candidates)
+    result = like_group(loaded.index, chosen, seeds.rows, top, seed, candidates, reveal=reveal)
     result.interpretation = interpretation
     return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
 

@@ -45,6 +45,8 @@ NUMERIC = ("age", "income", "balance", "credit_score", "transactions", "churn_pr
            "held_types", "risk_appetite", "financial_acumen")
 LOG_SCALE = frozenset({"income", "balance", "annual_revenue", "transactions"})
 SINGLE_COLUMNS = {"goal": "customer_goals", "segment": "customer_segment", "stage": "customer_lifecycle_stage"}
+#: the stated goals: a table of their own (the generator's, one row per customer), else a records column of that name
+GOALS = "customer_goals"
 CHUNK = 32_768
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -144,10 +146,20 @@ class Index:
 
 
 # -- building ---------------------------------------------------------------------------------------------
+def _goals_table(engine: Engine) -> bool:
+    """Whether the database has a usable stated-goals table (customer_id and customer_goals)."""
+    if GOALS not in engine.tables():
+        return False
+    return {"customer_id", "customer_goals"} <= {c.name for c in engine.columns(GOALS)}
+
+
 def data_key(engine: Engine, log: QueryLog, table: str, products: str) -> str:
     records = fingerprint(engine, log, table) or "none"
     catalogue = fingerprint(engine, log, products) if products in engine.tables() else None
-    return f"v{INDEX_VERSION}-{records}-{catalogue or 'nocatalogue'}"
+    key = f"v{INDEX_VERSION}-{records}-{catalogue or 'nocatalogue'}"
+    if _goals_table(engine):
+        key += f"-{fingerprint(engine, log, GOALS) or 'nogoals'}"
+    return key
 
 
 def _present(engine: Engine, table: str, products: str) -> set[str]:
@@ -178,13 +190,20 @@ def build(engine: Engine, log: QueryLog, table: str, *, products: str = "product
                                                  "column": column, "customers": None, **PARAMS})
     fields: dict[str, Field] = {}
     step("text fields", 1, 4)
+    goals_table = _goals_table(engine)
     for name, col in SINGLE_COLUMNS.items():
-        res = runner.run("similar/latest", group_column=col)
+        if name == "goal" and goals_table:
+            res = runner.run("similar/goals", goals=GOALS)
+        elif name == "goal" and col not in present:
+            notes.append(f"{FIELDS[name][0]} not used: no {GOALS} table and no {col} column")
+            continue
+        else:
+            res = runner.run("similar/latest", group_column=col)
         if isinstance(res, named.Skipped):
             notes.append(f"{FIELDS[name][0]} not used: {res.reason}")
             continue
         got = result_columns(res)
-        queries[f"similar/latest:{col}"] = res[0].id
+        queries[f"similar/{'goals' if name == 'goal' and goals_table else 'latest:' + col}"] = res[0].id
         values, inverse = np.unique(got.objects("value").astype(str), return_inverse=True)
         ids = np.full(n, -1, dtype=np.int32)
         ids[got.ints("cix")] = inverse

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from finmatch_agents.similar.index import Index
     from finmatch_agents.warehouse.engine import Engine
 
+#: fields whose values are free text that may identify a person (the stated goal is PII in the dictionary): a reason
+#: names the field, not its text, unless the caller reveals it (the CLI, whose user can read the data anyway)
+PII_FIELDS = frozenset({"goal"})
 TEXT_WEIGHT = 0.5  # look-alikes: the text part's weight (the standardised features have the rest)
 MAX_REASONS = 3
 FORMATS = {"income": "{:,.0f}", "balance": "{:,.0f}", "annual_revenue": "{:,.0f}", "age": "{:.0f}",
@@ -113,7 +116,7 @@ def constraint_reasons(layer: SemanticLayer, q: AudienceQuery, audience: Audienc
     return reasons, values
 
 
-def semantic_reasons(index: Index, s: Scores, i: int, row: int) -> list[str]:
+def semantic_reasons(index: Index, s: Scores, i: int, row: int, reveal: bool = False) -> list[str]:
     """The fields that gave the ``i``-th candidate most of its score, with the value that matched."""
     out = []
     parts = sorted(((float(p[i]), name) for name, p in s.parts.items()), reverse=True)
@@ -126,7 +129,8 @@ def semantic_reasons(index: Index, s: Scores, i: int, row: int) -> list[str]:
             continue
         sims = s.best[name]
         best = max(values, key=lambda v: float(sims[f.values.index(v)]))
-        out.append(f"{FIELDS[name][0]}: {best} (+{part:.2f})")
+        shown = best if reveal or name not in PII_FIELDS else "matches"
+        out.append(f"{FIELDS[name][0]}: {shown} (+{part:.2f})")
     return out
 
 
@@ -168,7 +172,7 @@ def parse(layer: SemanticLayer, question: str) -> AudienceQuery:
 
 
 def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ranker: Ranker, question: str,
-           top: int) -> SearchResult:
+           top: int, reveal: bool = False) -> SearchResult:
     q = parse(layer, question)
     first = len(log.records)
     audience = select(layer, engine, log, index, q)
@@ -190,7 +194,7 @@ def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ra
         row = int(rows[i])
         reasons, values = constraint_reasons(layer, q, audience, int(i))
         if s is not None:
-            reasons += semantic_reasons(index, s, int(i), row)
+            reasons += semantic_reasons(index, s, int(i), row, reveal)
         hits.append(Hit(place, str(index.customer_ids[row]), float(s.scores[i]) if s is not None else None,
                         reasons, values))
     if q.constrained and not len(rows):
@@ -290,7 +294,7 @@ def like_rows(index: Index, ranker: Ranker, seed_rows: np.ndarray, candidates: n
     return score, numeric, text
 
 
-def like_reasons(index: Index, seed_rows: np.ndarray, row: int) -> list[str]:
+def like_reasons(index: Index, seed_rows: np.ndarray, row: int, reveal: bool = False) -> list[str]:
     """The features closest to the seed's (values side by side) and the text values they share."""
     out = []
     seed_raw = index.raw[seed_rows]
@@ -310,12 +314,15 @@ def like_reasons(index: Index, seed_rows: np.ndarray, row: int) -> list[str]:
     for name, f in index.fields.items():
         mine_values = set(f.of(row))
         common = [v for v in mine_values if any(v in f.of(int(s)) for s in seed_rows[:50])]
-        if common:
+        if common and name in PII_FIELDS and not reveal:
+            shared.append(f"same {FIELDS[name][0]}")
+        elif common:
             shared.append(f"same {FIELDS[name][0]}: {', '.join(sorted(common)[:2])}")
     return numeric + shared[:MAX_REASONS]
 
 
-def like(index: Index, ranker: Ranker, customer_id: str, top: int, close: list[str] | None = None) -> LikeResult:
+def like(index: Index, ranker: Ranker, customer_id: str, top: int, close: list[str] | None = None,
+         reveal: bool = False) -> LikeResult:
     row = index.row_of(customer_id)
     if row is None:
         hint = f"did you mean {', '.join(close)}?" if close else None
@@ -325,13 +332,13 @@ def like(index: Index, ranker: Ranker, customer_id: str, top: int, close: list[s
     score, _numeric, _text = like_rows(index, ranker, seed, candidates)
     picked = order(score, candidates, top)
     hits = [Hit(k, str(index.customer_ids[candidates[i]]), float(score[i]),
-                like_reasons(index, seed, int(candidates[i]))) for k, i in enumerate(picked, start=1)]
+                like_reasons(index, seed, int(candidates[i]), reveal)) for k, i in enumerate(picked, start=1)]
     notes = list((ranker.note and [ranker.note]) or [])
     return LikeResult(customer_id, 1, ranker, hits, index.n, len(candidates), None, None, [], notes)
 
 
 def like_group(index: Index, ranker: Ranker, seed_rows: np.ndarray, top: int, label: str,
-               candidates: np.ndarray | None = None) -> LikeResult:
+               candidates: np.ndarray | None = None, reveal: bool = False) -> LikeResult:
     """Customers most like the seed group, and how many resemble it: a customer outside the group resembles
     it when its score is at least the median score of the group's own members."""
     if not len(seed_rows):
@@ -342,7 +349,7 @@ def like_group(index: Index, ranker: Ranker, seed_rows: np.ndarray, top: int, la
     threshold = float(np.median(own))
     picked = order(score, outside, top)
     hits = [Hit(k, str(index.customer_ids[outside[i]]), float(score[i]),
-                like_reasons(index, seed_rows, int(outside[i]))) for k, i in enumerate(picked, start=1)]
+                like_reasons(index, seed_rows, int(outside[i]), reveal)) for k, i in enumerate(picked, start=1)]
     notes = list((ranker.note and [ranker.note]) or [])
     return LikeResult(label, len(seed_rows), ranker, hits, index.n, len(outside), int((score >= threshold).sum()),
                       threshold, [], notes)
