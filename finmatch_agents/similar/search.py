@@ -172,12 +172,18 @@ def parse(layer: SemanticLayer, question: str) -> AudienceQuery:
 
 
 def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ranker: Ranker, question: str,
-           top: int, reveal: bool = False) -> SearchResult:
-    q = parse(layer, question)
+           top: int, reveal: bool = False, *, audience: tuple[AudienceQuery, Audience] | None = None
+           ) -> SearchResult:
+    """``audience``: the question already read and its customers already selected (one filter for several
+    rankers, as the evaluation does)."""
     first = len(log.records)
-    audience = select(layer, engine, log, index, q)
+    if audience is None:
+        q = parse(layer, question)
+        chosen = select(layer, engine, log, index, q)
+    else:
+        q, chosen = audience
     notes = list((ranker.note and [ranker.note]) or [])
-    rows = audience.rows
+    rows = chosen.rows
     if q.intent and len(rows):
         s = _intent_scores(index, ranker, q.intent, rows)
         if ranker.name == LEXICAL and not s.matched_terms:
@@ -192,7 +198,7 @@ def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ra
     hits = []
     for place, i in enumerate(picked, start=1):
         row = int(rows[i])
-        reasons, values = constraint_reasons(layer, q, audience, int(i))
+        reasons, values = constraint_reasons(layer, q, chosen, int(i))
         if s is not None:
             reasons += semantic_reasons(index, s, int(i), row, reveal)
         hits.append(Hit(place, str(index.customer_ids[row]), float(s.scores[i]) if s is not None else None,
@@ -200,13 +206,13 @@ def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ra
     if q.constrained and not len(rows):
         notes.append("no customer meets the constraints")
     return SearchResult(question, q.echo(layer.model), q.constraints(layer.model), q.intent, ranker, len(rows),
-                        index.n, hits, [r.id for r in log.records[first:]], audience.sql, notes)
+                        index.n, hits, [r.id for r in log.records[first:]], chosen.sql, notes)
 
 
 def _intent_scores(index: Index, ranker: Ranker, intent: str, rows: np.ndarray) -> Scores:
     if ranker.name == EMBEDDING:
         assert ranker.embedder is not None
-        return vector_scores(index, ranker.embedder.embed([intent])[0], rows)
+        return vector_scores(index, ranker.embedder.embed_query(intent), rows)
     assert ranker.lexical is not None
     return ranker.lexical.scores(intent, rows)
 

@@ -29,6 +29,10 @@ class Truth:
     goal: dict[str, str | None]
     interests: dict[str, tuple[str, ...]]
 
+    def subset(self, cases: list[Case], chosen: list[Case]) -> Truth:
+        """The truth of ``chosen``, some of the ``cases`` it was computed for."""
+        return Truth([self.sets[cases.index(c)] for c in chosen], self.goal, self.interests)
+
 
 def truth(db: Path, cases: list[Case] = CASES) -> Truth:
     """Computed with a plain DuckDB connection of its own (before the sandbox opens the file)."""
@@ -71,7 +75,8 @@ class Score:
     truth: int = 0
     found: int = 0  # truth customers selected
     listed_wrong: int = 0  # listed top-10 customers outside the truth
-    refused: list[str] = field(default_factory=list)  # questions the search could not read (each one a failure)
+    refused: list[str] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)  # ranking time per case (after the filter)
     ndcgs: list[float] = field(default_factory=list)
     per_case: list[dict[str, Any]] = field(default_factory=list)
 
@@ -88,30 +93,33 @@ class Score:
         return float(np.mean(self.ndcgs)) if self.ndcgs else 0.0
 
 
-def evaluate(settings: Any, engine: Any, log: Any, t: Truth, ranker: str, cases: list[Case] = CASES) -> Score:
-    """Run every case through the real search (the api) and score it against ``t``."""
-    from finmatch_agents.errors import UsageError
+def evaluate(settings: Any, engine: Any, log: Any, t: Truth, rankers: tuple[str, ...] = ("embedding", "lexical"),
+             cases: list[Case] = CASES, top: int = 10) -> dict[str, Score]:
+    """Run every case through the real search (the api: one filter per case, every ranker) and score it."""
     from finmatch_agents.similar import api
 
-    score = Score(ranker)
-    for case, expected in zip(cases, t.sets, strict=True):
-        try:
-            result = api.search(settings, engine, log, case.question, 10, ranker=ranker)
-        except UsageError as exc:
-            score.refused.append(f"{case.question}: {exc.message}")
-            continue
-        chosen = set(api.matching_ids(settings, engine, log, case.question))
-        score.selected += len(chosen)
-        score.correct += len(chosen & expected)
-        score.truth += len(expected)
-        score.found += len(chosen & expected)
-        listed = [h["customer_id"] for h in result["results"]]
-        score.listed_wrong += sum(1 for c in listed if c not in expected)
-        grades = [grade(case, t.goal.get(c), t.interests.get(c, ())) for c in listed]
-        ideal = [grade(case, t.goal.get(c), t.interests.get(c, ())) for c in expected]
-        value = ndcg(grades, ideal)
-        if value is not None:
-            score.ndcgs.append(value)
-        score.per_case.append({"question": case.question, "matched": result["matched"], "truth": len(expected),
-                               "ndcg10": value, "interpretation": result["interpretation"], "top": listed[:3]})
-    return score
+    scores = {r: Score(r) for r in rankers}
+    results = api.evaluate_questions(settings, engine, log, [c.question for c in cases], top, rankers)
+    for case, expected, got in zip(cases, t.sets, results, strict=True):
+        for ranker, score in scores.items():
+            if "error" in got:
+                score.refused.append(f"{case.question}: {got['error']}")
+                continue
+            chosen = set(got["matched_ids"])
+            result = got[ranker]
+            score.selected += len(chosen)
+            score.correct += len(chosen & expected)
+            score.truth += len(expected)
+            score.found += len(chosen & expected)
+            listed = [h["customer_id"] for h in result["results"]]
+            score.listed_wrong += sum(1 for c in listed if c not in expected)
+            grades = [grade(case, t.goal.get(c), t.interests.get(c, ())) for c in listed]
+            ideal = [grade(case, t.goal.get(c), t.interests.get(c, ())) for c in expected]
+            value = ndcg(grades, ideal, top)
+            if value is not None:
+                score.ndcgs.append(value)
+            score.ms.append(result["ms"])
+            score.per_case.append({"question": case.question, "matched": result["matched"], "truth": len(expected),
+                                   "ndcg10": value, "interpretation": result["interpretation"],
+                                   "top": listed[:3]})
+    return scores
