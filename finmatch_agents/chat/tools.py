@@ -54,6 +54,18 @@ class CustomerArgs(ToolArgs):
     limit: int = Field(default=20, ge=1, le=MAX_TOOL_ROWS)
 
 
+class SimilarArgs(ToolArgs):
+    """A plain-language audience question, or customers to find look-alikes of (one of the two)."""
+
+    question: str | None = Field(default=None, max_length=500, description="Which customers, in plain language: "
+                                 "constraints the semantic model knows, then what they might want after "
+                                 "'interested in', e.g. 'customers with credit score over 750 interested in "
+                                 "investment products'.")
+    like: list[str] = Field(default_factory=list, max_length=20, description="Customer ids to find look-alikes of "
+                            "(instead of a question).")
+    top: int = Field(default=10, ge=1, le=MAX_TOOL_ROWS)
+
+
 class QueryArgs(ToolArgs):
     """The structured query (its JSON schema, with the model's names and values, comes from the session's
     semantic layer: :func:`query_args`)."""
@@ -141,6 +153,28 @@ class ChatTools:
         data.update({"interpretation": compiled.title, "units": {k: u for k, _h, u in compiled.columns}})
         return self.masker.text(json.dumps(data, default=str))
 
+    def similar_customers(self, args: SimilarArgs) -> str:
+        """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
+        from finmatch_agents.errors import FinMatchError
+        from finmatch_agents.similar import api
+
+        s = self.session
+        if bool(args.question) == bool(args.like):
+            return "not done: give either a question or customer ids to find look-alikes of (one of the two)"
+        before = len(s.log.records)
+        try:
+            if args.like:
+                result = api.like(s.settings, s.engine, s.log, args.like, args.top)
+            else:
+                assert args.question is not None
+                result = api.search(s.settings, s.engine, s.log, args.question, args.top)
+        except FinMatchError as exc:
+            return f"not done: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        self.query_ids += [r.id for r in s.log.records[before:]]
+        keep = ("interpretation", "seed", "ranker_label", "matched", "customers", "seed_size", "lookalikes",
+                "notes", "results")
+        return self.masker.text(json.dumps({k: result[k] for k in keep if k in result}, default=str))
+
     def tools(self) -> list[Tool]:
         s = self.session
         run_sql, _describe = data_tools(self.access)
@@ -163,4 +197,8 @@ class ChatTools:
             Tool("find_customers", "Customers matching filters, with segment, lifecycle stage, churn and satisfaction "
                  "(names and e-mails are masked).", CustomerArgs,
                  lambda a: run_sql.run(SqlArgs(sql=self.customers_sql(a), purpose="customers matching filters"))),
+            Tool("similar_customers", "Find customers like these: a plain-language question (exact constraints from "
+                 "the semantic model, then ranked by what they might want, each with why it matched), or the "
+                 "customers most like given customer ids. Says how many meet the constraints and which ranker "
+                 "answered.", SimilarArgs, self.similar_customers),
         ]

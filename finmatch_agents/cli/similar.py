@@ -124,6 +124,10 @@ def search(
         raise UsageError("--like and --like-segment: give one")
     if like and question:
         raise UsageError("--like takes no question (use --like-segment to narrow a group's look-alikes)")
+    if export is not None:
+        from finmatch_agents.similar.export import check_path
+
+        check_path(export)  # before any work
     if not like and not like_segment and not question:
         raise UsageError('say which customers: finmatch similar "QUESTION", --like ID or --like-segment SEED')
     s = common.settings(db=db, table=table)

@@ -19,10 +19,12 @@ unknown customer id (with the closest ids), ``ranker="embedding"`` without the e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from finmatch_agents.errors import MissingExtra, UsageError
 from finmatch_agents.files import atomic_write_text
 from finmatch_agents.semantic.layer import SemanticLayer
 from finmatch_agents.semantic.model import load_model
+from finmatch_agents.semantic.vocabulary import Vocabulary, learn
 from finmatch_agents.similar import embed
 from finmatch_agents.similar import index as ix
 from finmatch_agents.similar.rank import EMBEDDING, LEXICAL, Lexical
@@ -52,7 +55,7 @@ PRODUCTS = "products"
 _lock = threading.Lock()
 
 
-@dataclass
+@dataclasses.dataclass
 class _Loaded:
     stamp: tuple[Any, ...]
     index: Index
@@ -93,7 +96,7 @@ def choose_ranker(name: str = "auto", *, threads: int = 1) -> Ranker:
         return Ranker(LEXICAL)
     if missing:
         return Ranker(LEXICAL, note=f"ranked by BM25: {missing}; {embed.INSTALL_HINT}")
-    return Ranker(EMBEDDING, embedder=embed.load_embedder(threads))
+    return Ranker(EMBEDDING, threads=threads)
 
 
 def _key(settings: Settings, engine: Engine, log: QueryLog, table: str) -> str:
@@ -115,12 +118,47 @@ def _key(settings: Settings, engine: Engine, log: QueryLog, table: str) -> str:
     return key
 
 
-def _layer(settings: Settings, engine: Engine, log: QueryLog, table: str) -> SemanticLayer:
+def _layer(settings: Settings, engine: Engine, log: QueryLog, table: str, cache: Path | None = None
+           ) -> SemanticLayer:
+    """The semantic layer over the data. What it learns from the data (distinct values, first and last day)
+    is kept beside the index (``cache``), keyed by the model, so a new process runs no SQL for it."""
     present = {c.name for c in engine.columns(table)}
     if PRODUCTS in engine.tables():
         present |= {f"products.{c.name}" for c in engine.columns(PRODUCTS)}
-    return SemanticLayer.learn(load_model(settings), lambda sql, title: engine.query(sql, log=log, title=title),
-                               table, present)
+    model = load_model(settings)
+    digest = hashlib.sha256(_canonical(model).encode("utf-8")).hexdigest()[:16]
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if data["model"] == digest and data["present"] == sorted(present):
+                vocab = Vocabulary(frozenset(data["present"]), {k: tuple(v) for k, v in data["values"].items()},
+                                   _day(data["first_day"]), _day(data["last_day"]))
+                return SemanticLayer(model, vocab, table)
+    vocab = learn(model, lambda sql, title: engine.query(sql, log=log, title=title), table, present)
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            atomic_write_text(cache, json.dumps({
+                "model": digest, "present": sorted(vocab.present), "values": vocab.values,
+                "first_day": vocab.first_day and vocab.first_day.isoformat(),
+                "last_day": vocab.last_day and vocab.last_day.isoformat()}, sort_keys=True))
+    return SemanticLayer(model, vocab, table)
+
+
+def _canonical(value: Any) -> str:
+    """A text for ``value`` that is the same in every process (sets sorted; repr() of a set is not)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return f"{type(value).__name__}({_canonical(dataclasses.asdict(value))})"
+    if isinstance(value, dict):
+        return "{" + ",".join(sorted(f"{_canonical(k)}:{_canonical(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, set | frozenset):
+        return "{" + ",".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    return repr(value)
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, force: bool = False,
@@ -145,7 +183,7 @@ def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, 
             if index is None or index.key != key:
                 index = ix.build(engine, log, table, products=PRODUCTS, progress=progress, key=key)
                 ix.save(index, path)
-        loaded = _Loaded(stamp or (slot,), index, _layer(settings, engine, log, table))
+        loaded = _Loaded(stamp or (slot,), index, _layer(settings, engine, log, table, path.with_suffix(".vocab.json")))
         _vectors(settings, loaded, ranker, progress, path)
         if stamp is not None:
             _memory[slot] = loaded
@@ -155,10 +193,11 @@ def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, 
 def _vectors(settings: Settings, loaded: _Loaded, ranker: Ranker, progress: Progress | None,
              path: Path | None = None) -> None:
     index = loaded.index
-    if ranker.name == EMBEDDING and ranker.embedder is not None and index.model_id != ranker.embedder.model_id:
+    if ranker.name == EMBEDDING and index.model_id != embed.MODEL_ID:
+        embedder = ranker.embedder
+        assert embedder is not None
         with ix.locked(settings.state_dir):
-            ix.attach_vectors(index, ranker.embedder, ix.vectors_path(settings.state_dir, ranker.embedder.model_id),
-                              progress)
+            ix.attach_vectors(index, embedder, ix.vectors_path(settings.state_dir, embedder.model_id), progress)
             ix.save(index, path or ix.index_path(settings.state_dir, index.table, index.key))
     if ranker.name == LEXICAL:
         if loaded.lexical is None:
@@ -180,6 +219,8 @@ def search(settings: Settings, engine: Engine, log: QueryLog, question: str, top
     started = time.perf_counter()
     _check_top(top)
     chosen = choose_ranker(ranker, threads=getattr(settings, "effective_threads", 1))
+    if chosen.name == EMBEDDING:
+        embed.preload(chosen.threads)  # the model loads while the index is read and the filter runs
     loaded = _open(settings, engine, log, chosen)
     parse(loaded.layer, question)  # refuse before any work
     result = run_search(loaded.layer, engine, log, loaded.index, chosen, question, top, reveal)

@@ -150,7 +150,32 @@ class Embedder:
         return result
 
 
+_loading = threading.Lock()
+
+
 @cache
-def load_embedder(threads: int = 1) -> Embedder:
-    """The process's one embedder (loading the ONNX session takes about half a second)."""
+def _embedder(threads: int) -> Embedder:
     return Embedder(threads)
+
+
+def load_embedder(threads: int = 1) -> Embedder:
+    """The process's one embedder (loading the ONNX session takes about half a second); a load already under
+    way (:func:`preload`) is waited for, not repeated."""
+    with _loading:
+        return _embedder(threads)
+
+
+def preload(threads: int = 1) -> None:
+    """Start loading the embedder in a background thread (a failure surfaces at :func:`load_embedder`)."""
+    if _embedder.cache_info().currsize:
+        return
+
+    def work() -> None:
+        try:
+            load_embedder(threads)
+        except Exception:  # reported when the embedder is used (the exception is not cached)
+            _embedder.cache_clear()
+
+    # not a daemon: a process that ends while onnxruntime is still loading must wait for it (killing the thread
+    # mid-load aborts the interpreter)
+    threading.Thread(target=work, name="finmatch-embedder", daemon=False).start()

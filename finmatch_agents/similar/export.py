@@ -24,11 +24,19 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             for h in result["results"]]
 
 
-def export(result: dict[str, Any], path: Path) -> int:
-    """Write the ranked customers of ``result`` to ``path`` (format from the suffix); returns the row count."""
+def check_path(path: Path) -> str:
+    """The export format for ``path`` (from its suffix), or a UsageError (exit 2)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"--export: '{path.name}' must end in .csv or .parquet")
+    if path.is_dir():
+        raise UsageError(f"--export: '{path}' is a folder; give a file name")
+    return kind
+
+
+def export(result: dict[str, Any], path: Path) -> int:
+    """Write the ranked customers of ``result`` to ``path`` (format from the suffix); returns the row count."""
+    kind = check_path(path)
     table = rows(result)
     if kind == "csv":
         data = (csv_line(COLUMNS) + "".join(csv_line([r[c] for c in COLUMNS]) for r in table)).encode("utf-8")

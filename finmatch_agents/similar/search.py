@@ -52,12 +52,23 @@ class Hit:
 
 @dataclass
 class Ranker:
-    """Which ranker answers, and why (the embedding extra missing is said, never hidden)."""
+    """Which ranker answers, and why (the embedding extra missing is said, never hidden). The embedding
+    model is loaded when first needed (:func:`finmatch_agents.similar.embed.preload` starts that early, beside
+    the index and the SQL)."""
 
     name: str
-    embedder: Embedder | None = None
+    loaded: Embedder | None = None
     lexical: Lexical | None = None
     note: str | None = None
+    threads: int = 1
+
+    @property
+    def embedder(self) -> Embedder | None:
+        if self.name == EMBEDDING and self.loaded is None:
+            from finmatch_agents.similar.embed import load_embedder
+
+            self.loaded = load_embedder(self.threads)
+        return self.loaded
 
     @property
     def label(self) -> str:
