@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5, help="in-process runs of each question (median)")
     parser.add_argument("--no-build", action="store_true", help="skip the forced index build (it is kept)")
+    parser.add_argument("--no-processes", action="store_true", help="skip the own-process timings")
     opts = parser.parse_args()
     work = opts.keep or Path(tempfile.mkdtemp(prefix="finmatch-bench-similar-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -60,21 +61,23 @@ def main() -> None:
     generate(db, opts.customers)
 
     out = work / "index.json"
-    if not opts.no_build:
-        seconds, mib = measure(["similar", "index", "--force", "--json"], stdout=out)
-        info = json.loads(out.read_text().splitlines()[-1])
-        print(f"index build (--force, own process): {info['customers']:,} customers in {seconds:.1f} s wall "
-              f"({info['ms'] / 1000:.1f} s in the call, of which features and text fields {info['build_seconds']:.1f}"
-              f" s), peak {mib:,.0f} MiB, file {info['bytes'] / 1e6:.1f} MB; text values: {info['fields']}")
-    seconds, mib = measure(["similar", "index", "--json"], stdout=out)
-    print(f"similar index again (cached by fingerprint): {seconds:.2f} s wall, peak {mib:,.0f} MiB")
-    colds = []
-    for question in QUESTIONS[:3]:
-        seconds, mib = measure(["similar", question, "--json"], stdout=out)
-        colds.append(seconds)
-    print(f"cold `finmatch similar QUESTION` process: median {statistics.median(colds):.2f} s, max {max(colds):.2f} s "
-          f"(peak {mib:,.0f} MiB)")
-    print(f"load average after the processes: {os.getloadavg()[0]:.2f}")
+    if not opts.no_processes:
+        if not opts.no_build:
+            seconds, mib = measure(["similar", "index", "--force", "--json"], stdout=out)
+            info = json.loads(out.read_text().splitlines()[-1])
+            print(f"index build (--force, own process): {info['customers']:,} customers in {seconds:.1f} s wall "
+                  f"({info['ms'] / 1000:.1f} s in the call, of which features and text fields "
+                  f"{info['build_seconds']:.1f} s), peak {mib:,.0f} MiB, file {info['bytes'] / 1e6:.1f} MB; "
+                  f"text values: {info['fields']}")
+        seconds, mib = measure(["similar", "index", "--json"], stdout=out)
+        print(f"similar index again (cached by fingerprint): {seconds:.2f} s wall, peak {mib:,.0f} MiB")
+        colds = []
+        for question in QUESTIONS[:3]:
+            seconds, mib = measure(["similar", question, "--json"], stdout=out)
+            colds.append(seconds)
+        print(f"cold `finmatch similar QUESTION` process: median {statistics.median(colds):.2f} s, "
+              f"max {max(colds):.2f} s (peak {mib:,.0f} MiB)")
+        print(f"load average after the processes: {os.getloadavg()[0]:.2f}")
 
     from finmatch_agents.config import load_settings
     from finmatch_agents.evidence import QueryLog

@@ -113,13 +113,26 @@ class Index:
         return rows.astype(np.int64)
 
     # -- composed vectors --------------------------------------------------------------------------------
+    def mean_weights(self, name: str) -> np.ndarray:
+        """A multi-valued field's membership as float32 weights that sum to 1 per customer (0 without a value),
+        computed once per index: a query is then one matrix-vector product."""
+        cache = self.__dict__.setdefault("_mean_weights", {})
+        if name not in cache:
+            member = self.fields[name].member
+            assert member is not None
+            weights = member.astype(np.float32)
+            weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+            cache[name] = weights
+        got: np.ndarray = cache[name]
+        return got
+
     def field_scores(self, name: str, sims: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Per customer of ``rows``: the field's similarity (a multi-valued field: the mean over its values)."""
         f = self.fields[name]
         if f.member is not None:
-            m = f.member[rows]
-            count = m.sum(axis=1)
-            got: np.ndarray = (m.astype(np.float32) @ sims.astype(np.float32)) / np.maximum(count, 1)
+            weights = self.mean_weights(name)
+            every = len(rows) == self.n
+            got: np.ndarray = (weights if every else weights[rows]) @ sims.astype(np.float32)
             return got
         assert f.ids is not None
         ids = f.ids[rows]

@@ -62,7 +62,8 @@ def vector_scores(index: Index, q: np.ndarray, rows: np.ndarray) -> Scores:
 
 
 class Lexical:
-    """BM25 statistics of an index (token counts per distinct value, customers' document lengths)."""
+    """BM25 statistics of an index: token counts per distinct value, customers' document lengths, and the
+    document frequency of every token of the book (computed once, so a query reads only its candidates)."""
 
     def __init__(self, index: Index) -> None:
         self.index = index
@@ -78,26 +79,41 @@ class Lexical:
                 lengths += index.field_scores(name, per_value, every) if len(per_value) else 0.0
         self.lengths = lengths
         self.avg = float(lengths.mean()) if index.n else 0.0
+        self.df: dict[str, int] = {}
+        for term in sorted({t for toks in self.tokens.values() for value in toks for t in value}):
+            has = np.zeros(index.n, dtype=bool)
+            for name, f in index.fields.items():
+                with_term = np.array([term in value for value in self.tokens[name]], dtype=bool)
+                if not with_term.any():
+                    continue
+                if f.member is not None:
+                    has |= f.member[:, with_term].any(axis=1)
+                else:
+                    assert f.ids is not None
+                    has |= (f.ids >= 0) & with_term[np.maximum(f.ids, 0)]
+            self.df[term] = int(has.sum())
 
     def scores(self, intent: str, rows: np.ndarray) -> Scores:
         index = self.index
         terms = list(dict.fromkeys(tokens(intent)))
-        every = np.arange(index.n)
-        tf_all = np.zeros((index.n, len(terms)), dtype=np.float64)
+        tf = np.zeros((len(rows), len(terms)), dtype=np.float64)
         per_field: dict[str, np.ndarray] = {}
+        field_tf: dict[str, np.ndarray] = {}
         for name, f in index.fields.items():
             counts = np.array([[toks.count(t) for t in terms] for toks in self.tokens[name]],
                               dtype=np.float64).reshape(len(f.values), len(terms))
             per_field[name] = counts
             if f.member is not None:
-                tf_all += f.member.astype(np.float64) @ counts
+                got = f.member[rows].astype(np.float64) @ counts
             else:
                 assert f.ids is not None
-                have = f.ids >= 0
-                tf_all[have] += counts[f.ids[have]]
-        df = (tf_all > 0).sum(axis=0)
+                ids = f.ids[rows]
+                got = np.where((ids >= 0)[:, None], counts[np.maximum(ids, 0)], 0.0) if len(terms) else \
+                    np.zeros((len(rows), 0))
+            field_tf[name] = got
+            tf += got
+        df = np.array([self.df.get(t, 0) for t in terms], dtype=np.float64)
         idf = np.log(1 + (index.n - df + 0.5) / (df + 0.5))
-        tf = tf_all[rows]
         norm = K1 * (1 - B + B * self.lengths[rows] / (self.avg or 1.0))
         weights = idf * (K1 + 1)
         term_scores = tf * weights / (tf + norm[:, None])
@@ -106,20 +122,10 @@ class Lexical:
         best: dict[str, np.ndarray] = {}
         for name, counts in per_field.items():
             # the field's share of each term's count, times the term's score: the parts add up to the score
-            field_tf = np.zeros((len(rows), len(terms)))
-            f = index.fields[name]
-            if f.member is not None:
-                field_tf = f.member[rows].astype(np.float64) @ counts
-            else:
-                assert f.ids is not None
-                ids = f.ids[rows]
-                have = ids >= 0
-                field_tf[have] = counts[ids[have]]
             with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.where(tf > 0, field_tf / np.where(tf > 0, tf, 1), 0.0)
+                share = np.where(tf > 0, field_tf[name] / np.where(tf > 0, tf, 1), 0.0)
             parts[name] = (share * term_scores).sum(axis=1) if len(terms) else np.zeros(len(rows))
-            best[name] = (counts * idf).sum(axis=1) if len(terms) else np.zeros(len(f.values))
-        del every
+            best[name] = (counts * idf).sum(axis=1) if len(terms) else np.zeros(len(counts))
         found = [t for t, d in zip(terms, df, strict=True) if d > 0]
         return Scores(total, parts, best, found)
 
