@@ -1,7 +1,7 @@
 """Files every part writes the same way: atomic replacement, append-only lines, and advisory locks.
 
-* :func:`atomic_write_text` writes a temporary file beside the target, fsyncs and renames it, so a reader
-  (or a crash) never sees half a file. New files honour the umask (0644 by default).
+* :func:`atomic_write_text` (and :func:`atomic_write_bytes`) writes a temporary file beside the target, fsyncs
+  and renames it, so a reader (or a crash) never sees half a file. New files honour the umask (0644 by default).
 * :func:`append_text` appends with one ``write`` on an ``O_APPEND`` file, so concurrent processes
   interleave whole lines (audit log, job logs).
 * :class:`FileLock` is an ``fcntl.flock`` lock: the kernel releases it when the holder dies, however it
@@ -36,6 +36,23 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """:func:`atomic_write_text` for binary files (the similarity index, exports)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         Path(tmp).chmod(mode)

@@ -58,6 +58,16 @@ class CustomerArgs(ToolArgs):
 class MatchCustomerArgs(ToolArgs):
     customer_id: str = Field(min_length=1, max_length=64)
     top: int = Field(default=3, ge=1, le=10)
+class SimilarArgs(ToolArgs):
+    """A plain-language audience question, or customers to find look-alikes of (one of the two)."""
+
+    question: str | None = Field(default=None, max_length=500, description="Which customers, in plain language: "
+                                 "constraints the semantic model knows, then what they might want after "
+                                 "'interested in', e.g. 'customers with credit score over 750 interested in "
+                                 "investment products'.")
+    like: list[str] = Field(default_factory=list, max_length=20, description="Customer ids to find look-alikes of "
+                            "(instead of a question).")
+    top: int = Field(default=10, ge=1, le=MAX_TOOL_ROWS)
 
 
 class QueryArgs(ToolArgs):
@@ -166,6 +176,27 @@ class ChatTools:
         finally:
             self.query_ids += [r.id for r in s.log.records[before:] if r.status == "ok"]
         return self.masker.text(json.dumps(for_model(detail), default=str))
+    def similar_customers(self, args: SimilarArgs) -> str:
+        """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
+        from finmatch_agents.errors import FinMatchError
+        from finmatch_agents.similar import api
+
+        s = self.session
+        if bool(args.question) == bool(args.like):
+            return "not done: give either a question or customer ids to find look-alikes of (one of the two)"
+        before = len(s.log.records)
+        try:
+            if args.like:
+                result = api.like(s.settings, s.engine, s.log, args.like, args.top)
+            else:
+                assert args.question is not None
+                result = api.search(s.settings, s.engine, s.log, args.question, args.top)
+        except FinMatchError as exc:
+            return f"not done: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        self.query_ids += [r.id for r in s.log.records[before:]]
+        keep = ("interpretation", "seed", "ranker_label", "matched", "customers", "seed_size", "lookalikes",
+                "notes", "results")
+        return self.masker.text(json.dumps({k: result[k] for k in keep if k in result}, default=str))
 
     def tools(self) -> list[Tool]:
         s = self.session
@@ -193,4 +224,8 @@ class ChatTools:
                  "offer, in order (suitability gates, then distance, then the customer's preferences), the customer's "
                  "metrics, and every product it leaves out with the gates that product fails.", MatchCustomerArgs,
                  self.match_customer),
+            Tool("similar_customers", "Find customers like these: a plain-language question (exact constraints from "
+                 "the semantic model, then ranked by what they might want, each with why it matched), or the "
+                 "customers most like given customer ids. Says how many meet the constraints and which ranker "
+                 "answered.", SimilarArgs, self.similar_customers),
         ]

@@ -92,7 +92,19 @@ def root(
 
 
 def _register() -> None:
-    from finmatch_agents.cli import analyze, data, doctor, explore, history, match, metrics, models, predict, sql
+    from finmatch_agents.cli import (
+        analyze,
+        data,
+        doctor,
+        explore,
+        history,
+        match,
+        metrics,
+        models,
+        predict,
+        similar,
+        sql,
+    )
 
     app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
     from finmatch_agents.cli import chat
@@ -104,6 +116,7 @@ def _register() -> None:
     from finmatch_agents.cli import recommend
 
     app.add_typer(recommend.app, name="recommend", rich_help_panel="Analysis")
+    app.add_typer(similar.app, name="similar", rich_help_panel="Analysis")
     app.add_typer(history.app, name="history", rich_help_panel="Runs")
     from finmatch_agents.cli import diff as diff_cli
     from finmatch_agents.cli import schedule

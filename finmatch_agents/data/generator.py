@@ -46,6 +46,12 @@ BUNDLES = {
     "PL-03": "INS-03", "CC-02": "INS-04", "CHK-01": "CC-01", "SAV-01": "INV-02", "PL-04": "MTG-05",
     "CHK-04": "CC-05", "INV-03": "SAV-03",
 }
+#: the random stream of the stated goals (separate, so the records stay byte-identical per seed)
+GOALS_STREAM = 3
+#: the stated goals live in a table of their own (one row per customer), so fpr_records, its fingerprint and the
+#: analysis report are exactly what they were before the goals existed; its own version in finmatch_meta
+GOALS_TABLE = "customer_goals"
+GOALS_VERSION = "1"
 #: dictionary columns the generator leaves absent (its recommendations are not a phone campaign)
 NOT_GENERATED = ("campaign_contacts",)
 PERIOD_END = date(2026, 9, 30)
@@ -81,6 +87,89 @@ INTERESTS = {
     "car purchase": "Personal Loan", "home ownership": "Mortgage", "investing": "Investment",
     "retirement": "Investment", "family protection": "Insurance", "legacy planning": "Wealth Management",
 }
+# The customers' stated goals, as a relationship manager would note them (``customer_goals``): one planted intent
+# per customer, worded in everyday language (few of the words name a product), so finding "customers who might
+# want an investment product" takes meaning, not keywords. intent -> (product type it calls for, wordings).
+GOALS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "travel_card": ("Credit Card", (
+        "travels abroad a lot and wants airport lounge access",
+        "asked for a card that earns air miles on every purchase",
+        "wants concierge service and travel insurance with the card",
+        "frequent flyer who wants no foreign transaction fees",
+    )),
+    "cashback_card": ("Credit Card", (
+        "wants money back on the weekly grocery shop",
+        "asked for rewards on everyday spending",
+        "pays in full each month and wants points for it",
+    )),
+    "first_home": ("Mortgage", (
+        "saving a deposit to buy a first flat",
+        "house hunting with a partner this year",
+        "asked how much they could borrow to buy a home",
+        "renting now and wants to get on the property ladder",
+    )),
+    "remortgage": ("Mortgage", (
+        "fixed rate on the house ends next year and wants a better deal",
+        "wants to borrow against the home to build an extension",
+    )),
+    "grow_wealth": ("Investment", (
+        "wants to put spare cash into the stock market",
+        "asked about index funds and ETFs",
+        "wants to build a share portfolio for the long term",
+        "looking for better returns than a savings account pays",
+    )),
+    "retirement": ("Investment", (
+        "plans to stop working within the next ten years",
+        "asked about drawing an income from the pension pot",
+        "wants a steady income after leaving work",
+        "topping up the pension before retiring",
+    )),
+    "estate": ("Wealth Management", (
+        "wants to pass assets on to the grandchildren",
+        "asked about trusts and inheritance tax",
+        "wants a private banker to look after a large portfolio",
+        "sold a business and needs help managing the proceeds",
+    )),
+    "rainy_day": ("Savings", (
+        "wants a rainy day fund for emergencies",
+        "puts money aside every month for the future",
+        "wants somewhere safe to keep cash that earns interest",
+    )),
+    "family_cover": ("Insurance", (
+        "new baby on the way and worried about cover",
+        "asked about life cover to protect the family",
+        "wants the mortgage paid off if something happens to them",
+    )),
+    "car": ("Personal Loan", (
+        "needs to replace the family car soon",
+        "asked about financing a new vehicle",
+    )),
+    "consolidate": ("Personal Loan", (
+        "wants to combine card debts into one monthly payment",
+        "paying too much interest on several overdrafts",
+    )),
+    "everyday": ("Checking", (
+        "wants a simple account with a good banking app",
+        "moving salary over from another bank",
+        "first job and learning to budget",
+    )),
+}
+#: share of customers with no goal on record (the field is empty for them)
+GOALS_EMPTY = 0.2
+# how likely each intent is per segment (rows: SEGMENTS; columns: GOALS in order), before age and income
+GOALS_BY_SEGMENT = (
+    (1, 2, 1, 0, 1, 0, 0, 2, 0, 1, 1, 6),  # Student
+    (4, 3, 5, 1, 3, 0, 0, 2, 1, 2, 2, 3),  # Young Professional
+    (1, 3, 2, 2, 1, 2, 0, 3, 3, 3, 3, 3),  # Mass Market
+    (3, 2, 1, 2, 4, 3, 1, 3, 2, 1, 1, 1),  # Mass Affluent
+    (4, 0, 0, 1, 4, 3, 6, 1, 1, 0, 0, 0),  # High Net Worth
+    (2, 2, 1, 2, 2, 2, 2, 3, 2, 3, 2, 2),  # Small Business
+)
+#: the planted pattern: people within ten years of retirement talk about retirement and estates, the young about
+#: first homes; intent -> factor when the customer is 55 or older / under 35
+GOALS_AGE_55 = {"retirement": 5.0, "estate": 2.5, "first_home": 0.1, "everyday": 0.5}
+GOALS_AGE_UNDER_35 = {"first_home": 2.0, "retirement": 0.1, "estate": 0.1, "travel_card": 1.5}
+
 # accepted sale size per product type: (median, lognormal sigma)
 SALE_SIZE = {
     "Checking": (2_500, 0.8), "Savings": (12_000, 1.0), "Credit Card": (7_000, 0.5), "Personal Loan": (15_000, 0.6),
@@ -375,6 +464,45 @@ def generate_tables(customers: int, seed: int, *, co_acceptance: bool = False) -
     return records, products
 
 
+def goal_intents() -> dict[str, tuple[str, ...]]:
+    """Each planted intent's wordings (what the evaluation of the similarity search takes as the truth)."""
+    return {k: wordings for k, (_type, wordings) in GOALS.items()}
+
+
+def generate_goals(records: pa.Table, seed: int) -> pa.Table:
+    """The ``customer_goals`` table (customer_id, customer_goals; one row per customer, ascending id): one planted
+    stated goal per customer (or none) drawn from its segment and age in ``records``, from a random stream of its
+    own, so generating the goals changes nothing else."""
+    import pyarrow as pa
+
+    ids = np.asarray(records.column("customer_id").to_numpy(zero_copy_only=False)).astype(str)
+    customers, first = np.unique(ids, return_index=True)
+    segments = np.asarray(records.column("customer_segment").to_numpy(zero_copy_only=False), dtype=object)[first]
+    seg = np.array([SEGMENTS.index(s) if s in SEGMENTS else SEGMENTS.index("Mass Market") for s in segments])
+    age = np.asarray(records.column("customer_age").to_numpy(zero_copy_only=False), dtype=float)[first]
+    goals = _goals(np.random.default_rng([seed, GOALS_STREAM]), seg, age)
+    return pa.table({"customer_id": pa.array(customers, pa.string()), "customer_goals": pa.array(goals, pa.string())})
+
+
+def _goals(rng: np.random.Generator, seg: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """One stated goal per customer (or None): an intent drawn by segment and age, then one of its wordings."""
+    n = len(seg)
+    names = list(GOALS)
+    weights = np.array(GOALS_BY_SEGMENT, dtype=float)[seg]
+    for factors, who in ((GOALS_AGE_55, age >= 55), (GOALS_AGE_UNDER_35, age < 35)):
+        for name, factor in factors.items():
+            weights[who, names.index(name)] *= factor
+    cum = np.cumsum(weights, axis=1)
+    cum /= cum[:, -1:]
+    intent = (rng.random(n)[:, None] > cum).sum(axis=1)
+    wording = rng.random(n)
+    empty = rng.random(n) < GOALS_EMPTY
+    texts = [GOALS[k][1] for k in names]
+    out = np.array([texts[i][int(w * len(texts[i]))] for i, w in zip(intent, wording, strict=True)], dtype=object)
+    out[empty] = None
+    return out
+
+
 def period_days() -> int:
     return (PERIOD_END - PERIOD_START).days
 
@@ -385,8 +513,9 @@ def stale_cutoff() -> date:
 
 def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acceptance: bool = False
                     ) -> dict[str, int]:
-    """Generate and store fpr_records + products atomically; returns row counts per table."""
+    """Generate and store fpr_records + products and the stated goals atomically; returns row counts per table."""
     records, products = generate_tables(customers, seed, co_acceptance=co_acceptance)
+    goals = generate_goals(records, seed)
     # without pattern 9 the data is generator version 2's, and says so exactly as before
     provenance: dict[str, Any] = {"generator_version": GENERATOR_VERSION if co_acceptance else "2", "seed": seed,
                                   "customers": customers, "period_end": PERIOD_END}
@@ -394,16 +523,17 @@ def write_synthetic(db: Path, customers: int, seed: int, *, force: bool, co_acce
         provenance["co_acceptance"] = True
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
-        writer.check_replace(con, ["fpr_records", "products"], force, db)
-        for name, table in (("fpr_records", records), ("products", products)):
+        writer.check_replace(con, ["fpr_records", "products", GOALS_TABLE], force, db)
+        for name, table in (("fpr_records", records), ("products", products), (GOALS_TABLE, goals)):
             con.register("_incoming", table)
             con.execute(writer.table_ddl(name, table.column_names))
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             con.unregister("_incoming")
-            writer.record_meta(con, name, "synthetic", provenance)
+            version = {"goals_version": GOALS_VERSION} if name == GOALS_TABLE else {}
+            writer.record_meta(con, name, "synthetic", {**provenance, **version})
 
     writer.atomic_write(db, work)
-    return {"fpr_records": records.num_rows, "products": products.num_rows}
+    return {"fpr_records": records.num_rows, "products": products.num_rows, GOALS_TABLE: goals.num_rows}
 
 
 def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> bool:

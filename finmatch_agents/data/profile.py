@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import queries
 from finmatch_agents.data.checks import table_meta
-from finmatch_agents.data.schema import column_label, columns_of, value_checks
+from finmatch_agents.data.schema import SIDE_TABLES, column_label, columns_of, value_checks
 from finmatch_agents.evidence import jsonable
 from finmatch_agents.records import ColumnProfile, Profile, QualityFlag, TableSummary
 from finmatch_agents.warehouse import named
@@ -85,7 +85,7 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str) -> Profile:
         query_ids["customers"] = exact.id
     tables = []
     for other in engine.tables():
-        if other == META_TABLE:
+        if other == META_TABLE or other in SIDE_TABLES:  # side tables are not recommendations (the goals)
             continue
         res = engine.query(f"SELECT count(*) AS rows FROM {quote_ident(other)}", log=log, title=f"Rows in {other}",
                            units={"rows": "count"})

@@ -151,10 +151,23 @@ PRODUCTS: tuple[Column, ...] = (
     _c("max_age", "INTEGER", "Eligibility", "Maximum customer age in years; empty = none.", min=0, max=120),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"fpr_records": FPR_RECORDS, "products": PRODUCTS}
+#: the customers' stated goals (one row per customer), read by the similarity search only: a table of its own so the
+#: recommendation records (and every analysis of them) are the same with or without it
+CUSTOMER_GOALS: tuple[Column, ...] = (
+    _c("customer_id", "VARCHAR", "Customer", "Customer identifier (as in fpr_records).", required=True,
+       label="customer id"),
+    _c("customer_goals", "VARCHAR", "Customer", "The customer's stated financial goal as the relationship manager noted "
+       "it (free text, e.g. 'saving a deposit to buy a first flat'); read by the similarity search.", pii=True,
+       label="stated goal"),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {"fpr_records": FPR_RECORDS, "products": PRODUCTS,
+                                         "customer_goals": CUSTOMER_GOALS}
+#: tables that describe customers for the similarity search, not recommendations: the analysis profile skips them
+SIDE_TABLES = ("customer_goals",)
 #: FinMatch's own 30 columns (requirements + connector), in document order
 CORE_COLUMNS = tuple(c.name for c in FPR_RECORDS if c.origin in ("finmatch", "connector"))
-PII_COLUMNS = tuple(c.name for c in FPR_RECORDS if c.pii)
+PII_COLUMNS = tuple(c.name for t in (FPR_RECORDS, CUSTOMER_GOALS) for c in t if c.pii)
 #: the natural key used to page and order records deterministically
 PRIMARY_KEYS = {"fpr_records": "record_id", "products": "product_id"}
 

@@ -21,8 +21,10 @@ from finmatch_agents.semantic.query import TIME_GROUP, group_label
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from finmatch_agents.semantic.model import Measure, SemanticModel
-    from finmatch_agents.semantic.query import Period, StructuredQuery
+    from finmatch_agents.semantic.query import Filter, Period, Range, StructuredQuery
 
 CATALOGUE_TABLE = "products"
 STATUS_COLUMN = "product_recommendation_status"
@@ -91,6 +93,21 @@ class Compiler:
                               "be cut by period")
 
     # -- pieces ---------------------------------------------------------------------------------------------
+    def conditions(self, filters: Iterable[Filter], ranges: Iterable[Range]) -> list[str]:
+        """SQL conditions of dimension filters and attribute ranges, on the columns they name (the similarity
+        search applies the same ones to one row per customer)."""
+        conds = []
+        for f in filters:
+            cond = self.model.dimensions[f.dimension].condition(f.values)
+            conds.append(f"coalesce(NOT ({cond}), true)" if f.negate else cond)
+        for r in ranges:
+            col = quote_ident(self.model.attributes[r.attribute].column)
+            if r.op == "between":
+                conds.append(f"{col} BETWEEN {r.low!r} AND {r.high!r}")
+            else:
+                conds.append(f"{col} {r.op} {(r.low if r.low is not None else r.high)!r}")
+        return conds
+
     def _groups(self, q: StructuredQuery) -> list[tuple[str, str]]:
         out = []
         for g in q.group_by:
@@ -101,16 +118,7 @@ class Compiler:
         return out
 
     def _conditions(self, q: StructuredQuery) -> list[str]:
-        conds = []
-        for f in q.filters:
-            cond = self.model.dimensions[f.dimension].condition(f.values)
-            conds.append(f"coalesce(NOT ({cond}), true)" if f.negate else cond)
-        for r in q.ranges:
-            col = quote_ident(self.model.attributes[r.attribute].column)
-            if r.op == "between":
-                conds.append(f"{col} BETWEEN {r.low!r} AND {r.high!r}")
-            else:
-                conds.append(f"{col} {r.op} {(r.low if r.low is not None else r.high)!r}")
+        conds = self.conditions(q.filters, q.ranges)
         if q.compare:
             conds.append("((" + ") OR (".join(period_condition(p, self.model.time_column) for p in q.compare) + "))")
         elif q.period:

@@ -92,9 +92,11 @@ def model_markdown(model: SemanticModel | None = None) -> str:
         out.append(f"| `{d.name}` | {d.label} | `{d.column}` | {d.level} | {_cell(values)}{qualified} | "
                    f"{_cell(', '.join(d.synonyms))} |")
     out += ["", "## Numeric attributes", "", "Compared with words such as *over*, *at least*, *under*, *between … "
-            "and …* (\"credit score over 750\", \"aged 55 to 64\").", "", "| name | label | column | words |",
-            "|---|---|---|---|"]
-    out += [f"| `{a.name}` | {a.label}{' (0 to 1; 50% = 0.5)' if a.ratio else ''} | `{a.column}` | "
+            "and …* (\"credit score over 750\", \"aged 55 to 64\"). A customer-level attribute is one figure per "
+            "customer (the mean over the customer's records) when the similarity search filters customers; a "
+            "record-level one is a condition on one of the customer's records.", "",
+            "| name | label | column | level | words |", "|---|---|---|---|---|"]
+    out += [f"| `{a.name}` | {a.label}{' (0 to 1; 50% = 0.5)' if a.ratio else ''} | `{a.column}` | {a.level} | "
             f"{_cell(', '.join(a.synonyms))} |" for a in model.attributes.values()]
     out += ["", "## Time", "", "Grains (group by): " + "; ".join(
         f"{g} ({', '.join(s)})" for g, s in model.grains.items()) + ".", "", "Expressions:", ""]

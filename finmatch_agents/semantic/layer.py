@@ -1,6 +1,6 @@
 """The semantic layer of one database: the model, what the data taught it, and the parser and compiler
-over them. Chat sessions hold one (learned when first needed); the similar-customer search will compile its
-constraints through the same object.
+over them. Chat sessions hold one (learned when first needed); the similar-customer search reads and compiles
+its constraints through the same object (``read_audience``, ``compile_audience``).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from finmatch_agents.errors import UsageError
+from finmatch_agents.semantic.audience import AudienceParse, AudienceQuery, AudienceSQL, compile_audience, read_audience
 from finmatch_agents.semantic.compiler import Compiled, Compiler
 from finmatch_agents.semantic.lexicon import build_lexicon
 from finmatch_agents.semantic.parser import Parse, Parser
@@ -35,6 +36,13 @@ class SemanticLayer:
 
     def compile(self, query: StructuredQuery) -> Compiled:
         return self.compiler.compile(query)
+
+    def read_audience(self, text: str) -> AudienceParse:
+        """A question about which customers: constraints and the semantic part (see semantic/audience.py)."""
+        return read_audience(self.parser, text)
+
+    def compile_audience(self, query: AudienceQuery) -> AudienceSQL:
+        return compile_audience(self.model, self.compiler, self.table, query)
 
     def answerable(self, query: StructuredQuery) -> bool:
         try:

@@ -122,6 +122,7 @@ class Attribute:
     label: str
     column: str
     ratio: bool = False
+    level: str = "record"
     synonyms: tuple[str, ...] = ()
 
 
@@ -180,7 +181,7 @@ def build_model(spec: SemanticSpec, assumptions: Assumptions | None = None) -> S
                         {k: (v,) if isinstance(v, str) else tuple(v) for k, v in d.values.items()},
                         tuple(Band(b.label, b.min, b.max, tuple(b.synonyms)) for b in d.bands))
         for name, d in spec.dimensions.items()}
-    attributes = {name: Attribute(name, a.label, a.column, a.ratio, tuple(a.synonyms))
+    attributes = {name: Attribute(name, a.label, a.column, a.ratio, a.level, tuple(a.synonyms))
                   for name, a in spec.attributes.items()}
     grains = {g: tuple(spec.time.grains[g].synonyms) if g in spec.time.grains else () for g in GRAINS}
     return SemanticModel(spec.time.column, spec.time.label, grains, measures, dimensions, attributes,

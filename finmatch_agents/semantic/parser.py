@@ -95,9 +95,12 @@ class Parser:
                 return size, found
         return None
 
-    def _ranges(self, w: list[str], raw: list[str], used: list[bool], out: Parse) -> list[Range]:
-        """``<attribute> [is] <comparator> <number>`` (and ``between N and M``; ``older than N``)."""
+    def _ranges(self, w: list[str], raw: list[str], used: list[bool], out: Parse,
+                where: list[tuple[int, int, Range]] | None = None) -> list[Range]:
+        """``<attribute> [is] <comparator> <number>`` (and ``between N and M``; ``older than N``). ``where``
+        collects each comparison's word span (the customer search reads "over 800 and under 700" on)."""
         found: list[Range] = []
+        where = [] if where is None else where
         i = 0
         while i < len(w):
             if used[i]:
@@ -112,6 +115,7 @@ class Parser:
                 aged = self._comparison(w, raw, i + 1, "age")  # "customers over 65": a plain number of years
                 if aged is not None and raw[aged[1] - 1].isdigit() and int(raw[aged[1] - 1]) <= MAX_AGE:
                     found.append(aged[0])
+                    where.append((i + 1, aged[1], aged[0]))
                     for k in range(i + 1, aged[1]):
                         used[k] = True
                     i = aged[1]
@@ -132,6 +136,7 @@ class Parser:
                 continue
             rng, stop = result
             found.append(rng)
+            where.append((i, stop, rng))
             for k in range(i, stop):
                 used[k] = True
             i = stop

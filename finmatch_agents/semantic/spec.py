@@ -68,6 +68,7 @@ class DimensionSpec(Strict):
 class AttributeSpec(Strict):
     label: str
     column: str
+    level: Literal["record", "customer"] = "record"  # customer: one figure per customer (the similarity search)
     ratio: bool = False  # stored as 0..1: "50%" means 0.5
     synonyms: list[str] = Field(default_factory=list)
 

@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-IDENTIFIER_PARAMS = frozenset({"table", "products", "column", "group_column", "group_alias", "count_column"})
+IDENTIFIER_PARAMS = frozenset({"table", "products", "goals", "column", "group_column", "group_alias", "count_column"})
 
 
 def quote_ident(name: str) -> str:

@@ -92,7 +92,7 @@ def test_analyze_on_the_catalogue_is_refused_before_any_work(cli, db_copy: Path,
 def test_analyze_on_a_missing_table_names_it_and_the_tables_there(cli, db_copy: Path, isolated: Path) -> None:
     result = _analyze(cli, db_copy, "--table", "offers")
     assert result.exit_code == 3
-    assert "table 'offers' is not in the database (tables: fpr_records, products)" in result.stderr
+    assert "table 'offers' is not in the database (tables: customer_goals, fpr_records, products)" in result.stderr
     assert runs_recorded(isolated / "data") == 0
 
 
