@@ -154,7 +154,8 @@ class ChatAgent:
         return Answer("model", reply, query_ids=used, streamed=streamed)
 
     def _ground(self, text: str) -> tuple[str, list[str]]:
-        evidence = Evidence.from_queries(self.session.log.records, [self.session.assumptions.params()])
+        extra = [self.session.assumptions.params(), *self.tools.outputs]
+        evidence = Evidence.from_queries(self.session.log.records, extra)
         missing = list(dict.fromkeys(ungrounded(text, evidence)))
         return mark_unverified(text, missing), missing
 

@@ -58,6 +58,8 @@ class CustomerArgs(ToolArgs):
 class MatchCustomerArgs(ToolArgs):
     customer_id: str = Field(min_length=1, max_length=64)
     top: int = Field(default=3, ge=1, le=10)
+
+
 class SimilarArgs(ToolArgs):
     """A plain-language audience question, or customers to find look-alikes of (one of the two)."""
 
@@ -102,6 +104,9 @@ class ChatTools:
     def __init__(self, session: ChatContext, masker: Masker) -> None:
         self.session, self.masker = session, masker
         self.query_ids: list[str] = []
+        #: what the engines' tools returned (match, similar): numbers the model may repeat, so they ground its
+        #: answer like query results do (they are computed from the session's queries, not by the model)
+        self.outputs: list[Any] = []
         engine = session.engine
 
         def run_sql(sql: str, purpose: str, rows: int) -> QueryResult:
@@ -175,7 +180,10 @@ class ChatTools:
             return f"not done: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
         finally:
             self.query_ids += [r.id for r in s.log.records[before:] if r.status == "ok"]
-        return self.masker.text(json.dumps(for_model(detail), default=str))
+        shown = for_model(detail)
+        self.outputs.append(shown)
+        return self.masker.text(json.dumps(shown, default=str))
+
     def similar_customers(self, args: SimilarArgs) -> str:
         """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
         from finmatch_agents.errors import FinMatchError
@@ -196,7 +204,9 @@ class ChatTools:
         self.query_ids += [r.id for r in s.log.records[before:]]
         keep = ("interpretation", "seed", "ranker_label", "matched", "customers", "seed_size", "lookalikes",
                 "notes", "results")
-        return self.masker.text(json.dumps({k: result[k] for k in keep if k in result}, default=str))
+        shown = {k: result[k] for k in keep if k in result}
+        self.outputs.append(shown)
+        return self.masker.text(json.dumps(shown, default=str))
 
     def tools(self) -> list[Tool]:
         s = self.session
