@@ -11,7 +11,7 @@ from pydantic import Field, JsonValue, field_validator
 
 from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
 from finmatch_agents.chat import commands
-from finmatch_agents.errors import UsageError
+from finmatch_agents.errors import FinMatchError, UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
 from finmatch_agents.semantic.tool import to_query, tool_schema
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
@@ -155,8 +155,7 @@ class ChatTools:
 
     def similar_customers(self, args: SimilarArgs) -> str:
         """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
-        from finmatch_agents.errors import FinMatchError
-        from finmatch_agents.similar import api
+        from finmatch_agents.similar import api  # start-up speed: numpy and the index only when the tool is used
 
         s = self.session
         if bool(args.question) == bool(args.like):
