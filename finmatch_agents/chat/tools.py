@@ -186,8 +186,7 @@ class ChatTools:
 
     def similar_customers(self, args: SimilarArgs) -> str:
         """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
-        from finmatch_agents.errors import FinMatchError
-        from finmatch_agents.similar import api
+        from finmatch_agents.similar import api  # start-up speed: numpy and the index only when the tool is used
 
         s = self.session
         if bool(args.question) == bool(args.like):

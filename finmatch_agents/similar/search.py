@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finmatch_agents.errors import DataError, UsageError
+from finmatch_agents.similar.embed import load_embedder
 from finmatch_agents.similar.rank import EMBEDDING, LEXICAL, RANKER_LABELS, Lexical, Scores, order, vector_scores
 from finmatch_agents.similar.text import FIELDS, wording
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP
@@ -65,8 +66,6 @@ class Ranker:
     @property
     def embedder(self) -> Embedder | None:
         if self.name == EMBEDDING and self.loaded is None:
-            from finmatch_agents.similar.embed import load_embedder
-
             self.loaded = load_embedder(self.threads)
         return self.loaded
 
