@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -216,9 +218,23 @@ def test_no_raw_name_or_email_is_ever_sent(server: FakeOpenAI, small_db: Path, i
 
 
 def test_agents_call_the_model_in_parallel(server: FakeOpenAI, small_db: Path, isolated: Path) -> None:
-    server.delay = 0.4
+    """The server holds each of the first four calls until all four have arrived: only agents that wait on the
+    model at the same time get through (one after another, the barrier would break), on any machine speed."""
+    barrier, lock, calls = threading.Barrier(4, timeout=60), threading.Lock(), []
+
+    def held(body: dict) -> Reply:
+        with lock:
+            calls.append(body)
+            first_four = len(calls) <= 4
+        if first_four:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return analyst_responder(body)
+
+    server.responder = held
     _, events = analyze_with_model(small_db, isolated, focus=["performance", "optimization", "financial-impact",
                                                               "strategy"])
+    assert not barrier.broken
     ai_steps = {"AI Banking Intelligence Processing", "AI Banking Optimization Intelligence",
                 "AI Banking Financial Modeling", "AI Banking Strategic Processing"}
     order = [(e["event"], e["step"]) for e in events if e["event"] in ("step_started", "step_finished")]
