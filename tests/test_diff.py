@@ -60,7 +60,7 @@ def test_diff_of_two_runs_on_different_data(cli, small_db: Path, two_runs: tuple
     assert rate["a"] == pytest.approx(before) and rate["b"] == pytest.approx(after)
     assert rate["delta"] == pytest.approx(after - before)
     assert rate["relative"] == pytest.approx((after - before) / before)
-    assert rate["a_finding"] == rate["b_finding"] == "F103"
+    assert rate["a_finding"] == rate["b_finding"] == "F102"  # the acceptance finding, matched by key
     assert kpi["Recommendations"]["delta"] == 0  # same rows, only statuses changed
     assert kpi["Top/bottom score decile ratio"]["a"] > 0 and "First-year ROI" in kpi
     assert "Missed acceptances (Mass Market x Wealth Management)" not in kpi  # resolved: nothing to compare
@@ -168,7 +168,7 @@ def test_scheduled_reports_say_what_changed_since_the_last_run(cli, small_db: Pa
     cells = [c.strip() for c in row.strip("|").split("|")]
     pp = (after - before) * 100
     assert cells == ["Acceptance rate", f"{before * 100:.1f}%", f"{after * 100:.1f}%", f"+{pp:.1f} pp",
-                     f"+{(after - before) / before * 100:.1f}%", "F103 → F103"]
+                     f"+{(after - before) / before * 100:.1f}%", "F102 → F102"]
     resolved = text.split("**Resolved findings**")[1]
     line = next(x for x in resolved.splitlines() if "is mis-targeted" in x)
     assert line.startswith("- _Optimization Opportunities · Mis-targeted segment x product pair · risk:_ Mass Market x "
