@@ -32,6 +32,27 @@ def require_extra() -> None:
                            hint="pip install 'finmatch-agents[serve]'")
 
 
+def check_port(host: str, port: int) -> None:
+    """A port another process listens on is a usage error now, not a traceback after the engines loaded."""
+    import socket
+
+    from finmatch_agents.errors import UsageError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(f"--host {host}: not an address this machine can listen on ({exc.strerror or exc})"
+                         ) from None
+    family, kind, _proto, _name, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})",
+                             hint="another process may be using it; choose another with --port") from None
+
+
 @app.callback()
 def serve(
     ctx: typer.Context,
@@ -60,6 +81,7 @@ def serve(
     from finmatch_agents.serve.server import WORKER_ENV, run
 
     s = common.settings(db=db, table=table)
+    check_port(host, port)
     common.ensure_database(s)
     keys = read_keys(s.state_dir)
     console = common.err()

@@ -64,7 +64,7 @@ class Served:
 
     def client(self, key: str | None = "reader", **kw: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[key]}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, headers=headers, timeout=300, **kw)  # type: ignore[arg-type]
 
 
 def train_tiny(db: Path, state: Path, task: str = "conversion") -> None:

@@ -189,6 +189,19 @@ def test_a_failing_model_endpoint_is_502_or_504_and_the_server_stays_up(served: 
                                        "model": model, "session": f"t-{model}"}).json()["kind"] == "compiled"
 
 
+def test_pii_is_masked_before_a_model_call_as_in_the_cli(served: Served) -> None:
+    with served.client() as c:
+        found = c.post("/v1/ask", json={"question": "/sql SELECT customer_name, customer_email FROM fpr_records "
+                                                    "WHERE customer_id = 'C0000042' LIMIT 1"})
+        row = found.json()["tables"][0]["rows"][0]
+        r = c.post("/v1/ask", json={"question": f"Why would {row['customer_name']} ({row['customer_email']}) "
+                                                "switch banks?", "model": "broken", "session": "t-pii"})
+    assert r.status_code == 502, r.text
+    sent = served.fail.sent_text()
+    assert "switch banks" in sent  # the question reached the endpoint...
+    assert row["customer_name"] not in sent and row["customer_email"] not in sent  # ...without the PII
+
+
 def test_a_run_streams_its_events_to_completion_without_blocking_others(served: Served) -> None:
     with served.client("analyst") as c:
         r = c.post("/v1/runs", json={"focus": ["performance"], "formats": ["md", "html"]})
@@ -211,7 +224,7 @@ def test_a_run_streams_its_events_to_completion_without_blocking_others(served: 
         assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "step_finished" in kinds
         assert events[-1]["status"] == "completed" and all(e["run_id"] == run_id for e in events)
         assert {"event", "run_id", "agent", "step", "ts"} <= set(events[1])
-        assert timings and timings[0] < 2.0
+        assert timings and timings[0] < 10.0  # the analysis itself takes far longer
         detail = RunDetail.model_validate(c.get(f"/v1/runs/{run_id}").json())
         assert detail.status == "completed" and detail.findings
         md = c.get(f"/v1/runs/{run_id}/report")
@@ -333,3 +346,21 @@ def test_limits_cors_metrics_and_the_access_log(served: Served, caplog: pytest.L
     assert any(line.startswith("POST /v1/ask 413") for line in lines)
     assert any(line.startswith("GET /metrics 200") and "key=reader" in line for line in lines)
     assert not any(served.keys["reader"] in line or "Bearer" in line for line in lines)
+
+
+def test_a_new_promotion_is_loaded_without_a_restart(served: Served) -> None:
+    from finmatch_agents.predict import registry
+
+    engines = served.server.engines
+    before = engines.snapshot()
+    info = registry.promoted(served.state, "conversion")
+    assert info is not None
+    time.sleep(0.01)
+    registry.promote(served.state, info.id)  # a promotion rewrites the registry's pointer
+    with served.client() as c:
+        assert c.get(f"/v1/customers/{CUSTOMER}/scores").status_code == 200  # the old snapshot answers meanwhile
+        after = engines.wait_reloaded(before)
+        assert after.loaded_at > before.loaded_at and after.scores["conversion"].info.id == info.id
+        health = c.get("/health").json()
+        assert health["status"] == "ok" and health["loaded_at"] == after.loaded_at
+        assert 'finmatch_engine_loads_total{engine="conversion",status="ok"} 2.0' in c.get("/metrics").text
