@@ -44,7 +44,10 @@ def test_finmatch_serve_runs_the_api_and_stops_cleanly(served: Served) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    # uvicorn finishes the requests and the shutdown, then re-raises SIGTERM: the usual exit of a stopped
+    # service (systemd counts it as clean)
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Application shutdown complete" in err and "Finished server process" in err
     assert f"http://127.0.0.1:{port}" in err and "read-only" in err
     assert "GET /v1/customers/C0000042/scores 200" in err and "key=reader" in err
     assert served.keys["reader"] not in err + out and "Traceback" not in err
