@@ -67,6 +67,13 @@ class Settings:
                            "DuckDB worker threads for analysis connections (0 = number of CPUs, at most 8).")
     memory_limit: str = _option("4GB", "FINMATCH_MEMORY_LIMIT", "sql.memory_limit",
                                 "DuckDB memory limit for analysis connections.")
+    serve_rate_limit: int = _option(600, "FINMATCH_SERVE_RATE_LIMIT", "serve.rate_limit",
+                                    "finmatch serve: requests per minute one API key may make (0 = no limit); more get "
+                                    "429 with Retry-After.")
+    serve_max_body: int = _option(65_536, "FINMATCH_SERVE_MAX_BODY", "serve.max_body",
+                                  "finmatch serve: largest request body in bytes; larger ones get 413.")
+    serve_cors: str = _option("", "FINMATCH_SERVE_CORS", "serve.cors",
+                              "finmatch serve: comma-separated origins allowed by CORS (empty = CORS off).")
     config_path: Path = DEFAULT_CONFIG
     #: where each value came from ("flag", "env", "config", "default") — shown by `finmatch doctor`
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -227,5 +234,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"sql_max_rows must be at least 1 (got {s.sql_max_rows})")
     if not 0 < s.sql_timeout <= MAX_SQL_TIMEOUT:  # also refuses inf and nan, which would disable the deadline
         raise ConfigError(f"sql_timeout must be between 0 and {MAX_SQL_TIMEOUT:g} seconds (got {s.sql_timeout})")
+    if s.serve_rate_limit < 0:
+        raise ConfigError(f"serve_rate_limit must be 0 (no limit) or more (got {s.serve_rate_limit})")
+    if s.serve_max_body < 1:
+        raise ConfigError(f"serve_max_body must be at least 1 byte (got {s.serve_max_body})")
     if not s.table.replace("_", "").isalnum():
         raise ConfigError(f"table must be a plain identifier (got {s.table!r})")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from finmatch_agents.config import Settings
     from finmatch_agents.records import Query
     from finmatch_agents.runner import RunRequest, RunResult
-    from finmatch_agents.warehouse.engine import QueryResult
+    from finmatch_agents.warehouse.engine import DuckDBEngine, QueryResult
     from finmatch_agents.warehouse.named import Skipped
 
 Event = Callable[[dict[str, Any]], None]
@@ -49,12 +49,16 @@ Event = Callable[[dict[str, Any]], None]
 
 class ChatSession:
     def __init__(self, settings: Settings, name: str, *, on_event: Event | None = None,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, engine: DuckDBEngine | None = None) -> None:
+        """``engine``: a sandbox the caller owns (``finmatch serve`` lends one per request and may replace
+        ``self.engine`` between answers); without it the session opens its own and closes it."""
         self.settings, self.name = settings, check_name(name)
         self.model = settings.model
         self.on_event = on_event or (lambda _e: None)
-        ensure_default_database(settings, notify or (lambda _m: None))
-        self.engine = open_engine(settings)
+        self._own_engine = engine is None
+        if engine is None:
+            ensure_default_database(settings, notify or (lambda _m: None))
+        self.engine = engine if engine is not None else open_engine(settings)
         if self.engine.has_table(settings.table):  # money in the data's currency, as in analyze and metrics
             recorded = table_meta(self.engine, settings.table).get("currency")
             if isinstance(recorded, str) and recorded != settings.currency:
@@ -162,6 +166,11 @@ class ChatSession:
             return offline
         return answer
 
+    @property
+    def model_failure(self) -> str | None:
+        """Why the model failed on the last answer that needed it (None when it did not fail)."""
+        return self._agent.last_failure if self._agent is not None else None
+
     def run_analysis(self, request: RunRequest) -> RunResult:
         """The analysis runs in a worker thread, so Ctrl-C reaches this one: it cancels the run (at its next
         event, as an interrupted, resumable run) and the session goes on."""
@@ -207,5 +216,6 @@ class ChatSession:
     def close(self) -> None:
         if self._agent is not None:
             self._agent.close()
-        self.engine.close()
+        if self._own_engine:
+            self.engine.close()
         self.store.close()

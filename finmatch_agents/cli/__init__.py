@@ -130,6 +130,9 @@ def _register() -> None:
     app.command("sql", rich_help_panel="Data")(sql.sql)
     app.command("explore", rich_help_panel="Data")(explore.explore)
     app.command("metrics", rich_help_panel="Data")(metrics.metrics)
+    from finmatch_agents.cli import serve
+
+    app.add_typer(serve.app, name="serve", rich_help_panel="Setup")
     app.add_typer(models.app, name="models", rich_help_panel="Setup")
     app.command("doctor", rich_help_panel="Setup")(doctor.doctor)
 

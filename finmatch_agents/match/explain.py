@@ -27,9 +27,12 @@ def _num(x: float) -> float | None:
 
 
 def explain_customer(features: CustomerFeatures, catalogue: Catalogue, params: MatchParams,
-                     row: int) -> dict[str, Any]:
-    """Everything the engine decided for customer ``row`` of ``features``, as plain data."""
-    matcher = Matcher(features, catalogue, params)
+                     row: int, matcher: Matcher | None = None) -> dict[str, Any]:
+    """Everything the engine decided for customer ``row`` of ``features``, as plain data. ``matcher``: one
+    already built for these features, catalogue and parameters (``finmatch serve`` keeps one per worker, so
+    explaining a customer of the whole book costs one customer's work)."""
+    if matcher is None:
+        matcher = Matcher(features, catalogue, params)
     rows = slice(row, row + 1)
     b = matcher.block(rows)
     prefs = matcher.prefs.parts(rows)
