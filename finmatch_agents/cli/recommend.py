@@ -289,22 +289,12 @@ def feedback(
 
 
 def _known_ids(s: Settings) -> tuple[set[str], list[str]]:
-    from finmatch_agents.data import queries
-    from finmatch_agents.features.build import QueryRunner, present_columns, result_columns
-    from finmatch_agents.warehouse import named
+    from finmatch_agents.recommend.feedback import known_ids
 
     engine, log = _open(s, "recommend-feedback")
     with engine:
         common.require_table(engine, s.table)
-        present = present_columns(engine, s.table, "products") if engine.has_table("products") else {
-            c.name for c in engine.columns(s.table)}
-        got = QueryRunner(engine, log, present, {"table": s.table}).run("recommend/customers")
-        if isinstance(got, named.Skipped):
-            raise UsageError(f"{s.table} has no dated offers with customer and product ids to give feedback on")
-        customers = {str(c) for c in result_columns(got).objects("customer_id")}
-        res = queries.run(engine, log, "recommend/product_types", present=present, table=s.table)
-        products = [] if isinstance(res, named.Skipped) else [str(r["product_id"]) for r in res.dicts()]
-    return customers, products
+        return known_ids(engine, log, s.table)
 
 
 @app.command("list")

@@ -2,6 +2,8 @@
 
 - :func:`recommendations_for` — one customer's next products with scores and reasons, from the promoted
   recommender (or, when none is promoted, the newest trained one, which is then a baseline and says so).
+- :func:`record_feedback` — one rating or outcome from the HTTP API, checked and stored like
+  ``finmatch recommend feedback``.
 - :func:`promoted_summary` — the Performance agent: the promoted recommender's holdout metrics against
   popularity and the bank's score, the gate and provenance; ``None`` when nothing is promoted.
 
@@ -18,16 +20,17 @@ import numpy as np
 
 from finmatch_agents.data import queries
 from finmatch_agents.errors import UsageError
-from finmatch_agents.recommend import registry
+from finmatch_agents.evidence import AuditLog, QueryLog
+from finmatch_agents.recommend import feedback, registry
 from finmatch_agents.recommend.common import FEEDBACK_TABLE, GATE_K, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
 from finmatch_agents.recommend.reasons import reason
 from finmatch_agents.warehouse import named
+from finmatch_agents.warehouse.engine import open_engine
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from finmatch_agents.config import Settings
-    from finmatch_agents.evidence import QueryLog
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
 
@@ -136,3 +139,20 @@ def promoted_summary(state_dir: Path) -> dict[str, Any] | None:
         "on_bank_offers": test.get("on_bank_offers"), "gate": info.meta["gate"]["reason"],
         "verdict": ev["verdict"], "positive_customers": test["positive_customers"], "customers": test["customers"],
     }
+
+
+def record_feedback(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
+    """One feedback row (``customer_id``, ``product_id``, ``rating`` or ``accepted``, optional ``note``,
+    ``model_id`` and ``source``): ids checked against the data, then appended like the CLI's. The read-only
+    sandbox is closed before the write opens the database."""
+    accepted = item.get("accepted")
+    entry = feedback.Entry(str(item["customer_id"]), str(item["product_id"]), item.get("rating"),
+                           None if accepted is None else "accepted" if accepted else "declined", item.get("note"))
+    feedback.check_entry(entry)
+    with open_engine(settings) as engine:
+        log = QueryLog(sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", "recommend-feedback")])
+        customers, products = feedback.known_ids(engine, log, settings.table)
+    feedback.check_ids([entry], customers, products)
+    serving = registry.promoted(settings.state_dir)
+    return feedback.record(settings.db, [entry], model_id=item.get("model_id") or (serving.id if serving else None),
+                           source=str(item.get("source") or "api"))

@@ -16,14 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from finmatch_agents.data import writer
+from finmatch_agents.data import queries, writer
 from finmatch_agents.errors import DataError, UsageError
+from finmatch_agents.features.build import QueryRunner, present_columns, result_columns
 from finmatch_agents.recommend.common import FEEDBACK_TABLE
+from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import duckdb
+
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import DuckDBEngine
 
 OUTCOMES = ("accepted", "declined")
 COLUMNS = ("customer_id", "product_id", "rating", "outcome", "note")
@@ -135,6 +140,19 @@ def record(db: Path, entries: list[Entry], *, model_id: str | None, source: str,
     writer.atomic_write(db, work)
     return {"rows": len(entries), "recorded_at": at.isoformat(), "recorded_by": who, "model_id": model_id,
             "source": source}
+
+
+def known_ids(engine: DuckDBEngine, log: QueryLog, table: str) -> tuple[set[str], list[str]]:
+    """The customers with a dated offer and the catalogue's product ids: what feedback may name."""
+    present = present_columns(engine, table, "products") if engine.has_table("products") else {
+        c.name for c in engine.columns(table)}
+    got = QueryRunner(engine, log, present, {"table": table}).run("recommend/customers")
+    if isinstance(got, named.Skipped):
+        raise UsageError(f"{table} has no dated offers with customer and product ids to give feedback on")
+    customers = {str(c) for c in result_columns(got).objects("customer_id")}
+    res = queries.run(engine, log, "recommend/product_types", present=present, table=table)
+    products = [] if isinstance(res, named.Skipped) else [str(r["product_id"]) for r in res.dicts()]
+    return customers, products
 
 
 def _user() -> str:

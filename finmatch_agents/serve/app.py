@@ -388,6 +388,8 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         if (body.rating is None) == (body.accepted is None):
             raise invalid("rating", "give exactly one of rating and accepted")
         adapters.function("recommend", "record_feedback")
+        if server.engines.snapshot().knows(body.customer_id) is False:
+            raise server.engines.unknown_customer(body.customer_id)
         item = {**body.model_dump(), "source": f"api:{key.name}"}
         with server.gate.exclusive():
             return JSON(adapters.feedback(settings, item), status_code=201)

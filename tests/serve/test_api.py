@@ -364,3 +364,23 @@ def test_a_new_promotion_is_loaded_without_a_restart(served: Served) -> None:
         health = c.get("/health").json()
         assert health["status"] == "ok" and health["loaded_at"] == after.loaded_at
         assert 'finmatch_engine_loads_total{engine="conversion",status="ok"} 2.0' in c.get("/metrics").text
+
+
+def test_feedback_is_stored_append_only_with_the_key_name(served: Served) -> None:
+    """POST /v1/feedback through the real recommend module: one row per call, ids checked against the data."""
+    with served.client("writer") as c:
+        first = c.post("/v1/feedback", json={"customer_id": CUSTOMER, "product_id": "CHK-01", "rating": 4,
+                                             "note": "liked it"})
+        second = c.post("/v1/feedback", json={"customer_id": CUSTOMER, "product_id": "CHK-01", "accepted": False})
+        unknown = c.post("/v1/feedback", json={"customer_id": "C9999999", "product_id": "CHK-01", "rating": 2})
+    assert first.status_code == 201, first.text
+    assert first.json()["rows"] == 1 and first.json()["source"] == "api:writer"
+    assert second.status_code == 201, second.text
+    assert unknown.status_code == 404 and "C9999999" in error_of(unknown)["message"]
+    from finmatch_agents.evidence import QueryLog
+
+    with served.server.gate.lease() as engine:  # the worker's own sandbox (a second configuration cannot open)
+        rows = engine.query("SELECT customer_id, product_id, rating, outcome, note, source FROM recommend_feedback "
+                            "WHERE source = 'api:writer' ORDER BY feedback_id", log=QueryLog()).rows
+    assert rows[-2:] == [(CUSTOMER, "CHK-01", 4, None, "liked it", "api:writer"),
+                         (CUSTOMER, "CHK-01", None, "declined", None, "api:writer")]
