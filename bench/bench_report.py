@@ -59,7 +59,7 @@ def main() -> None:
         folder = Path(tmp)
         os.chdir(folder)  # paths in the report read as in a project: data/finmatch.duckdb, reports/...
         db = Path("data") / "finmatch.duckdb"
-        write_synthetic(db, args.customers, DEFAULT_SEED, force=False)
+        write_synthetic(db, args.customers, DEFAULT_SEED, force=False, co_acceptance=True)  # as `data generate`
         settings = load_settings(db=db, env={})
         result = run_analysis(settings, RunRequest(focus=["all"], formats=("md", "html")), lambda _e: None)
         show(f"default report ({args.customers:,} customers)", Path(result.report_path).read_text())

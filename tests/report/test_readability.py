@@ -26,7 +26,7 @@ TARGET_WORDS, TARGET_REPEATS = 3_000, 2
 def default_report(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("default")
     db = folder / "finmatch.duckdb"
-    write_synthetic(db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False)
+    write_synthetic(db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False, co_acceptance=True)  # as `data generate`
     settings = load_settings(db=db, reports_dir=folder / "reports", state_dir=folder / "state", env={})
     return Path(run_analysis(settings, RunRequest(focus=["all"]), lambda _e: None).report_path).read_text()
 
