@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finmatch_agents.predict.metrics import Ranked
+
 if TYPE_CHECKING:
     from finmatch_agents.predict.frame import Feature
     from finmatch_agents.predict.models import Fitted
@@ -30,8 +32,6 @@ STACK_ROWS = 600_000  # rows of one stacked predict call (about 100 MB at 20 inp
 
 def permutation(model: Fitted, X: np.ndarray, y: np.ndarray, features: list[Feature],
                 seed: int) -> list[dict[str, Any]]:
-    from finmatch_agents.predict.metrics import Ranked
-
     def roc_auc_score(truth: np.ndarray, score: np.ndarray) -> float:  # sklearn's figure, without its checks
         return Ranked(truth.astype(np.float64), score).auc(np.ones(len(truth)))
 
