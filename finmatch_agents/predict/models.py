@@ -137,6 +137,7 @@ def limit_threads(threads: int) -> Any:
     code is imported first: entered before that import (as the CLI did), the limit silently missed OpenMP
     and the fits ran on every core, spinning against the other work of a busy machine (a gradient-boosting
     fit measured 40x slower on a loaded 2-core machine)."""
+    require_sklearn()  # without the ml extra: a clear error, not an ImportError
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the limit must see)
     from threadpoolctl import threadpool_limits
 
