@@ -33,6 +33,7 @@ RARE_SHARE = 0.15
 GBM_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31, "min_samples_leaf": 40,
                               "l2_regularization": 1.0, "validation_fraction": 0.1, "n_iter_no_change": 10}
 LOGISTIC_PARAMS: dict[str, Any] = {"C": 1.0, "max_iter": 500}
+EARLY_STOPPING_ROWS = 2_000  # below this a 10% validation slice is too small to stop on: all max_iter rounds
 
 
 def require_sklearn() -> None:
@@ -68,7 +69,7 @@ def build(kind: str, features: list[Feature], seed: int, weights: dict[int, floa
         params = dict(GBM_PARAMS)
         if iterations:  # a fixed number of rounds (the k-fold refits the holdout model's configuration)
             params["max_iter"] = iterations
-        return HistGradientBoostingClassifier(**params, early_stopping=n >= 2_000 and not iterations,
+        return HistGradientBoostingClassifier(**params, early_stopping=n >= EARLY_STOPPING_ROWS and not iterations,
                                               categorical_features=cat if cat.any() else None,
                                               class_weight=weights, random_state=seed)
     parts = []
@@ -136,6 +137,7 @@ def limit_threads(threads: int) -> Any:
     code is imported first: entered before that import (as the CLI did), the limit silently missed OpenMP
     and the fits ran on every core, spinning against the other work of a busy machine (a gradient-boosting
     fit measured 40x slower on a loaded 2-core machine)."""
+    require_sklearn()  # without the ml extra: a clear error, not an ImportError
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the limit must see)
     from threadpoolctl import threadpool_limits
 
