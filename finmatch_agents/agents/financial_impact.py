@@ -25,10 +25,14 @@ from finmatch_agents.agents.base import (
 )
 from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
 from finmatch_agents.agents.matching import engine_evidence
+from finmatch_agents.errors import FinMatchError
 from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, is_number
+from finmatch_agents.predict.api import promoted_model_summary
+from finmatch_agents.stats import Z95
 
 if TYPE_CHECKING:
     from finmatch_agents.records import Finding
+    from finmatch_agents.units import Unit
 
 #: ROI from which the programme counts as clearly profitable (revenue per year at least twice its cost)
 STRONG_ROI = 1.0
@@ -158,6 +162,107 @@ def revenue_impact(ctx: StepContext) -> None:
                         f"revenue from {fmt_pct(richest['sales_share'])} of the amount sold.",
                         {"top": top, "highest_margin": richest, "currency": cur}, [mix],
                         effect=min(1.0, top["revenue_share"]), n=top["accepted_sales"])
+    _open_offers(ctx)
+
+
+def _holdout_calibration(calibration: list[dict[str, Any]]) -> dict[str, Any]:
+    """The promoted model's calibration on its time-ordered holdout (the deciles its training stored): mean
+    predicted against observed acceptance, weighted by offers, and the mean and largest gap per decile."""
+    n = sum(b["n"] for b in calibration)
+    if not n:
+        return {"holdout_predicted": None, "holdout_observed": None, "mean_calibration_gap": None,
+                "max_calibration_gap": None}
+    gaps = [abs(b["predicted"] - b["observed"]) for b in calibration]
+    return {"holdout_predicted": sum(b["n"] * b["predicted"] for b in calibration) / n,
+            "holdout_observed": sum(b["n"] * b["observed"] for b in calibration) / n,
+            "mean_calibration_gap": sum(gaps) / len(gaps), "max_calibration_gap": max(gaps)}
+
+
+OPEN_OFFER_UNITS: dict[str, Unit] = {
+    "currency": "text", "score_run_id": "text", "holdout_predicted": "percent", "holdout_observed": "percent",
+    "mean_calibration_gap": "pp", "max_calibration_gap": "pp", "holdout_auc": "number", "stale": "text"}
+
+
+def _open_offers(ctx: StepContext) -> None:
+    """With a promoted conversion model whose scores of this data are in the database (``finmatch predict score
+    conversion``): expected acceptances of the open offers as the sum of the calibrated propensities, and the
+    revenue they are worth, beside what the flat historical acceptance rate gives. Scores written by another model
+    or for other data are named as stale and not used. Without a promoted model or scores nothing is added, so
+    the default report is unchanged."""
+    if ctx.state_dir is None or not ctx.has("scores.score", "scores.score_run_id", "score_runs.fingerprint"):
+        return
+    try:
+        model = promoted_model_summary(ctx.state_dir, "conversion")
+    except FinMatchError as exc:
+        ctx.note(f"Propensity-based expected acceptances are left out: the model registry cannot be read "
+                 f"({exc.message}).")
+        return
+    if model is None or model["table"] != ctx.table_name:
+        return
+    runs = ctx.sql("financial/score_run", what="The conversion scores in the database", task="conversion")
+    if runs is None or not runs.rows:
+        return
+    run = runs.first()
+    stale = []
+    if run["model_id"] != model["model_id"]:
+        stale.append(f"they were written by model `{run['model_id']}`, not by the promoted `{model['model_id']}`")
+    if run["source_table"] != ctx.table_name:
+        stale.append(f"they score table {run['source_table']}, not {ctx.table_name}")
+    elif run["fingerprint"] != ctx.profile.fingerprint:
+        stale.append(f"the data changed since they were written (fingerprint {run['fingerprint']}, now "
+                     f"{ctx.profile.fingerprint})")
+    if len(runs.rows) > 1:
+        stale.append(f"{fmt_count(len(runs.rows))} scoring runs left rows in the table")
+    if stale:
+        ctx.finding("open_offers_stale", "Propensity scores are stale",
+                    f"The conversion scores in the database (run {run['score_run_id']}, {run['created_at']}) are not "
+                    f"used for expected acceptances: {'; '.join(stale)}. Run `finmatch predict score conversion` "
+                    "to refresh them.",
+                    {"score_run_id": run["score_run_id"], "scored_model_id": run["model_id"],
+                     "promoted_model_id": model["model_id"], "scored_fingerprint": run["fingerprint"],
+                     "fingerprint": ctx.profile.fingerprint, "stale": "; ".join(stale)}, [runs],
+                    polarity="risk", effect=0.1,
+                    units={"scored_model_id": "text", "promoted_model_id": "text", "scored_fingerprint": "text",
+                           "fingerprint": "text", "stale": "text", "score_run_id": "text"})
+        return
+    res = ctx.sql("financial/expected_acceptances", what="Expected acceptances of the open offers",
+                  task="conversion", model_id=model["model_id"], z=Z95)
+    if res is None:
+        return
+    row = res.first()
+    if not row["scored_offers"] or not _known(row, "expected_acceptances", "flat_expected_acceptances"):
+        return
+    cur = _currency(ctx)
+    cal = _holdout_calibration(model["calibration"])
+    auc = model["holdout"]["auc"]
+    unscored = row["open_offers"] - row["scored_offers"]
+    text = (f"The promoted conversion model (`{model['model_id']}`, holdout AUC {fmt_num(auc['value'], 3)}) gives the "
+            f"{fmt_count(row['scored_offers'])} open offers a mean calibrated acceptance probability of "
+            f"{fmt_pct(row['mean_propensity'])}: their sum, {fmt_count(row['expected_acceptances'])} expected "
+            f"acceptances (95% interval {fmt_count(row['expected_acceptances_low'])} to "
+            f"{fmt_count(row['expected_acceptances_high'])} if the probabilities are right), against "
+            f"{fmt_count(row['flat_expected_acceptances'])} at the flat historical rate of "
+            f"{fmt_pct(row['flat_rate'])} ({fmt_count(row['accepted_offers'])} of {fmt_count(row['decided_offers'])} "
+            f"decided offers).")
+    if unscored:
+        text += f" {fmt_count(unscored)} open offers have no score and are left out of the model's figure."
+    if _known(row, "expected_revenue", "flat_expected_revenue"):
+        text += (f" At the mean annual revenue of an accepted offer ({_money(row['revenue_per_acceptance'], cur)} over "
+                 f"{fmt_count(row['accepted_sales'])} accepted sales) they are worth "
+                 f"{_money(row['expected_revenue'], cur)} of annual revenue "
+                 f"({_money(row['expected_revenue_low'], cur)} to {_money(row['expected_revenue_high'], cur)}), "
+                 f"against {_money(row['flat_expected_revenue'], cur)} at the flat rate.")
+    if is_number(cal["holdout_predicted"]):
+        text += (f" On its time-ordered holdout the model predicted {fmt_pct(cal['holdout_predicted'])} acceptance "
+                 f"where {fmt_pct(cal['holdout_observed'])} was observed, and its deciles miss the observed rate by "
+                 f"{fmt_pp(cal['mean_calibration_gap'], signed=False)} on average (at most "
+                 f"{fmt_pp(cal['max_calibration_gap'], signed=False)}), a systematic error the interval above does "
+                 "not include.")
+    flat = row["flat_expected_acceptances"]
+    ctx.finding("open_offers", "Expected acceptances of the open offers", text,
+                {**row, **cal, "currency": cur, "score_run_id": run["score_run_id"], "holdout_auc": auc["value"]},
+                [res, runs], effect=min(1.0, abs(row["acceptances_vs_flat"]) / flat) if flat else 0.0,
+                polarity="neutral", n=row["scored_offers"], units=OPEN_OFFER_UNITS)
 
 
 def lifetime_value(ctx: StepContext) -> None:
