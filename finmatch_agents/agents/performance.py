@@ -7,6 +7,7 @@ result it cites; rules below phrase those figures as insights and recommendation
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,8 @@ from finmatch_agents.errors import FinMatchError
 from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
 from finmatch_agents.predict.api import model_summary
+from finmatch_agents.recommend.api import promoted_summary
+from finmatch_agents.recommend.candidates import LABELS as RECOMMENDER_LABELS
 from finmatch_agents.stats import adjust, against_rest, compare_means, compare_rates
 
 if TYPE_CHECKING:
@@ -112,6 +115,7 @@ def assess(ctx: StepContext) -> None:
                     [cal], effect=1.0 if weak else min(1.0, gap / 0.2), polarity="risk" if weak else "strength",
                     n=sum(r["recommendations"] for r in rows))
     _predictive_models(ctx)
+    _recommender(ctx)
     cells = ctx.sql("performance/segment_product", what="Acceptance by segment x product type")
     if cells and cells.rows:
         _cells(ctx, cells)
@@ -195,6 +199,162 @@ def _model_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
             success_metric="holdout AUC of the promoted model stays above the bank score's at each monthly retrain",
             topic=f"model-{v['task']}", direction="grow"))
     return RuleOutput(insight=insight)
+
+
+#: the recommenders the finding compares, in the order its table shows them
+RECOMMENDER_ROWS = ("recommender", "popularity", "segment_popularity", "bank_score")
+
+
+def _interval(card: dict[str, Any]) -> str:
+    return f"{fmt_num(card['value'], 3)} (95% interval {fmt_num(card['low'], 3)} to {fmt_num(card['high'], 3)})"
+
+
+def _versus(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """How interval ``a`` stands against interval ``b``: above, below, or no clear difference (they overlap)."""
+    if a["low"] > b["high"]:
+        return "above"
+    if a["high"] < b["low"]:
+        return "below"
+    return "no clear difference"
+
+
+def _sign(difference: dict[str, Any]) -> str:
+    """A paired difference's direction: above or below zero beyond its interval, else no clear difference."""
+    if difference["low"] > 0:
+        return "above"
+    if difference["high"] < 0:
+        return "below"
+    return "no clear difference"
+
+
+def _recommender(ctx: StepContext) -> None:
+    """The promoted recommender of this table (``finmatch recommend train``, promoted through the gate): its
+    MAP@3 and precision@3 on the test window, after every choice was made, against popularity and the bank's
+    own score. Every figure is the stored evaluation's; the query run here sizes the test window in the data
+    now. Nothing is added when no recommender is promoted, so the default report is unchanged."""
+    if ctx.state_dir is None:
+        return
+    try:
+        s = promoted_summary(ctx.state_dir)
+    except FinMatchError as exc:
+        ctx.note(f"The recommender is left out: its registry cannot be read ({exc.message}).")
+        return
+    if s is None or s["table"] != ctx.table_name:
+        return
+    t, kind, k = s["test"], s["recommender"], s["k"]
+    rec, base_name = t["recommender"], t["baseline"]
+    start = s["windows"]["test"]["from"]
+    if rec is None or t.get(base_name) is None or start is None:
+        return
+    window = ctx.sql("performance/recommender_window", what="The promoted recommender's test window",
+                     window_from=date.fromisoformat(start))
+    if window is None:
+        return
+    w = window.first()
+    base, pop, seg, bank = t[base_name], t["popularity"], t["segment_popularity"], t["bank_score"]
+    on_bank = s.get("on_bank_offers") or {}
+    label = s["label"] or RECOMMENDER_LABELS.get(kind, kind)
+    base_label = RECOMMENDER_LABELS.get(base_name, base_name).lower()
+    versus = _versus(rec["map"], base["map"])
+    text = (f"The promoted recommender ({label.lower()}, `{s['model_id']}`), fitted on offers before {start} and "
+            f"judged on the {fmt_count(s['positive_customers'])} customers who accepted a product new to them from "
+            f"then on, reaches MAP@{k} {_interval(rec['map'])} and precision@{k} {_interval(rec['precision'])}.")
+    popular = [f"{what} {_interval(card['map'])}" for what, card in (("popularity per segment", seg),) if card]
+    if pop is not None:
+        popular.insert(0, f"Overall popularity reaches MAP@{k} {_interval(pop['map'])}")
+    elif popular:
+        popular[0] = f"Popularity per segment reaches MAP@{k} {_interval(seg['map'])}"
+    text += f" {' and '.join(popular)}." if popular else ""
+    diff = t["minus_baseline"]
+    if versus == "above":
+        text += f" Its interval lies above {base_label}'s: a clear improvement"
+    elif versus == "below":
+        text += f" Its interval lies below {base_label}'s: popularity would have done better"
+    else:
+        text += f" The intervals overlap with {base_label}'s: no clear difference"
+    text += (f" (paired difference {fmt_num(diff['value'], 3)}, interval {fmt_num(diff['low'], 3)} to "
+             f"{fmt_num(diff['high'], 3)})." if diff else ".")
+    text += (f" Averaged over all {fmt_count(s['customers'])} customers known before the window, most of whom "
+             f"accepted nothing new, its MAP@{k} is {fmt_num(rec['map_all_customers']['value'], 3)}.")
+    bank_values: dict[str, Any] = {}
+    if bank is not None:
+        text += (f" The bank's recommendation_score reaches MAP@{k} {fmt_num(bank['map']['value'], 3)}, but it only "
+                 "re-ranks the offers the bank actually made in the window, and every accepted product was one of "
+                 "them: it answers which of those offers to make first, not what to offer.")
+        bank_values = {"bank_score_map": bank["map"]["value"], "bank_score_precision": bank["precision"]["value"]}
+        mine, theirs = (on_bank.get("methods") or {}).get(kind), (on_bank.get("methods") or {}).get("bank_score")
+        gap = (on_bank.get("minus_bank_score") or {}).get(kind)
+        if mine and theirs and gap:
+            side = _sign(gap)
+            verdict = {"above": "the recommender orders them better", "below": "the bank's score orders them better",
+                       "no clear difference": "no clear difference"}[side]
+            text += (f" Re-ranking those same offers, the recommender reaches MAP@{k} {fmt_num(mine['value'], 3)} "
+                     f"against the bank score's {fmt_num(theirs['value'], 3)}: {verdict}.")
+            bank_values.update({"on_bank_offers_recommender_map": mine["value"],
+                                "on_bank_offers_bank_score_map": theirs["value"],
+                                "on_bank_offers_difference": gap["value"], "on_bank_offers_difference_low": gap["low"],
+                                "on_bank_offers_difference_high": gap["high"], "on_bank_offers_versus": side})
+    text += (f" The data now holds {fmt_count(w['window_offers'])} offers dated from {start} on, "
+             f"{fmt_count(w['window_accepted'])} of them accepted.")
+    same_data = bool(s.get("fingerprint")) and s["fingerprint"] == ctx.profile.fingerprint
+    if not same_data:
+        text += (f" The recommender was trained on an earlier state of the data (fingerprint `{s['fingerprint']}`); "
+                 "`finmatch recommend train` evaluates it again on the data as it is.")
+    cards = {name: {"map": card["map"], "precision": card["precision"]} for name in RECOMMENDER_ROWS
+             if (card := t.get(name)) is not None}
+    values: dict[str, Any] = {
+        "model_id": s["model_id"], "recommender": kind, "label": label, "k": k, "test_from": start,
+        "positive_customers": s["positive_customers"], "customers": s["customers"], "baseline": base_name,
+        "test": cards, "map_all_customers": rec["map_all_customers"]["value"],
+        "minus_baseline": diff, "versus_baseline": versus, **bank_values,
+        "window_offers": w["window_offers"], "window_accepted": w["window_accepted"],
+        "same_data": same_data, "fingerprint": s.get("fingerprint"), "verdict": s["verdict"], "gate": s["gate"]}
+    ctx.finding("model_recommender", "Recommender: next product", text, values, [window],
+                effect=0.4, polarity="strength" if versus == "above" else "risk" if versus == "below" else "neutral",
+                n=s["positive_customers"],
+                units={"model_id": "text", "recommender": "text", "label": "text", "k": "count", "test_from": "date",
+                       "positive_customers": "count", "customers": "count", "baseline": "text", "value": "score",
+                       "low": "score", "high": "score", "n": "count", "map_all_customers": "score",
+                       "versus_baseline": "text", "bank_score_map": "score", "bank_score_precision": "score",
+                       "on_bank_offers_recommender_map": "score", "on_bank_offers_bank_score_map": "score",
+                       "on_bank_offers_difference": "score", "on_bank_offers_difference_low": "score",
+                       "on_bank_offers_difference_high": "score", "on_bank_offers_versus": "text",
+                       "same_data": "text", "fingerprint": "text", "verdict": "text", "gate": "text"})
+    rows = [{"name": label if name == "recommender" else RECOMMENDER_LABELS.get(name, name),
+             "map": card["map"]["value"], "map_low": card["map"]["low"], "map_high": card["map"]["high"],
+             "precision": card["precision"]["value"], "recall": card["recall"]["value"],
+             "map_all_customers": card["map_all_customers"]["value"], "coverage": card["coverage"]}
+            for name in RECOMMENDER_ROWS if (card := t.get(name)) is not None]
+    ctx.table(f"Recommenders on the test window at K = {k} (customers with a new acceptance; the bank's score only "
+              "re-ranks the offers it made)", window.id,
+              [("name", "Recommender", "text"), ("map", f"MAP@{k}", "score"), ("map_low", "Low", "score"),
+               ("map_high", "High", "score"), ("precision", f"Precision@{k}", "score"),
+               ("recall", f"Recall@{k}", "score"), ("map_all_customers", "MAP, all customers", "score"),
+               ("coverage", "Catalogue coverage", "percent")], rows=rows)
+
+
+def _recommender_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
+    v = f.values
+    k, rec = v["k"], v["test"]["recommender"]["map"]
+    base = v["test"][v["baseline"]]["map"]
+    base_label = RECOMMENDER_LABELS.get(v["baseline"], v["baseline"]).lower()
+    insight = (f"On later, unseen acceptances the promoted recommender's MAP@{k} is {fmt_num(rec['value'], 3)} "
+               f"against {fmt_num(base['value'], 3)} for {base_label}")
+    if v["versus_baseline"] == "above":
+        insight += ": the intervals do not overlap, so the recommender is the better guide to what to offer next."
+        return RuleOutput(insight=insight, recommendation=RecDraft(
+            "Choose each customer's next offer with the promoted recommender",
+            f"On the test window its MAP@{k} ({fmt_num(rec['value'], 3)}, interval from {fmt_num(rec['low'], 3)}) "
+            f"is above {base_label}'s ({fmt_num(base['value'], 3)}, interval to {fmt_num(base['high'], 3)}).",
+            effort="Medium", owner="Data Science",
+            success_metric=f"test-window MAP@{k} of the promoted recommender stays above popularity's at each "
+                           "scheduled retrain (`recommend-train`)",
+            topic="model-recommender", direction="grow"))
+    if v["versus_baseline"] == "below":
+        return RuleOutput(insight=insight + ": popularity did better on the test window.",
+                          risk=f"The promoted recommender falls below {base_label} on the test window (MAP@{k} "
+                               f"{fmt_num(rec['value'], 3)} against {fmt_num(base['value'], 3)}).")
+    return RuleOutput(insight=insight + ": the intervals overlap, so there is no clear difference yet.")
 
 
 def _cell(row: dict[str, Any], one_type: bool) -> str:
@@ -551,5 +711,5 @@ AGENT = AgentSpec(
     rules={"scope": _scope, "acceptance": _acceptance, "calibration": _calibration,
            "best_cell": _best_cell, "worst_cell": _worst_cell, "cells_alike": _cells_alike, "affinity": _affinity,
            "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products,
-           "model_conversion": _model_rule, "model_churn": _model_rule},
+           "model_conversion": _model_rule, "model_churn": _model_rule, "model_recommender": _recommender_rule},
 )

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.chat.context import Answer, ChatContext, Table, refs
 from finmatch_agents.chat.questions import LIBRARY, Match, normalise
+from finmatch_agents.errors import UsageError
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_times
 from finmatch_agents.ids import query_refs
+from finmatch_agents.recommend.api import promoted_summary, recommendations_for
 from finmatch_agents.report.markdown import code, md_escape, prose
 from finmatch_agents.runs import RunStore
 from finmatch_agents.units import format_value
@@ -61,6 +63,8 @@ def answer_verified(session: ChatContext, m: Match, text: str) -> Answer:
     q = m.question
     if q.kind == "explain":
         return explain(session, text, q.id)
+    if q.kind == "recommend":
+        return _next_products(session, m)
     assert q.query is not None
     result = session.named(q.query, **m.params)
     if isinstance(result, named.Skipped) and q.kind == "model_scores":
@@ -180,6 +184,55 @@ def _model_scores(session: ChatContext, m: Match, res: QueryResult) -> Answer:
              "(`finmatch predict show` gives its figures); they rank customers, they are not certainties.")
     return Answer("verified", f"{text} {refs(res.id)}", [Table(f"Customers most likely to {what}", columns, rows,
                                                                res.id)])
+
+
+NEXT_PRODUCT_COLUMNS = [("rank", "#", "count"), ("product_name", "Product", "text"), ("product_id", "Id", "text"),
+                        ("product_type", "Type", "text"), ("score", "Score", "score"), ("reason", "Why", "text")]
+
+
+def _next_products(session: ChatContext, m: Match) -> Answer:
+    """The recommender's next products for one customer (``finmatch recommend for``): the promoted recommender,
+    else the newest trained one, labelled as a baseline. The lists were computed at training; the products the
+    customer holds now are read through the session's sandbox (cited), so one accepted since is not offered."""
+    q = m.question
+    customer, top = str(m.params["customer_id"]), int(m.params.get("top") or 3)
+    before = len(session.log.records)
+    try:
+        rec = recommendations_for(session.settings, session.engine, session.log, customer, top)
+    except UsageError as exc:
+        ran = [r.id for r in session.log.records[before:] if r.status == "ok"]
+        why = exc.message.removeprefix("CUSTOMER: ").removeprefix("--top ")
+        hint = f" ({exc.hint})" if exc.hint else ""  # our own hints: plain words and a `command`
+        return Answer("unavailable", f"I know this question (“{q.question}”), but cannot answer it for "
+                      f"**{md_escape(customer)}**: {md_escape(why)}{hint}.", query_ids=ran, matched=q.id)
+    ids = list(rec["queries"].values())
+    label = md_escape(str(rec["label"] or rec["recommender"]).lower())
+    who = f"**{md_escape(customer)}**"
+    if rec["promoted"]:
+        intro, source = "", f"the promoted recommender ({label}, {code(rec['model_id'])})"
+    else:
+        intro = (f"No recommender is promoted, so this list is from the newest trained one, {code(rec['model_id'])} "
+                 f"({label}): a **baseline**, not a promoted model (its gate: {md_escape(rec['gate'])}). ")
+        source = "it"
+    products = rec["products"]
+    if not products:
+        text = f"{intro}For {who} {source} has nothing left to offer: every product on its list is held or answered."
+    else:
+        listed = "; ".join(f"{p['rank']}. **{md_escape(p['product_name'])}** ({md_escape(p['product_id'])}"
+                           f"{', ' + md_escape(p['product_type']) if p['product_type'] else ''}), because "
+                           f"{md_escape(p['reason'][:1].lower() + p['reason'][1:])}" for p in products)
+        text = f"{intro}For {who}, {source} would offer next: {listed}."
+    held = rec["held_or_answered"]
+    if held:
+        text += (f" Left out: {fmt_count(len(held))} product{'s' if len(held) != 1 else ''} the customer holds or "
+                 f"has answered ({', '.join(md_escape(h) for h in held)}).")
+    summary = promoted_summary(session.settings.state_dir) if rec["promoted"] else None
+    if summary is not None and summary["model_id"] == rec["model_id"]:
+        text += f" How far to trust it, on offers after its training: {md_escape(summary['verdict'])}."
+    text += f" Trained on data up to {rec['data_last_date']}."
+    return Answer("verified", f"{text} {refs(*ids)}".rstrip(),
+                  [Table(f"Next products for {customer}", NEXT_PRODUCT_COLUMNS, products, ids[0] if ids else None)],
+                  query_ids=ids, matched=q.id)
 
 
 def _overall(session: ChatContext, m: Match, res: QueryResult) -> Answer:

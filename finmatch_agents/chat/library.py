@@ -30,8 +30,10 @@ def find_verified(text: str, parse: Parse, layer: SemanticLayer) -> Match | None
     if found is None:
         return None
     # a model's scores are not a semantic-model measure: the parse of "likely to churn" (the bank's churn
-    # probability) or of a product type (a filter the answer takes) says nothing against them
-    if found.question.kind in ("explain", "model_scores") or consistent(found.question, found.params, parse, layer):
+    # probability) or of a product type (a filter the answer takes) says nothing against them; nor is the
+    # recommender's list for one named customer (the parse cannot place the customer id)
+    if found.question.kind in ("explain", "model_scores", "recommend") or consistent(found.question, found.params,
+                                                                                      parse, layer):
         return found
     return None
 

@@ -36,6 +36,13 @@ PERIODS = {"month": "month", "quarter": "quarter", "year": "year"}
 #: asks for named customers (a list), not a count: "how many customers are likely to churn" is a ranking
 WHICH_CUSTOMERS = ("which customer", "which of our customer", "who is most likely", "who are most likely",
                    "who will", "list the customer", "top customer", "name the customer")
+#: asks what to offer one customer next (with a customer id in the text): the recommender's list
+NEXT_PRODUCT = ("next", "recommend", "suggest", "cross sell", "upsell", "up sell")
+#: a customer id: the word after "customer" (or "client") when it has a digit, else a letter and 3+ digits
+_AFTER_CUSTOMER = re.compile(r"\b(?:customer|client)(?:\s+(?:id|number|no\.?|#))?\s+([A-Za-z0-9][\w-]*\d[\w-]*)",
+                             re.IGNORECASE)
+_ID_LIKE = re.compile(r"(?<![\w-])([A-Za-z]\d{3,})(?![\w-])")
+_TOP = re.compile(r"\b(?:top\s+(\d{1,2})|(\d{1,2})\s+(?:product|offer|recommendation|suggestion)s?)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class Verified:
     question: str  # the canonical wording (shown in /help and when suggesting)
     groups: tuple[tuple[str, ...], ...]
     query: str | None  # a named query (warehouse/sql/<query>.sql)
-    kind: str  # ranking | offers | calibration | overall | explain | scope | model_scores
+    kind: str  # ranking | offers | calibration | overall | explain | scope | model_scores | recommend
     params: dict[str, Any] = field(default_factory=dict)
     metric: str = ""  # the result column a ranking is about
     unit: str = "percent"
@@ -54,6 +61,7 @@ class Verified:
     group: str | None = None  # the semantic dimension it groups by
     takes: frozenset[str] = frozenset()  # semantic dimensions its parameters filter on (the offers list)
     columns: tuple[tuple[str, str], ...] = ()  # (result column, semantic key) for checking against the compiler
+    needs_customer: bool = False  # matches only when the text names a customer id (the recommender's list)
 
     @property
     def structured(self) -> StructuredQuery | None:
@@ -88,6 +96,9 @@ def _by(id_: str, question: str, subject: tuple[str, ...], column: str, label: s
 LIBRARY: tuple[Verified, ...] = (
     Verified("explain_recommendation", "Why is the optimization report recommending X?",
              (("why",), ("recommend",)), None, "explain"),
+    # the recommender's next products for one customer (``finmatch recommend for``), through the sandbox
+    Verified("next_products", "What should we offer customer C0000123 next?", (NEXT_PRODUCT,), None, "recommend",
+             {"top": 3}, needs_customer=True),
     Verified("offers", "Show me declined mortgage offers last quarter",
              (tuple(STATUSES), ("offer", "recommendation"), ("show", "list", "which", "last", "latest", "recent")),
              "chat/offers", "offers", measures=("recommendations",), takes=frozenset({"status", "product_type"})),
@@ -184,9 +195,12 @@ def match(text: str) -> Match | None:
     """The verified question ``text`` asks, with its parameters, or None."""
     norm = normalise(text)
     best: tuple[int, int, Verified] | None = None
+    customer = customer_id(text)
     for order, q in enumerate(LIBRARY):
+        if q.needs_customer and customer is None:
+            continue
         if all(any(_has(norm, normalise(term).strip()) for term in group) for group in q.groups):
-            key = (len(q.groups), -order)
+            key = (len(q.groups) + q.needs_customer, -order)  # the customer id counts as a group
             if best is None or key > best[:2]:
                 best = (*key, q)
     if best is None:
@@ -197,7 +211,18 @@ def match(text: str) -> Match | None:
         params.update(offer_params(norm))
     if question.id == "likely_acceptors":
         params["product_type"] = offer_params(norm)["product_type"]
+    if question.needs_customer:
+        params["customer_id"] = customer
+        top = _TOP.search(text)
+        if top:
+            params["top"] = int(top.group(1) or top.group(2))
     return Match(question, params)
+
+
+def customer_id(text: str) -> str | None:
+    """The customer id a question names ("customer C0000123", "for C0000123"), or None."""
+    found = _AFTER_CUSTOMER.search(text) or _ID_LIKE.search(text)
+    return found.group(1) if found else None
 
 
 def offer_params(norm: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.chat import commands
 from finmatch_agents.errors import FinMatchError, UsageError
 from finmatch_agents.llm.tools import DataAccess, NoArgs, SqlArgs, TableArgs, Tool, ToolArgs, data_tools
+from finmatch_agents.recommend.api import recommendations_for
 from finmatch_agents.semantic.tool import to_query, tool_schema
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
 
@@ -56,6 +57,11 @@ class CustomerArgs(ToolArgs):
 
 
 class MatchCustomerArgs(ToolArgs):
+    customer_id: str = Field(min_length=1, max_length=64)
+    top: int = Field(default=3, ge=1, le=10)
+
+
+class RecommendCustomerArgs(ToolArgs):
     customer_id: str = Field(min_length=1, max_length=64)
     top: int = Field(default=3, ge=1, le=10)
 
@@ -184,6 +190,24 @@ class ChatTools:
         self.outputs.append(shown)
         return self.masker.text(json.dumps(shown, default=str))
 
+    def recommend_customer(self, args: RecommendCustomerArgs) -> str:
+        """`finmatch recommend for ID` for the model: the serving recommender's next products for one customer
+        with a reason each, and whether that recommender is promoted or a baseline (its held-products query is
+        logged and cited like any other)."""
+        s = self.session
+        before = len(s.log.records)
+        try:
+            result = recommendations_for(s.settings, s.engine, s.log, args.customer_id, args.top)
+        except FinMatchError as exc:
+            return f"not done: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        finally:
+            self.query_ids += [r.id for r in s.log.records[before:] if r.status == "ok"]
+        keep = ("customer_id", "model_id", "recommender", "label", "promoted", "baseline", "gate", "products",
+                "held_or_answered", "data_last_date")
+        shown = {k: result[k] for k in keep}
+        self.outputs.append(shown)
+        return self.masker.text(json.dumps(shown, default=str))
+
     def similar_customers(self, args: SimilarArgs) -> str:
         """The similarity search (exact constraints, ranked by meaning) or look-alikes, as JSON for the model."""
         from finmatch_agents.similar import api  # start-up speed: numpy and the index only when the tool is used
@@ -233,6 +257,11 @@ class ChatTools:
                  "offer, in order (suitability gates, then distance, then the customer's preferences), the customer's "
                  "metrics, and every product it leaves out with the gates that product fails.", MatchCustomerArgs,
                  self.match_customer),
+            Tool("recommend_customer", "The trained recommender's next products for one customer id (what to offer "
+                 "next), best first, each with its score and a reason (e.g. what customers holding the same products "
+                 "also accepted); says whether the recommender is promoted through its gate or only a baseline. "
+                 "Train one with `finmatch recommend train` if it says there is none.", RecommendCustomerArgs,
+                 self.recommend_customer),
             Tool("similar_customers", "Find customers like these: a plain-language question (exact constraints from "
                  "the semantic model, then ranked by what they might want, each with why it matched), or the "
                  "customers most like given customer ids. Says how many meet the constraints and which ranker "
