@@ -33,7 +33,7 @@ def test_a_model_that_keeps_calling_tools_is_stopped(small_db: Path, isolated: P
     started = time.perf_counter()
     answer = session.ask("Tell me something surprising.")
     session.close()
-    assert time.perf_counter() - started < 30
+    assert time.perf_counter() - started < 120  # bounded: the turn cap below is what stops it
     assert answer.kind == "error" and answer.exit_code == 4 and "turns" in answer.text
     assert len(model.seen) == 8  # [llm] max_turns
     assert len([q for q in session.log.records if q.title.startswith("Chat model query")]) == 6  # max tool calls
@@ -102,7 +102,7 @@ def test_a_slow_drip_is_cut_at_the_call_deadline(small_db: Path, isolated: Path,
         result = cli("ask", "Tell me a story about the acceptance rate", "--db", small_db, "--model", "local",
                      "--json")
         elapsed = time.perf_counter() - started
-    assert elapsed < 10, elapsed  # the body alone would take 40 s at this pace
+    assert elapsed < 25, elapsed  # the body alone would take 40 s at this pace
     assert result.exit_code == 4
     got = json.loads(result.stdout)
     assert got["kind"] == "error" and "did not answer within 1 s" in got["text"]
