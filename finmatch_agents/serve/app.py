@@ -391,7 +391,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         if server.engines.snapshot().knows(body.customer_id) is False:
             raise server.engines.unknown_customer(body.customer_id)
         item = {**body.model_dump(), "source": f"api:{key.name}"}
-        with server.gate.exclusive():
+        with server.engines.writing(server.gate.wait), server.gate.exclusive():
             return JSON(adapters.feedback(settings, item), status_code=201)
 
     @app.post("/v1/ask", response_model=AskResponse, responses=ERRORS, tags=["analyst"])

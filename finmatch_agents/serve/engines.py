@@ -404,6 +404,22 @@ class Engines:
         for listener in self.listeners:
             listener(fresh)
 
+    @contextlib.contextmanager
+    def writing(self, wait: float) -> Iterator[None]:
+        """A write of this server's own that the snapshot does not read (feedback): no reload while it runs
+        (a reload opens its own connection, and DuckDB admits a writer from this process only alone), and none
+        because of it afterwards. Waits up to ``wait`` seconds for a running reload, then answers busy."""
+        if not self._reloading.acquire(timeout=wait):
+            raise Busy("the engines are reloading from the database", hint="retry in a moment")
+        before = self.stamp()
+        try:
+            yield
+        finally:
+            current = self.current
+            if current is not None and current.stamp == before:  # nothing else changed meanwhile
+                current.stamp = self.stamp()
+            self._reloading.release()
+
     def wait_reloaded(self, previous: Loaded, timeout: float = 30.0) -> Loaded:
         """For tests and the bench: block until a snapshot newer than ``previous`` is in place."""
         deadline = time.monotonic() + timeout

@@ -366,7 +366,10 @@ def test_a_new_promotion_is_loaded_without_a_restart(served: Served) -> None:
 
 
 def test_feedback_is_stored_append_only_with_the_key_name(served: Served) -> None:
-    """POST /v1/feedback through the real recommend module: one row per call, ids checked against the data."""
+    """POST /v1/feedback through the real recommend module: one row per call, ids checked against the data;
+    the server's own write neither collides with nor triggers a reload of the engines."""
+    engines = served.server.engines
+    before = engines.current
     with served.client("writer") as c:
         first = c.post("/v1/feedback", json={"customer_id": CUSTOMER, "product_id": "CHK-01", "rating": 4,
                                              "note": "liked it"})
@@ -376,6 +379,8 @@ def test_feedback_is_stored_append_only_with_the_key_name(served: Served) -> Non
     assert first.json()["rows"] == 1 and first.json()["source"] == "api:writer"
     assert second.status_code == 201, second.text
     assert unknown.status_code == 404 and "C9999999" in error_of(unknown)["message"]
+    time.sleep(engines.check_every + 0.1)
+    assert engines.snapshot() is before and not engines._reloading.locked()  # no reload for its own write
     from finmatch_agents.evidence import QueryLog
 
     with served.server.gate.lease() as engine:  # the worker's own sandbox (a second configuration cannot open)
