@@ -14,14 +14,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure
+from common import measure, model_workspace
 
 
 def main() -> None:
@@ -31,14 +29,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="FINMATCH_THREADS for the fits")
     parser.add_argument("--repeat", type=int, default=20, help="one-customer scorings (median)")
     opts = parser.parse_args()
-    work = opts.keep or Path(tempfile.mkdtemp(prefix="finmatch-bench-predict-"))
-    work.mkdir(parents=True, exist_ok=True)
-    db, state = work / f"bench-{opts.customers}.duckdb", work / "state"
-    os.environ.update({"FINMATCH_DB": str(db), "FINMATCH_STATE_DIR": str(state), "FINMATCH_THREADS": str(opts.threads)})
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
-    if not db.exists():
-        subprocess.run([sys.executable, "-m", "finmatch_agents", "data", "generate", "--customers", str(opts.customers),
-                        "--seed", "42"], check=True, capture_output=True)
+    work, db, state = model_workspace(opts, "finmatch-bench-predict-")
     out = work / "train.json"
     seconds, mib = measure(["predict", "train", "conversion", "--promote", "--json"], stdout=out)
     t = json.loads(out.read_text().splitlines()[-1])

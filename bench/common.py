@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 # Runs the command as the only child of a small wrapper, so RUSAGE_CHILDREN is that command's peak RSS.
@@ -21,3 +24,17 @@ def measure(args: list[str], stdout: Path | None = None, cwd: Path | None = None
     if rc != 0:
         raise SystemExit(f"finmatch {' '.join(args)} exited {rc}")
     return seconds, kib / 1024
+
+
+def model_workspace(opts: argparse.Namespace, prefix: str) -> tuple[Path, Path, Path]:
+    """(folder, database, state dir) of a predict benchmark: ``opts.keep`` or a new temporary folder, the
+    settings exported for the child processes, the database generated once (seed 42, ``opts.customers``)."""
+    work = opts.keep or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    db, state = work / f"bench-{opts.customers}.duckdb", work / "state"
+    os.environ.update({"FINMATCH_DB": str(db), "FINMATCH_STATE_DIR": str(state), "FINMATCH_THREADS": str(opts.threads)})
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+    if not db.exists():
+        subprocess.run([sys.executable, "-m", "finmatch_agents", "data", "generate", "--customers", str(opts.customers),
+                        "--seed", "42"], check=True, capture_output=True)
+    return work, db, state
