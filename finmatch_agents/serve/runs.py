@@ -74,14 +74,16 @@ class RunManager:
         folder.mkdir(parents=True, exist_ok=True)
 
         def sink(event: dict[str, Any]) -> None:
-            if live.run_id is None:
+            first = live.run_id is None
+            if first:
                 live.run_id = event["run_id"]
                 with self._lock:
                     self._live[live.run_id] = live
                     self._starting -= 1
-                live.started.set()
             append_text(events_path(self.settings.state_dir, live.run_id),
                         json.dumps(event, default=json_default, ensure_ascii=False) + "\n")
+            if first:  # only once its events file exists: the starter's client streams it at once
+                live.started.set()
             if self.metrics is not None and event.get("event") == "model_call":
                 self.metrics.model_call(event)
             if event.get("event") == "run_finished":
