@@ -75,12 +75,13 @@ class RunManager:
 
         def sink(event: dict[str, Any]) -> None:
             first = live.run_id is None
+            run_id: str = event["run_id"] if live.run_id is None else live.run_id
             if first:
-                live.run_id = event["run_id"]
+                live.run_id = run_id
                 with self._lock:
-                    self._live[live.run_id] = live
+                    self._live[run_id] = live
                     self._starting -= 1
-            append_text(events_path(self.settings.state_dir, live.run_id),
+            append_text(events_path(self.settings.state_dir, run_id),
                         json.dumps(event, default=json_default, ensure_ascii=False) + "\n")
             if first:  # only once its events file exists: the starter's client streams it at once
                 live.started.set()
