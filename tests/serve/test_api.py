@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import types
 from pathlib import Path
@@ -202,7 +203,21 @@ def test_pii_is_masked_before_a_model_call_as_in_the_cli(served: Served) -> None
     assert row["customer_name"] not in sent and row["customer_email"] not in sent  # ...without the PII
 
 
-def test_a_run_streams_its_events_to_completion_without_blocking_others(served: Served) -> None:
+def test_a_run_streams_its_events_to_completion_without_blocking_others(served: Served,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from finmatch_agents.serve import runs
+
+    # the run holds after its third event until the other requests were answered: on any machine speed the
+    # analysis is provably still running while they are served (it could otherwise finish first)
+    gate, written, real_append = threading.Event(), [], runs.append_text
+
+    def held_append(path: Path, text: str) -> None:
+        real_append(path, text)
+        written.append(text)
+        if len(written) == 3:
+            gate.wait(60)
+
+    monkeypatch.setattr(runs, "append_text", held_append)
     with served.client("analyst") as c:
         r = c.post("/v1/runs", json={"focus": ["performance"], "formats": ["md", "html"]})
         assert r.status_code == 202, r.text
@@ -220,6 +235,7 @@ def test_a_run_streams_its_events_to_completion_without_blocking_others(served: 
                             assert other.get(f"/v1/customers/{CUSTOMER}/matches").status_code == 200
                             assert other.get("/health").json()["runs_active"] == 1  # ...before it ended
                         answered.append(True)
+                        gate.set()
         assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "step_finished" in kinds
         assert events[-1]["status"] == "completed" and all(e["run_id"] == run_id for e in events)
         assert {"event", "run_id", "agent", "step", "ts"} <= set(events[1])
