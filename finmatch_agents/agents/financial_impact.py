@@ -134,7 +134,7 @@ def revenue_impact(ctx: StepContext) -> None:
                     f"{assumed(src, 'cost_per_recommendation', _price(row['cost_per_recommendation'], cur))} for each "
                     f"of {fmt_count(row['recommendations_per_year'])} recommendations a year "
                     f"({_money(row['cost_per_year'], cur)} in all), the first-year ROI is {fmt_pct(roi)} and net "
-                    f"revenue {_money(row['net_revenue_per_year'], cur)} a year; both rest on these assumptions.",
+                    f"revenue {_money(row['net_revenue_per_year'], cur)} a year.",
                     {**row, "currency": cur, "sources": src}, [rev],
                     effect=min(1.0, abs(roi) / STRONG_ROI) * (0.4 if rests_on_defaults(src) else 1.0),
                     polarity="strength" if roi >= 0 else "risk", n=row["recommendations"],
@@ -274,12 +274,16 @@ def lifetime_value(ctx: StepContext) -> None:
         src = ctx.sources("lifetime_cap_years", "high_churn_threshold")
         values = {**row, "currency": cur, "sources": src}
         cap = assumed(src, "lifetime_cap_years", f"{fmt_num(row['lifetime_cap_years'], 0)} years")
+        # the annual revenue total is the ROI finding's when an earlier step stated it
+        stated = any(f.key == "roi" for f in (*ctx.prior_findings, *ctx.findings))
+        revenue = (f"Their annual revenue ({_money(row['arpu'], cur)} per customer) is held for " if stated else
+                   f"Their annual revenue is {_money(row['annual_revenue'], cur)} ({_money(row['arpu'], cur)} per "
+                   "customer), held for ")
         ctx.finding("clv", "Customer lifetime value",
-                    f"{fmt_count(row['customers'])} customers hold {_money(row['total_clv'], cur)} of lifetime value "
+                    f"Customers hold {_money(row['total_clv'], cur)} of lifetime value "
                     f"from accepted products, {_money(row['avg_clv'], cur)} per customer on average and "
                     f"{_money(row['avg_clv_revenue_customers'], cur)} among the "
-                    f"{fmt_count(row['revenue_customers'])} customers with revenue. Their annual revenue is "
-                    f"{_money(row['annual_revenue'], cur)} ({_money(row['arpu'], cur)} per customer), held for "
+                    f"{fmt_count(row['revenue_customers'])} customers with revenue. {revenue}"
                     f"{fmt_num(row['revenue_weighted_lifetime_years'], 1)} years on average (weighted by revenue), "
                     f"with lifetimes capped at {cap}.",
                     values, [clv], effect=0.5, polarity="strength", n=row["customers"], units={"sources": "text"})
@@ -448,8 +452,6 @@ def scenarios(ctx: StepContext) -> None:
     base, sales, churn, both = rows
     if not _known(base, "annual_revenue", "revenue_after_churn"):
         return
-    ctx.note("Scenarios scale today's book of accepted products by the assumed changes: what-if arithmetic, not "
-             "forecasts.")
     ctx.table("Scenario projections (annual figures)", res,
               [("scenario", "Scenario"), ("sales_change", "Sales change"),
                ("churn_change", "Churn reduction"), ("annual_revenue", "Annual revenue"),
@@ -720,8 +722,8 @@ def _scenario_combined(f: Finding, idx: FindingIndex) -> RuleOutput:
     return RuleOutput(
         insight=f"Both targets together add {_money(s['gain_vs_baseline'], cur)} of annual revenue after churn "
                 f"({fmt_pct(s['gain_share'])}); at the assumed sizes {lever} ({fmt_times(ratio)}).",
-        risk="The scenarios scale today's book uniformly: they ignore how the extra sales or the retained customers "
-             "would be won and what winning them would cost.")
+        risk="The scenarios are what-if arithmetic, not forecasts: they scale today's book uniformly, ignoring how "
+             "the extra sales or retained customers would be won and at what cost.")
 
 
 AGENT = AgentSpec(

@@ -131,8 +131,7 @@ def _readiness(ctx: StepContext) -> None:
                                                  for r in sparse) + ".")
     emptiest = max(present, key=lambda r: (r["null_rate"], r["column"])) if present else None
     if emptiest and emptiest["null_rate"] and not sparse and not absent:
-        parts.append(f"Every field the optimisation relies on is present; the emptiest, {emptiest['column']}, is "
-                     f"empty in {fmt_pct(emptiest['null_rate'])} of records.")
+        parts.append("Every field the optimisation relies on is present, and none is flagged as often empty.")
     elif present and not sparse:
         parts.append("The fields present are complete." if absent else
                      "Every field the optimisation relies on is present and complete.")
@@ -182,8 +181,8 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                         f"{fmt_pp(r['gap'], signed=False)} (threshold {fmt_pp(r['mistarget_gap'], signed=False)}) "
                         f"amounts to about {fmt_count(r['missed_acceptances'])} missed acceptances, and the "
                         f"{fmt_count(r['not_accepted'])} offers not accepted cost "
-                        f"{_money(r['not_accepted_cost'], currency)} to deliver at "
-                        f"{_unit_cost(r['cost_per_recommendation'], currency)} each.",
+                        f"{_money(r['not_accepted_cost'], currency)} to deliver at the assumed cost per "
+                        "recommendation.",
                         {**r, "currency": currency, "total_accepted": head["total_accepted"],
                          "estimate": gap_estimate(r["recommendations"], r["test"], head["total_accepted"],
                                                   "acceptances", f"if {r['segment']} x {r['product_type']} offers "
@@ -223,7 +222,7 @@ def detect_inefficiencies(ctx: StepContext) -> None:
                         f"{fmt_pct(head['medium_high_acceptance_rate'])} for Medium and High affinity "
                         f"({fmt_times(head['medium_high_low_ratio'])}). The {fmt_count(head['low_not_accepted'])} "
                         f"low-affinity offers not accepted cost {_money(head['low_not_accepted_cost'], currency)} to "
-                        f"deliver at {_unit_cost(head['cost_per_recommendation'], currency)} each; they bring "
+                        "deliver at the assumed cost per recommendation; they bring "
                         f"{fmt_pct(head['low_share_of_accepted'])} of all acceptances.",
                         {k: head[k] for k in ("low_recommendations", "low_share", "low_acceptance_rate",
                                               "medium_high_acceptance_rate", "medium_high_low_gap",
@@ -346,13 +345,15 @@ COUNT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def _group_label(row: dict[str, Any], word: str, last: bool) -> str:
+def _group_label(row: dict[str, Any], word: str, last: bool, first: bool = True) -> str:
+    """``3 contacts``, ``8 to 58 transactions``; a range between the first and the last group goes without its
+    word (``59 to 78``), which the groups around it name."""
     lo, hi = row["min_count"], row["max_count"]
     words = word if lo == hi == 1 else f"{word}s"
     if lo == hi:
         return f"{fmt_count(lo)} {words}"
     return f"{fmt_count(lo)} or more {words} (up to {fmt_count(hi)})" if last else \
-        f"{fmt_count(lo)} to {fmt_count(hi)} {words}"
+        f"{fmt_count(lo)} to {fmt_count(hi)}" + (f" {words}" if first else "")
 
 
 def _trend(rates: list[float], word: str) -> str:
@@ -389,7 +390,7 @@ def _count_finding(ctx: StepContext, res: QueryResult, key: str, label: str, wor
                                      low["recommendations"] * low["acceptance_rate"], low["recommendations"]),
                        ctx.min_effect)
     trend = _trend([float(r["acceptance_rate"]) for r in rows], word)
-    groups = [f"{fmt_pct(r['acceptance_rate'])} at {_group_label(r, word, i == len(rows) - 1)}"
+    groups = [f"{fmt_pct(r['acceptance_rate'])} at {_group_label(r, word, i == len(rows) - 1, i == 0)}"
               for i, r in enumerate(rows)]
     missing = int(head["all_recommendations"]) - int(head["records"])
     unrecorded = (f" {plural(missing, 'recommendation')} without a recorded count "
@@ -429,12 +430,14 @@ def _system_finding(ctx: StepContext, key: str, kind: str, res: QueryResult) -> 
     most = max(rows, key=lambda r: (r["undecided_share"], r["system"]))
     least = min(rows, key=lambda r: (r["undecided_share"], r["system"]))
     spread = float(best["acceptance_rate"] - worst["acceptance_rate"])
+    # the undecided share is stated when it differs by the minimum effect or more (a smaller spread is noise)
+    undecided = (f"; the undecided share ranges from {fmt_pct(least['undecided_share'])} ({least['system']}) to "
+                 f"{fmt_pct(most['undecided_share'])} ({most['system']})"
+                 if float(most["undecided_share"] - least["undecided_share"]) >= ctx.min_effect else "")
     ctx.finding(key, f"Acceptance by {kind}",
                 f"Across the {fmt_count(rows[0]['systems'])} {kind}s, acceptance ranges from "
                 f"{fmt_pct(worst['acceptance_rate'])} ({worst['system']}) to {fmt_pct(best['acceptance_rate'])} "
-                f"({best['system']}), a spread of {fmt_pp(spread, signed=False)}; the undecided share ranges from "
-                f"{fmt_pct(least['undecided_share'])} ({least['system']}) to {fmt_pct(most['undecided_share'])} "
-                f"({most['system']}).",
+                f"({best['system']}), a spread of {fmt_pp(spread, signed=False)}{undecided}.",
                 {"best": best, "worst": worst, "spread": spread, "kind": kind,
                  "undecided_spread": rows[0]["undecided_spread"], "test": test,
                  "estimate": gap_estimate(worst["recommendations"], test, total, "acceptances",
@@ -478,8 +481,6 @@ def _feeds(ctx: StepContext, sources: QueryResult | None, affinity: QueryResult 
                    ("newest", "Newest record", "text"), ("lag_days", "Days behind", "count"),
                    ("empty_rate", "Fields empty", "percent"), ("others_empty_rate", "Other systems", "percent")],
                   rows)
-        if fresh_id:
-            ctx.note(f"Newest dates and days behind come from [{fresh_id}]; empty fields from [{gaps_id}].")
     for r in rows:
         acc = by_system.get(r["source_system"], {})
         refs: list[QueryResult | Query | str] = [q for q in (fresh_id, sources if acc else None) if q]
@@ -571,12 +572,10 @@ def _mistargeted(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"acceptances; the model overrates this pair, so suppress it in the recommendation engine and add a "
             f"segment x product correction before re-enabling.{_worth(est, 'Converting as scored would add')}",
             effort="Low", owner="Product Management with Data Science",
-            success_metric=f"acceptance of {v['segment']} x {v['product_type']} offers up from "
-                           f"{fmt_pct(v['acceptance_rate'])} towards the score-expected {fmt_pct(v['expected_rate'])}, "
-                           f"or their volume cut from {fmt_count(v['recommendations'])} recommendations",
+            success_metric=f"acceptance of {v['segment']} x {v['product_type']} offers up from today's rate towards "
+                           f"the score-expected rate [{f.id}], or their volume cut",
             topic=f"pair:{v['segment']}|{v['product_type']}", direction="fix", estimate=est),
-        risk=f"Scores for {v['segment']} x {v['product_type']} overstate acceptance "
-             f"({fmt_pct(v['expected_rate'])} expected, {fmt_pct(v['acceptance_rate'])} observed); forecasts built on "
+        risk=f"Scores for {v['segment']} x {v['product_type']} overstate acceptance [{f.id}]; forecasts built on "
              "raw scores will overstate conversions.")
 
 
@@ -603,9 +602,8 @@ def _low_affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"each; since they still bring {fmt_pct(v['low_share_of_accepted'])} of acceptances, require a high score "
             f"or rising affinity rather than stopping them outright.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
-            success_metric=f"acceptance of offers to Low-affinity customers up from "
-                           f"{fmt_pct(v['low_acceptance_rate'])} with their share of volume below the current "
-                           f"{fmt_pct(v['low_share'])}", topic="affinity-gating", direction="fix", estimate=est))
+            success_metric=f"acceptance of offers to Low-affinity customers up from today's rate, with their share "
+                           f"of volume below today's [{f.id}]", topic="affinity-gating", direction="fix", estimate=est))
 
 
 def _engine_suitability_rule(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -643,8 +641,8 @@ def _lifecycle(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_pct(best['acceptance_rate'])} for {best['stage']} customers; serve {worst['stage']} customers "
             f"re-engagement rather than cross-sell offers.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
-            success_metric=f"acceptance of offers to {worst['stage']} customers up from "
-                           f"{fmt_pct(worst['acceptance_rate'])} towards the overall {fmt_pct(v['overall_rate'])}",
+            success_metric=f"acceptance of offers to {worst['stage']} customers up from today's rate [{f.id}] "
+                           "towards the overall rate",
             topic=f"stage:{worst['stage']}", direction="reduce", estimate=est)
     return RuleOutput(
         insight=f"Lifecycle stage separates responsive from unresponsive customers: {best['stage']} customers accept "
@@ -710,8 +708,8 @@ def _usage_trend(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_pct(down['acceptance_rate'])} for falling usage, yet falling-usage customers receive "
             f"{fmt_pct(down['share'])} of recommendations.{_worth(est, 'The gap is worth up to')}",
             effort="Low", owner="Product Management",
-            success_metric=f"share of recommendations to falling-usage customers below the current "
-                           f"{fmt_pct(down['share'])} without lower overall acceptance",
+            success_metric=f"share of recommendations to falling-usage customers below today's share [{f.id}], "
+                           "without lower overall acceptance",
             topic="usage:Decreasing", direction="reduce", estimate=est)
     return RuleOutput(insight=f"Usage momentum predicts response: rising-usage customers accept "
                               f"{fmt_times(v['ratio'])} as often as those whose usage is falling.", recommendation=rec)

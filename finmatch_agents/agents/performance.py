@@ -635,8 +635,8 @@ def _affinity(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"{fmt_pct(v['low']['acceptance_rate'])} of them, against {fmt_pct(v['high']['acceptance_rate'])} "
             f"for High affinity.{worth}",
             effort="Low", owner="Product Management",
-            success_metric=f"share of recommendations to Low-affinity customers below the current "
-                           f"{fmt_pct(v['low']['share'])}", topic="affinity-gating", direction="fix", estimate=est))
+            success_metric=f"share of recommendations to Low-affinity customers below today's share [{f.id}]",
+            topic="affinity-gating", direction="fix", estimate=est))
 
 
 def _usage_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -673,7 +673,7 @@ def _satisfaction_churn(f: Finding, idx: FindingIndex) -> RuleOutput:
             f"Their mean churn probability is {fmt_pct(v['low']['avg_churn'])} against "
             f"{fmt_pct(v['high']['avg_churn'])} for satisfied customers.{worth}",
             effort="Medium", owner="Customer Experience",
-            success_metric=f"share of customers scoring 1-4 below the current {fmt_pct(v['low']['share'])}",
+            success_metric=f"share of customers scoring 1-4 below today's share [{f.id}]",
             topic="retention:satisfaction", direction="fix", estimate=est))
 
 

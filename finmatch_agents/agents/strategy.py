@@ -198,8 +198,8 @@ def competitive_advantage(ctx: StepContext) -> None:
                ("captured_share", "Share of acceptances captured"),
                ("cumulative_rate", "Cumulative acceptance"), ("lift", "Lift"),
                ("captured_vs_untargeted", "vs untargeted")])
-    ctx.chart("Gain chart: share of all acceptances captured when contacting the top offers by score (first line) "
-              "against an untargeted baseline (second line), in percent",
+    ctx.chart("Gain chart: share of acceptances captured by contacting the top offers by score (first line) "
+              "against untargeted contact (second line), in percent",
               xy_chart("Gain of score-driven targeting", [f"Top {r['top_percent']}%" for r in rows],
                        [("line", percent_values([r["captured_share"] for r in rows])),
                         ("line", percent_values([r["contacted_share"] for r in rows]))], y_title="percent"), gain)
@@ -207,7 +207,7 @@ def competitive_advantage(ctx: StepContext) -> None:
     ctx.finding("targeting_advantage", "Advantage of score-driven targeting",
                 f"Contacting the top {fmt_count(top['top_percent'])}% of recommendations by score captures "
                 f"{fmt_pct(top['captured_share'])} of all acceptances at {fmt_pct(top['cumulative_rate'])} "
-                f"acceptance, {fmt_times(top['lift'])} the untargeted baseline of {fmt_pct(top['overall_rate'])}.",
+                f"acceptance, {fmt_times(top['lift'])} the overall acceptance rate (the untargeted baseline).",
                 top, [gain], effect=min(1.0, (float(top["lift"] or 1.0) - 1.0) / 2),
                 polarity="strength" if (top["lift"] or 0) >= 1.5 else "risk", n=top["recommendations"])
     half = next((r for r in rows if r["top_percent"] == top["half_capture_percent"]), None)
@@ -281,13 +281,15 @@ def assess_integration_readiness(ctx: StepContext) -> None:
                    ("max_days", "Slowest (days)"), ("share_within_day", "Synced within a day")])
         total = next(r for r in rows if r["is_total"] == 1)
         sources = [r for r in rows if r["is_total"] == 0]
+        # the slowest feed is named when its median is slower than the median record's (not when every feed is)
         slowest = f" The slowest feed is {sources[0]['source_system']} (median {fmt_num(sources[0]['median_days'])} " \
-                  "days)." if len(sources) > 1 else ""
+                  "days)." if len(sources) > 1 and fmt_num(sources[0]["median_days"]) != fmt_num(total["median_days"]) \
+            else ""
         ctx.finding("sync_latency", "Sync latency",
                     f"Recommendations reach the warehouse a median of {fmt_num(total['median_days'])} days after "
                     f"they are made; {fmt_pct(total['tail_quantile'], 0)} arrive within "
                     f"{fmt_num(total['p95_days'])} days and {_pct(total['share_within_day'])} within a day. "
-                    f"Batch sync at this pace cannot feed real-time (IoT-style) or event-driven offers.{slowest}",
+                    f"Batch sync at this pace cannot feed real-time or event-driven offers.{slowest}",
                     {**total, "slowest": sources[0] if sources else None}, [lat],
                     effect=1.0 - float(total["share_within_day"] or 0.0),
                     polarity="risk" if (total["share_within_day"] or 0) < 0.5 else "strength", n=total["records"])
@@ -323,7 +325,8 @@ def _source_quality(ctx: StepContext) -> None:
                      "overall")
             qids.append(ids["source_freshness"])
         ctx.finding("source_quality", "Core banking feed quality",
-                    text + ". Integrations that read from it would inherit these gaps.", worst, qids,
+                    text + f". Integrations that read from the {worst['source_system']} feed would inherit these "
+                           "gaps.", worst, qids,
                     effect=min(1.0, 0.4 + (0.3 if worst["gappy"] else 0.0) + (0.3 if worst["stale"] else 0.0)),
                     polarity="risk", n=worst["records"],
                     units=SOURCE_UNITS)
@@ -437,12 +440,12 @@ def _role_findings(ctx: StepContext, result: Any, rows: list[dict[str, Any]], *,
     parts = [f"{role}: {_names([r['segment'] for r in by_role[role]])}"
              for role in ("Grow", "Defend", "Nurture", "Hold") if role in by_role]
     first = rows[0]
-    basis = (f"against overall acceptance of {fmt_pct(first['overall_acceptance'])} and mean churn of "
-             f"{fmt_pct(first['overall_churn'])}; segments differ by up to "
+    basis = (f"Against overall acceptance of {fmt_pct(first['overall_acceptance'])} and mean churn of "
+             f"{fmt_pct(first['overall_churn'])} (segments differ by up to "
              f"{fmt_pp(first['acceptance_spread'], signed=False)} in acceptance and "
-             f"{fmt_pp(first['churn_spread'], signed=False)} in churn" if with_churn else
-             f"against overall acceptance of {fmt_pct(first['overall_acceptance'])}; churn is not in the data")
-    ctx.finding("segment_roles", "Segment roles", f"Segment roles ({basis}): " + "; ".join(parts) + ".",
+             f"{fmt_pp(first['churn_spread'], signed=False)} in churn)" if with_churn else
+             f"Against overall acceptance of {fmt_pct(first['overall_acceptance'])} (churn is not in the data)")
+    ctx.finding("segment_roles", "Segment roles", f"{basis}: " + "; ".join(parts) + ".",
                 {"roles": {k: [r["segment"] for r in v] for k, v in by_role.items()}, "with_churn": with_churn,
                  "overall_acceptance": first["overall_acceptance"], "overall_churn": first.get("overall_churn"),
                  "acceptance_spread": first.get("acceptance_spread"), "churn_spread": first.get("churn_spread")},

@@ -95,13 +95,18 @@ def front_matter(outline: Outline, stats: ReportStats) -> dict[str, Any]:
 
 # -- the summary ------------------------------------------------------------------------------------------------
 def _assumption_sentence(outline: Outline) -> str:
+    """The summary names the assumptions the user set, with their values; the defaults' values are in the
+    Assumptions table, and each figure that rests on one names it (its value beside it where it is used)."""
     if not outline.assumptions:
         return ""
-    items = [f"{md_escape(a.key)} {md_escape(a.shown)}" + (" (set)" if a.user_set else "") for a in outline.assumptions]
     user = [a for a in outline.assumptions if a.user_set]
-    how = ("all defaults" if not user else f"{len(user)} set in finmatch.toml, marked (set); the others defaults")
-    return (f"**Assumptions** ({how}; money figures that depend on them say so): " + "; ".join(items)
-            + ". Meanings: [Assumptions](#assumptions).")
+    if not user:
+        how = "all defaults"
+    else:
+        how = (f"{len(user)} set in finmatch.toml: "
+               + "; ".join(f"{md_escape(a.key)} {md_escape(a.shown)} (set)" for a in user) + "; the others defaults")
+    return (f"**Assumptions:** {how}; the figures that rest on one name it. Values and meanings: "
+            "[Assumptions](#assumptions).")
 
 
 def render_summary(outline: Outline) -> list[str]:
@@ -122,10 +127,13 @@ def render_summary(outline: Outline) -> list[str]:
         out += ["**Top recommendations**", ""]
         for rec, row in s.recs:
             label = f"[{row.label}](#{row.anchor}) " if row else ""
-            refs = evidence(row.query_ids if row else rec.query_ids, known)
+            # the effect cites its own query; the row's other evidence follows
+            refs = evidence([q for q in (row.query_ids if row else rec.query_ids) if f"[{q}]" not in rec.effect],
+                            known)
             effect = f"{linked(rec.effect, known)}; " if rec.effect else ""
+            # when and who are in the recommendations table the label links to
             out.append(f"- {label}**{md_escape(rec.title)}** — {effect}{rec.impact} impact, {rec.effort.lower()} "
-                       f"effort, {rec.horizon.lower()}; {md_escape(rec.owner)}.{' ' + refs if refs else ''}")
+                       f"effort.{' ' + refs if refs else ''}")
         out.append("")
     if s.tradeoffs:
         out += ["**Trade-offs to decide**", ""] + [f"- {linked(t.text, known)}" for t in s.tradeoffs] + [""]

@@ -121,7 +121,7 @@ def text(value: str, known: Collection[str]) -> str:
 
     def repl(m: re.Match[str]) -> str:
         ident = m.group(1)
-        if ident.startswith("Q") and ident in known:
+        if ident in known:
             return f'<a class="ref" href="#{ident.lower()}">{ident}</a>'
         return esc(ident) if ident.startswith("Q") else f"[{esc(ident)}]"
 
@@ -149,8 +149,9 @@ def block_html(block: Block, outline: Outline) -> str:
     known, currency = outline.known, outline.records.run.currency
     if isinstance(block, FindingBlock):
         f = outline.findings.get(block.id)
-        return (f'<li id="{esc(f.id.lower())}"><strong>{esc(f.title)}.</strong> {text(f.statement, known)}</li>'
-                if f else "")
+        label = f" ({esc(f.id)})" if f and f.id in outline.referenced_anywhere else ""
+        return (f'<li id="{esc(f.id.lower())}"><strong>{esc(f.title)}{label}.</strong> {text(f.statement, known)}'
+                "</li>" if f else "")
     if isinstance(block, TextBlock):
         return f"<p>{text(block.text, known)}</p>"
     if isinstance(block, NoteBlock):
@@ -225,7 +226,7 @@ def agent_html(view: AgentView, outline: Outline) -> str:
             out.append(_blocks(step.blocks, outline))
             if step.recs:
                 out.append(f'<p>Recommendations: {_rec_links(step)} (in the <a href="#recommendations">'
-                           "Recommendations</a> table, ranked with the other agents').</p>")
+                           "Recommendations</a> table).</p>")
             if step.tradeoffs:
                 out.append("<p><strong>Trade-offs</strong> (opposing advice from another agent: not listed as "
                            "actions)</p><ul>" + "".join(f"<li>{text(t.text, known)}</li>" for t in step.tradeoffs)
@@ -289,10 +290,10 @@ def _summary(outline: Outline) -> str:
             label = f'<a href="#{row.anchor}">{row.label}</a> ' if row else ""
             badge = f'<span class="badge {esc(rec.impact)}">{esc(rec.impact)} impact</span>'
             effect = f"{text(rec.effect, known)}; " if rec.effect else ""
+            # the effect cites its own query; the row's other evidence follows
+            cited = [q for q in (row.query_ids if row else rec.query_ids) if f"[{q}]" not in rec.effect]
             items.append(f"<li>{label}<strong>{esc(rec.title)}</strong> — {effect}{badge} {esc(rec.effort.lower())} "
-                         "effort, "
-                         f"{esc(rec.horizon.lower())}; {esc(rec.owner)}. "
-                         f"{refs(row.query_ids if row else rec.query_ids, known)}</li>")
+                         f"effort. {refs(cited, known)}</li>")
         out.append("<h3>Top recommendations</h3><ol>" + "".join(items) + "</ol>")
     if s.tradeoffs:
         out.append("<h3>Trade-offs to decide</h3><ul>" + "".join(f"<li>{text(t.text, known)}</li>" for t in s.tradeoffs)
@@ -305,11 +306,12 @@ def _summary(outline: Outline) -> str:
         out.append("<h3>Caveats</h3><ul>" + "".join(f"<li>{text(c, known)}</li>" for c in s.caveats) + "</ul>")
     if outline.assumptions:
         user = [a for a in outline.assumptions if a.user_set]
-        how = "all defaults" if not user else f"{len(user)} set in finmatch.toml, marked (set)"
-        listed = "; ".join(f"<code>{esc(a.key)}</code> {esc(a.shown)}{' <strong>(set)</strong>' if a.user_set else ''}"
-                          for a in outline.assumptions)
-        out.append(f"<p><strong>Assumptions</strong> ({esc(how)}; money figures that depend on them say so): {listed}."
-                   ' Meanings: <a href="#assumptions">Assumptions</a>.</p>')
+        how = "all defaults" if not user else (
+            f"{len(user)} set in finmatch.toml: "
+            + "; ".join(f"<code>{esc(a.key)}</code> {esc(a.shown)} <strong>(set)</strong>" for a in user)
+            + "; the others defaults")
+        out.append(f"<p><strong>Assumptions:</strong> {how}; the figures that rest on one name it. Values and "
+                   'meanings: <a href="#assumptions">Assumptions</a>.</p>')
     out.append(f'<p class="analyst">{esc(s.analyst)}</p></section>')
     return "\n".join(out)
 
@@ -355,7 +357,7 @@ def _recommendations(outline: Outline) -> str:
                        f"<strong>{esc(o.title)}</strong> — {text(o.rationale, known)} <em>Success metric:</em> "
                        f"{text(o.success_metric, known)}.</li>" for o in n.also)
         why.append(f'<li id="{n.anchor}-why"><strong>{n.label}. {esc(n.rec.title)}.</strong> '
-                   f"{text(n.rec.rationale, known)} <em>Success metric:</em> {text(n.rec.success_metric, known)}."
+                   f"{text(n.reason, known)} <em>Success metric:</em> {text(n.rec.success_metric, known)}."
                    + (f"<ul>{also}</ul>" if also else "") + "</li>")
     return (f'<section id="recommendations"><h2>{RECOMMENDATIONS_TITLE}</h2><p>Ranked by priority (impact over '
             "effort), the same order everywhere in the report. Agents that reached the same action share a row.</p>"

@@ -72,13 +72,14 @@ _REF_OUT = re.compile(r"\[([QF]\d+)\]")
 
 def link_refs(text: str, known: Collection[str]) -> str:
     """``[Q12]`` in already escaped markdown becomes a link to the query's appendix anchor (``#q12``) when the
-    run has that query; an id the run does not have is shown as plain text, never as a link."""
+    run has that query, ``[F203]`` a link to the finding's anchor when the report states that finding; an id
+    the run does not have is shown as plain text, never as a link."""
 
     def repl(m: re.Match[str]) -> str:
         ident = m.group(1)
-        if ident.startswith("Q"):
-            return f"[{ident}](#{ident.lower()})" if ident in known else ident
-        return f"[{ident}]"
+        if ident in known:
+            return f"[{ident}](#{ident.lower()})"
+        return ident if ident.startswith("Q") else f"[{ident}]"
 
     return _REF_OUT.sub(repl, text)
 

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from finmatch_agents.agents import AGENTS, FOCUS_ORDER
 from finmatch_agents.analysts.advice import reconcile
 from finmatch_agents.formatting import display, fmt_count
-from finmatch_agents.ids import number, strip_query_refs
-from finmatch_agents.report.measure import figures
+from finmatch_agents.ids import REF, number, query_refs, strip_query_refs
+from finmatch_agents.records import FindingBlock
+from finmatch_agents.report.facts import Source, figure_keys, restated
 
 if TYPE_CHECKING:
     from finmatch_agents.agents.base import AgentSpec
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 
 SUMMARY_FINDINGS = 5
 SUMMARY_RECOMMENDATIONS = 5
+#: recommendations the report details (table row, rationale, success metric); the rest are listed by title
+DETAILED_RECOMMENDATIONS = 6
 #: the prefix an analyst's name gets when the offline analyst wrote a step instead of the model
 FALLBACK_PREFIX = "offline (fallback"
 #: the summary's place among the steps that can fall back (agents use their keys)
@@ -111,6 +114,13 @@ class NumberedRec:
     number: int
     rec: Recommendation
     also: tuple[Recommendation, ...] = ()
+    #: the rationale as the report shows it: what its findings (or its summary line) already state is a reference
+    #: to them (``See [F203].``); None: the rationale as written
+    why: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return self.rec.rationale if self.why is None else self.why
 
     @property
     def label(self) -> str:
@@ -241,13 +251,22 @@ class Outline:
     assumptions: tuple[AssumptionLine, ...]
     quality: tuple[QualityFlag, ...]  # the flags the summary's caveats do not already state
     queries: tuple[Query, ...]  # in id order
-    findings: dict[str, Finding] = field(default_factory=dict)
-    known: frozenset[str] = frozenset()
+    findings: dict[str, Finding] = field(default_factory=dict)  # as the report states them (see shown_findings)
+    known: frozenset[str] = frozenset()  # the query and finding ids a reference may link to
     tradeoffs: tuple[Tradeoff, ...] = ()
+    #: the findings a text of the report refers to ("see [F203]"; the detailed recommendations' texts among them):
+    #: they show their id
+    referenced: frozenset[str] = frozenset()
 
     @property
     def run(self) -> Any:
         return self.records.run
+
+    @property
+    def referenced_anywhere(self) -> frozenset[str]:
+        """:attr:`referenced` with what every recommendation's texts refer to (the HTML page details them all)."""
+        texts = [t for n in self.recommendations for t in (n.reason, n.rec.success_metric)]
+        return self.referenced | {i for t in texts for i in REF.findall(t) if i in self.known}
 
     @property
     def title(self) -> str:
@@ -263,21 +282,22 @@ def _norm(text: str) -> str:
 
 
 def restates(insight: Insight, findings: dict[str, Finding]) -> bool:
-    """An insight that says what a finding it cites already says adds nothing: word for word, or with no
-    figure the finding does not already state (the same numbers in other words)."""
+    """An insight restates a finding it cites when it says it word for word or repeats one of its figures (the
+    sign aside): the finding states its numbers once; an insight interprets (a ratio of two of them, what they
+    mean), it does not write them again."""
     text = _norm(insight.text)
     cited = [findings[i] for i in insight.finding_ids if i in findings]
     cited += [f for f in findings.values() if set(f.query_ids) & set(insight.query_ids) and f not in cited]
     if any(text in (_norm(f.statement), _norm(f"{f.title}. {f.statement}")) for f in cited):
         return True
-    own = set(figures(insight.text))
-    return bool(own) and any(own <= set(figures(f.statement)) for f in cited)
+    own = figure_keys(insight.text)
+    return any(own & figure_keys(f.statement) for f in cited)
 
 
 def analyst_note(output: AnalystOutput) -> str:
     """Who wrote an AI step, in plain words: an offline run never claims AI processing."""
     if output.analyst == "offline":
-        return "Written by the offline analyst: fixed rules applied to the findings above; no model was called."
+        return "Offline analyst (fixed rules; no model was called)."
     if fell_back(output):
         return (f"The model's answer was not used for this step; the offline analyst wrote it instead "
                 f"({output.analyst}).")
@@ -350,27 +370,70 @@ def agent_view(spec: AgentSpec, steps: Sequence[StepRecord], analysis: AgentAnal
     return AgentView(spec, analysis, tuple(views))
 
 
+def shown_findings(records: RunRecords) -> dict[str, Finding]:
+    """The findings as the report states them, in report order: a sentence of one agent's finding that restates
+    an earlier agent's finding from the same evidence (at least two figures, all stated there, and a query in
+    common) refers to that finding instead (the Strategy agent's feed-quality finding to the Optimization
+    agent's stale and incomplete feed findings). A finding's own query references stay."""
+    rank = {k: i for i, k in enumerate(FOCUS_ORDER)}
+    ordered = sorted(records.findings, key=lambda f: (rank.get(f.agent, len(rank)), number(f.id)))
+    shown: dict[str, Finding] = {}
+    for f in ordered:
+        earlier = [g for g in shown.values() if g.agent != f.agent and set(g.query_ids) & set(f.query_ids)]
+        cut = restated(f.statement, [Source(g.id, figure_keys(g.statement)) for g in earlier], min_figures=2,
+                       keep_refs=True)
+        shown[f.id] = f.model_copy(update={"statement": cut.text}) if cut.cut else f
+    return {f.id: shown[f.id] for f in records.findings}
+
+
+def _states(text: str, query_ids: Sequence[str], insights: Sequence[Insight]) -> bool:
+    """Whether one of ``insights`` states every figure of ``text`` from the same evidence."""
+    keys = figure_keys(text)
+    return bool(keys) and any(keys <= figure_keys(i.text) and set(query_ids) & set(i.query_ids) for i in insights)
+
+
+def _why(n: NumberedRec, findings: dict[str, Finding], summary_line: str | None) -> NumberedRec:
+    """A recommendation's rationale without what its findings and its summary line state: those figures are a
+    reference to the finding (the summary line is just above; it is not referenced)."""
+    ids = dict.fromkeys(i for r in (n.rec, *n.also) for i in r.finding_ids if i in findings)
+    sources = [Source(i, figure_keys(findings[i].statement)) for i in ids]
+    if summary_line:
+        sources.append(Source(None, figure_keys(summary_line)))
+    cut = restated(n.rec.rationale, sources, inline=False)
+    if not cut.cut:
+        return n
+    see = f"See {', '.join(f'[{r}]' for r in cut.refs)}." if cut.refs else ""
+    return replace(n, why=" ".join(p for p in (see, cut.text) if p))
+
+
 def build_outline(records: RunRecords) -> Outline:
-    findings = {f.id: f for f in records.findings}
-    known = frozenset(q.id for q in records.queries)
+    findings = shown_findings(records)
     analyses = [records.analyses[k] for k in FOCUS_ORDER if k in records.analyses]
     numbered = number_recommendations(analyses)
     tradeoffs = tradeoffs_of(analyses)
     summary_view = None
     shown: set[tuple[str, str]] = set()
     caveats: tuple[str, ...] = ()
+    picked: tuple[Insight, ...] = ()
     if records.summary is not None:
         s = records.summary
         picked = _summary_findings(s.insights)
         shown = {(i.agent, _norm(i.text)) for i in picked}
         recs = tuple((r, next((n for n in numbered if n.holds(r)), None))
                      for r in s.recommendations[:SUMMARY_RECOMMENDATIONS] if any(n.holds(r) for n in numbered))
-        caveats = tuple(dict.fromkeys(s.caveats))
+        lines = {row.number: r.effect for r, row in recs if row is not None and r.effect}
+        numbered = [_why(n, findings, lines.get(n.number)) for n in numbered]
+        by_number = {n.number: n for n in numbered}
+        recs = tuple((r, by_number[row.number] if row else None) for r, row in recs)
+        # one fact once in the summary: a caveat a key finding states (from the same evidence) is not repeated
+        caveats = tuple(c for c in dict.fromkeys(s.caveats) if not _states(c, query_refs(c), picked))
         summary_view = SummaryView(headline=s.headline, findings=picked, recs=recs, caveats=caveats,
                                    analyst=analyst_note(s) if s.analyst != "offline" else
                                    "Written by the offline analyst from the agents' findings.",
                                    agents=tuple(AGENTS[k].title for k in FOCUS_ORDER if k in records.run.focus),
                                    tradeoffs=tradeoffs)
+    else:
+        numbered = [_why(n, findings, None) for n in numbered]
     agents = []
     for key in FOCUS_ORDER:
         analysis = records.analyses.get(key)
@@ -378,8 +441,20 @@ def build_outline(records: RunRecords) -> Outline:
             agents.append(agent_view(AGENTS[key], records.steps, analysis, findings, numbered, shown, caveats,
                                      tradeoffs))
     flags = records.profile.flags if records.profile else ()
-    quality = tuple(f for f in flags if not any(f.message in c for c in caveats))
+    quality = tuple(f for f in flags if not any(f.message in c for c in caveats)
+                    and not _states(f.message, [f.query_id] if f.query_id else [], picked))
+    # a finding reference links only to a finding a section shows (with its anchor when something refers to it)
+    rendered = frozenset(b.id for v in agents if v.not_analysed is None for st in v.steps for b in st.blocks
+                         if isinstance(b, FindingBlock) and b.id in findings)
+    known = frozenset(q.id for q in records.queries) | rendered
+    detailed = numbered[:DETAILED_RECOMMENDATIONS]
+    texts = [*caveats, *(f.statement for f in findings.values()), *(i.text for i in picked),
+             *(summary_view.headline if summary_view else ()), *(t.text for t in tradeoffs),
+             *(n.reason for n in detailed), *(n.rec.success_metric for n in detailed),
+             *(t for v in agents for st in v.steps for t in (*(i.text for i in st.insights), *st.risks,
+                                                            *st.warnings))]
+    referenced = frozenset(i for t in texts for i in REF.findall(t) if i in rendered)
     return Outline(records=records, origin=dataset_origin(records.profile, records.queries), summary=summary_view,
                    agents=tuple(agents), recommendations=tuple(numbered), assumptions=_assumptions(records),
                    quality=quality, queries=tuple(sorted(records.queries, key=lambda q: number(q.id))),
-                   findings=findings, known=known, tradeoffs=tradeoffs)
+                   findings=findings, known=known, tradeoffs=tradeoffs, referenced=referenced)

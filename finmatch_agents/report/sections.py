@@ -27,6 +27,7 @@ from finmatch_agents.records import (
 from finmatch_agents.report.charts import mermaid
 from finmatch_agents.report.markdown import code, evidence, html_text, linked, md_escape, table
 from finmatch_agents.report.outline import (
+    DETAILED_RECOMMENDATIONS,
     AgentView,
     NumberedRec,
     StepView,
@@ -48,10 +49,11 @@ class Context:
     findings: Mapping[str, Finding]
     known: Collection[str]
     currency: str = "USD"
+    referenced: Collection[str] = ()  # findings another text refers to: they show their id and an anchor
 
 
 def _context(outline: Outline) -> Context:
-    return Context(outline.findings, outline.known, outline.records.run.currency)
+    return Context(outline.findings, outline.known, outline.records.run.currency, outline.referenced)
 
 
 def cell_text(value: Any, unit: str, currency: str) -> str:
@@ -88,7 +90,11 @@ def render_block(block: Block, ctx: Context) -> str:
     known = ctx.known
     if isinstance(block, FindingBlock):
         f = ctx.findings.get(block.id)
-        return f"- **{md_escape(f.title)}.** {linked(f.statement, known)}" if f else ""
+        if f is None:
+            return ""
+        if f.id in ctx.referenced:
+            return f'- <a id="{f.id.lower()}"></a>**{md_escape(f.title)} ({f.id}).** {linked(f.statement, known)}'
+        return f"- **{md_escape(f.title)}.** {linked(f.statement, known)}"
     if isinstance(block, TextBlock):
         return linked(block.text, known, line_start=True)
     if isinstance(block, NoteBlock):
@@ -106,10 +112,13 @@ def render_block(block: Block, ctx: Context) -> str:
 
 
 def not_repeated(step: StepView) -> str:
-    """Why some of the analyst's insights are not listed (no counts: every number in the body is evidence)."""
-    parts = (["insights the executive summary states"] if step.insights_in_summary else []) + (
-        ["insights that restate a finding above"] if step.insights_restating else [])
-    return f"Not repeated here: {' and '.join(parts)}." if parts else ""
+    """Why the AI step lists no insight although the analyst wrote some (no counts: every number in the body is
+    evidence); when some are listed, the others go without a note."""
+    if step.insights:
+        return ""
+    parts = (["are in the executive summary"] if step.insights_in_summary else []) + (
+        ["restate the findings above"] if step.insights_restating else [])
+    return f"Its insights {' or '.join(parts)}." if parts else ""
 
 
 def rec_links(recs: Sequence[NumberedRec]) -> str:
@@ -145,8 +154,7 @@ def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Cont
             for block in step.blocks:
                 out += [render_block(block, ctx), ""]
             if step.recs:
-                out += [f"Recommendations: {rec_links(step.recs)} (in the [Recommendations](#recommendations) "
-                        "table, ranked with the other agents').", ""]
+                out += [f"Recommendations: {rec_links(step.recs)}.", ""]
             if step.tradeoffs:
                 out += ["**Trade-offs** (opposing advice from another agent: not listed as actions)", ""]
                 out += [f"- {linked(t.text, ctx.known)}" for t in step.tradeoffs] + [""]
@@ -167,10 +175,6 @@ def render_agent_view(view: AgentView, outline: Outline | None = None, ctx: Cont
     return "\n".join(out).rstrip() + "\n"
 
 
-#: recommendations the report details (table row, rationale, success metric); the rest are listed by title
-DETAILED_RECOMMENDATIONS = 6
-
-
 def recommendations_markdown(outline: Outline) -> list[str]:
     known = outline.known
     detailed = outline.recommendations[:DETAILED_RECOMMENDATIONS]
@@ -182,20 +186,15 @@ def recommendations_markdown(outline: Outline) -> list[str]:
         rows.append([f'<a id="{n.anchor}"></a>{n.label}', md_escape(r.title), md_escape(agents), r.impact, r.effort,
                      r.horizon, md_escape(r.owner), evidence(n.query_ids, known)])
     headings = ["#", "Recommendation", "Agents", "Impact", "Effort", "When", "Owner", "Evidence"]
-    out = ["Ranked by estimated effect where one is measured (largest share of the baseline first), then by impact "
-           "over effort; the same order everywhere in the report. Agents that reached the same action share a row.",
+    out = ["Ranked by estimated effect (largest share of the baseline first), then by impact over effort. Agents "
+           "that reached the same action share a row.",
            "", table(headings, rows, align=["l"] * len(headings), raw=True), "",
            "**Why, and how success is measured**", ""]
     for n in detailed:
-        out += [f"- **{n.label}.** {linked(n.rec.rationale, known)}",
+        out += [f"- **{n.label}.** {linked(n.reason, known)}",
                 f"  _Success metric:_ {linked(n.rec.success_metric, known)}."]
-        if n.also:
-            others = "; ".join(f"{md_escape(AGENTS[o.agent].title if o.agent in AGENTS else o.agent)} "
-                               f"(“{md_escape(o.title)}”)" for o in n.also)
-            out += [f"  _Also reached by:_ {others}."]
     if rest:
         listed = "; ".join(f'<a id="{n.anchor}"></a>{n.label} {md_escape(n.rec.title)} '
-                           f"({', '.join(AGENTS[a].title if a in AGENTS else a for a in n.agents)}) "
                            f"{evidence(n.query_ids, known)}" for n in rest)
         out += ["", f"**Also proposed, lower in priority:** {listed}."]
     return out

@@ -35,8 +35,11 @@ def test_fallbacks_are_counted_and_named() -> None:
     assert "The model's answer was not used for this step; the offline analyst wrote it instead" in text
     assert "> **Note:** model local not used for Overall Performance (timeout)" in text
     assert "Written by the model local (2 model calls)" in text
-    # the assumptions: each with its value, the one the user set marked
-    assert "program\\_cost USD 750,000 per year (set); attribution\\_rate 25.0%" in text
+    # the summary names the assumption the user set, with its value; the defaults' values are in the table
+    summary = text.split("## Executive summary")[1].split("\n## ")[0]
+    assert ("**Assumptions:** 1 set in finmatch.toml: program\\_cost USD 750,000 per year (set); the others "
+            "defaults") in summary
+    assert "attribution\\_rate" not in summary and "| attribution\\_rate | 25.0% |" in text
     assert 'assumptions_set: ["program_cost"]' in front
     result = RunResult("r1", "completed", "reports/x.md", "reports/latest.md", stats.model_dump(),
                        state={"profile": records({"source": "synthetic", "seed": 42}).profile})

@@ -67,7 +67,7 @@ def test_a_report_renders_from_records_alone() -> None:
     assert 'x-axis ["1", "2"]' in text and "bar [10, 20]" in text  # the chart spec drawn as Mermaid
     # the summary's finding names its agent's section (not a guess); the section does not repeat it
     assert "- It converts [Q101](#q101). ([Overall Performance](#overall-performance))" in text
-    assert "Not repeated here: insights the executive summary states." in text
+    assert "Its insights are in the executive summary." in text
     assert "<script>" not in text and "Q9999" not in text  # only ids the run has are rendered as evidence
     assert '<a id="q101"></a>\n\n### Q101 — Acceptance' in text
     again, _ = render_report(_records())
