@@ -97,7 +97,8 @@ def _block(block: Block, outline: Outline, width: int) -> RenderableType | None:
         if f is None:
             return None
         line = Text("• ")
-        line.append(f"{f.title}. ", style="bold")
+        label = f" ({f.id})" if f.id in outline.referenced_anywhere else ""  # what "see [F203]" points at
+        line.append(f"{f.title}{label}. ", style="bold")
         line.append(" ".join(f.statement.split()))
         return line
     if isinstance(block, TextBlock):
@@ -175,7 +176,7 @@ def report_renderables(records: RunRecords, width: int = 100) -> list[Renderable
         out.append(recs)
         for n in outline.recommendations:
             line = Text(f"{n.label}. ", style="bold")
-            line.append(" ".join(n.rec.rationale.split()))
+            line.append(" ".join(n.reason.split()))
             line.append(" Success metric: ", style="italic")
             line.append(" ".join(n.rec.success_metric.split()))
             out.append(line)

@@ -142,6 +142,11 @@ def test_report_commands(cli, small_db: Path, isolated: Path) -> None:
     assert shown.exit_code == 0, shown.stderr
     assert "FinMatch analysis of fpr_records (synthetic data)" in shown.stdout
     assert "Executive summary" in shown.stdout and "█" in shown.stdout  # charts as bar charts
+    text = " ".join(shown.stdout.split())
+    refs = set(re.findall(r"\[(F\d+)\]", text))
+    assert refs  # the recommendations refer to their findings
+    for ref in refs:  # "see [F203]" points at a finding labelled so
+        assert f"({ref})." in text, ref
     assert cli("report", "show", "nope").exit_code == 2
 
 
