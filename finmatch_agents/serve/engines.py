@@ -251,7 +251,7 @@ class Loaded:
                 return found, False
         if params.top > self.catalogue.m:
             raise invalid("top", f"top {params.top} is larger than the catalogue ({self.catalogue.m} products)")
-        built = Matcher(self.features, self.catalogue, params)
+        built = Matcher(self.features, self.catalogue, params).keep_blocks()  # one customer at a time
         with self._lock:
             self._matchers[key] = built
             while len(self._matchers) > MATCHER_CACHE:

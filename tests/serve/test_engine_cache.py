@@ -1,0 +1,54 @@
+"""What a worker keeps between requests (the feature frame, the matchers and their cached blocks) never
+outlives the data it was computed from: after the database changes, the answer is the new data's."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from finmatch_agents.config import load_settings
+from finmatch_agents.evidence import QueryLog
+from finmatch_agents.features import present_columns
+from finmatch_agents.match.explain import explain_customer_id
+from finmatch_agents.serve.engines import Engines, SandboxGate
+from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+
+CUSTOMER = "C0000042"
+SAME = ("customer_id", "mode", "mode_reason", "metrics", "features", "targets", "suitable_products",
+        "gate_failures", "offers", "customer_interest_first", "bank_weights_change_first", "products", "space",
+        "notes", "params")
+
+
+def cli_explanation(db: Path, params: object) -> dict:
+    """`finmatch match customer` from the file as it is now (a fresh sandbox, nothing cached)."""
+    with DuckDBEngine(db, SandboxLimits(max_rows=HARD_ROW_CAP)) as engine:
+        present = present_columns(engine, "fpr_records", "products")
+        return explain_customer_id(engine, QueryLog(), "fpr_records", present, params, CUSTOMER)  # type: ignore[arg-type]
+
+
+def test_matches_after_the_catalogue_changes_are_the_new_catalogues(match_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "serve.duckdb"
+    shutil.copyfile(match_db, db)
+    db.chmod(0o644)
+    settings = load_settings(db=db, state_dir=tmp_path / "state", env={"FINMATCH_THREADS": "1"})
+    engines = Engines(settings, SandboxGate(settings), check_every=0.0)
+    before = engines.start()
+    params = before.params("auto", None, None, None)
+    old = before.explain(CUSTOMER, params)
+    before.explain("C0000041", params)  # the customer's cached block is used again
+    assert {k: old[k] for k in SAME} == {k: v for k, v in cli_explanation(db, params).items() if k in SAME}
+    first = old["offers"][0]["product_id"]
+    income = old["features"]["income"]
+    assert income is not None
+    with duckdb.connect(str(db)) as con:  # the bank raises the product's minimum income above the customer's
+        con.execute("UPDATE products SET min_income = ? WHERE product_id = ?", [income + 1, first])
+
+    after = engines.wait_reloaded(before)
+    new = after.explain(CUSTOMER, after.params("auto", None, None, None))
+    product = next(p for p in new["products"] if p["product_id"] == first)
+    assert "A2" in product["failed"] and not product["suitable"]
+    assert new["offers"][0]["product_id"] != first
+    assert {k: new[k] for k in SAME} == {k: v for k, v in cli_explanation(db, params).items() if k in SAME}
+    assert before.explain(CUSTOMER, params) == old  # a request still holding the old snapshot: the old answer
