@@ -52,3 +52,30 @@ def test_matches_after_the_catalogue_changes_are_the_new_catalogues(match_db: Pa
     assert new["offers"][0]["product_id"] != first
     assert {k: new[k] for k in SAME} == {k: v for k, v in cli_explanation(db, params).items() if k in SAME}
     assert before.explain(CUSTOMER, params) == old  # a request still holding the old snapshot: the old answer
+
+
+def test_recommendations_are_read_again_when_the_recommenders_file_changes(match_db: Path, tmp_path: Path) -> None:
+    """`recommendations_for` keeps a recommender's arrays between calls; a rewritten file is read again."""
+    import numpy as np
+
+    from finmatch_agents.config import Settings
+    from finmatch_agents.recommend import registry
+    from finmatch_agents.recommend.api import recommendations_for
+    from finmatch_agents.recommend.train import train_and_save
+    from tests.recommend.conftest import FAST
+
+    settings = Settings(db=match_db, state_dir=tmp_path / "state")
+    model_id = train_and_save(settings, FAST)["model_id"]
+    with DuckDBEngine(match_db) as engine:
+        first = recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)
+        assert recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2) == first
+        info = registry.get(settings.state_dir, model_id)
+        path = info.path / registry.ARRAYS_FILE
+        arrays = info.arrays()
+        row = int(np.flatnonzero(arrays["customer_ids"] == CUSTOMER)[0])
+        arrays["top"][row, [0, 1]] = arrays["top"][row, [1, 0]]  # the same lists with the first two swapped
+        arrays["score"][row, [0, 1]] = arrays["score"][row, [1, 0]]
+        with path.open("wb") as f:
+            np.savez(f, **arrays)
+        again = recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)
+    assert [p["product_id"] for p in again["products"]] == [p["product_id"] for p in reversed(first["products"])]
