@@ -118,11 +118,13 @@ class Matcher:
         self._static: ExplainStatic | None = None
 
     def keep_blocks(self, chunk: int = 512, rows: int = 50_000) -> Matcher:
-        """Serve one customer at a time from blocks of ``chunk`` customers computed once and kept, at most
-        ``rows`` customers' worth, least recently used dropped first (``finmatch serve``: a block of 512 costs
-        about what 20 blocks of one do). A customer's numbers are the same bits in any block (see
-        :func:`match.space.distances`), so the cache changes speed only."""
-        self.cache_chunk, self.cache_rows = max(1, chunk), max(chunk, rows)
+        """Serve one customer at a time from blocks of ``chunk`` customers, each computed once and kept, when
+        the whole book fits in ``rows`` customers (``finmatch serve``: a block of 512 costs about what 20
+        blocks of one do, and about 2 KB per customer at 40 products). A larger book keeps the one-customer
+        blocks: with random customers most chunks would be computed for one answer and dropped. A customer's
+        numbers are the same bits in any block (see :func:`match.space.distances`), so this changes speed only."""
+        if self.f.n <= rows:
+            self.cache_chunk, self.cache_rows = max(1, chunk), max(chunk, rows)
         return self
 
     def block_for(self, row: int) -> tuple[Block, int]:

@@ -240,8 +240,10 @@ class Loaded:
             name = "mode" if "--mode" in exc.message else ("shortlist" if "--shortlist" in exc.message else "top")
             raise invalid(name, exc.message.replace("--", "")) from None
 
-    def matcher(self, params: MatchParams) -> tuple[Matcher, bool]:
-        """The matcher for ``params`` and whether it was built now (a cache miss costs one pass over the book)."""
+    def matcher(self, params: MatchParams, *, keep_blocks: bool = False) -> tuple[Matcher, bool]:
+        """The matcher for ``params`` and whether it was built now (a cache miss costs one pass over the book).
+        ``keep_blocks``: it keeps the engine's blocks as requests compute them (the default parameters only, so
+        the memory stays one matcher's: about 2 KB per customer, books up to 50,000 customers)."""
         assert self.features is not None and self.catalogue is not None
         key = (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
         with self._lock:
@@ -251,7 +253,9 @@ class Loaded:
                 return found, False
         if params.top > self.catalogue.m:
             raise invalid("top", f"top {params.top} is larger than the catalogue ({self.catalogue.m} products)")
-        built = Matcher(self.features, self.catalogue, params).keep_blocks()  # one customer at a time
+        built = Matcher(self.features, self.catalogue, params)
+        if keep_blocks:
+            built.keep_blocks()
         with self._lock:
             self._matchers[key] = built
             while len(self._matchers) > MATCHER_CACHE:
@@ -350,7 +354,7 @@ class Engines:
         try:
             loaded.catalogue = load_catalogue(engine, qlog, present, "products")
             params = loaded.params("auto", None, None, None)
-            loaded.matcher(params)  # the default matcher is built at load, not by the first request
+            loaded.matcher(params, keep_blocks=True)  # built at load, not by the first request
         except FinMatchError as exc:
             loaded.catalogue = None
             loaded.unavailable["match"] = exc.message

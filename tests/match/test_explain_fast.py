@@ -111,7 +111,8 @@ def data(match_db: Path):
                          ids=["auto", "passive-top5", "weights"])
 def test_cached_blocks_explain_every_sampled_customer_exactly_as_a_block_of_one(data, params: MatchParams) -> None:
     features, catalogue = data
-    cached = Matcher(features, catalogue, params).keep_blocks(chunk=97, rows=300)  # odd sizes: edges, evictions
+    cached = Matcher(features, catalogue, params).keep_blocks(chunk=97, rows=features.n)  # odd: edges, a short end
+    cached.cache_rows = 300  # and evictions
     plain = Matcher(features, catalogue, params)
     rows = [*range(0, features.n, 37), features.n - 1, 96, 97, 0]  # chunk edges, the last (short) chunk, re-use
     failing = 0
@@ -121,7 +122,15 @@ def test_cached_blocks_explain_every_sampled_customer_exactly_as_a_block_of_one(
         assert explain_customer(features, catalogue, params, row, plain) == want, row
         failing += sum(bool(p["failed"]) for p in want["products"])
     assert failing > 0  # the sample exercises the gates' reasons
-    assert len(cached._cache) * 97 <= 300 + 97  # the cache stays within its bound
+    assert len(cached._cache) * 97 <= max(300, features.n) + 97  # the cache stays within its bound
+
+
+def test_a_book_larger_than_the_cache_keeps_one_customer_blocks(data) -> None:
+    features, catalogue = data
+    small = Matcher(features, catalogue, MatchParams()).keep_blocks(rows=features.n - 1)
+    assert small.cache_chunk == 0
+    b, i = small.block_for(5)
+    assert i == 0 and b.distance.shape[0] == 1 and not small._cache
 
 
 def test_an_answer_can_be_changed_by_its_caller_without_changing_the_next(data) -> None:
