@@ -127,6 +127,15 @@ class Matcher:
             self.cache_chunk, self.cache_rows = max(1, chunk), max(chunk, rows)
         return self
 
+    def fill_blocks(self) -> Matcher:
+        """Compute every kept block now (``finmatch serve`` does it while loading, in the background, so no
+        request waits for a block on the event loop). Does nothing unless :meth:`keep_blocks` is on."""
+        chunk = self.cache_chunk
+        if chunk:
+            for start in range(0, self.f.n, chunk):
+                self.block_for(start)
+        return self
+
     def block_for(self, row: int) -> tuple[Block, int]:
         """The block holding customer ``row`` and the customer's index in it."""
         chunk = self.cache_chunk

@@ -242,8 +242,8 @@ class Loaded:
 
     def matcher(self, params: MatchParams, *, keep_blocks: bool = False) -> tuple[Matcher, bool]:
         """The matcher for ``params`` and whether it was built now (a cache miss costs one pass over the book).
-        ``keep_blocks``: it keeps the engine's blocks as requests compute them (the default parameters only, so
-        the memory stays one matcher's: about 2 KB per customer, books up to 50,000 customers)."""
+        ``keep_blocks``: it computes the engine's blocks now and keeps them (the default parameters only, at
+        load, so the memory stays one matcher's: about 2 KB per customer, books up to 50,000 customers)."""
         assert self.features is not None and self.catalogue is not None
         key = (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
         with self._lock:
@@ -255,7 +255,7 @@ class Loaded:
             raise invalid("top", f"top {params.top} is larger than the catalogue ({self.catalogue.m} products)")
         built = Matcher(self.features, self.catalogue, params)
         if keep_blocks:
-            built.keep_blocks()
+            built.keep_blocks().fill_blocks()
         with self._lock:
             self._matchers[key] = built
             while len(self._matchers) > MATCHER_CACHE:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from finmatch_agents.features import spec
@@ -123,6 +124,17 @@ def test_cached_blocks_explain_every_sampled_customer_exactly_as_a_block_of_one(
         failing += sum(bool(p["failed"]) for p in want["products"])
     assert failing > 0  # the sample exercises the gates' reasons
     assert len(cached._cache) * 97 <= max(300, features.n) + 97  # the cache stays within its bound
+
+
+def test_filled_blocks_are_the_blocks_computed_on_demand(data) -> None:
+    features, catalogue = data
+    filled = Matcher(features, catalogue, MatchParams()).keep_blocks(chunk=500).fill_blocks()
+    assert len(filled._cache) == -(-features.n // 500)
+    lazy = Matcher(features, catalogue, MatchParams()).keep_blocks(chunk=500)
+    for row in (0, 499, 500, features.n - 1):
+        (a, i), (b, k) = filled.block_for(row), lazy.block_for(row)
+        assert i == k and np.array_equal(a.distance, b.distance) and np.array_equal(a.order, b.order)
+    assert Matcher(features, catalogue, MatchParams()).fill_blocks()._cache == {}  # off unless kept
 
 
 def test_a_book_larger_than_the_cache_keeps_one_customer_blocks(data) -> None:
