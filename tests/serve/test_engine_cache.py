@@ -79,3 +79,36 @@ def test_recommendations_are_read_again_when_the_recommenders_file_changes(match
             np.savez(f, **arrays)
         again = recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)
     assert [p["product_id"] for p in again["products"]] == [p["product_id"] for p in reversed(first["products"])]
+
+
+def test_the_sandbox_closes_when_idle_and_reopens_for_the_next_request(match_db: Path, tmp_path: Path) -> None:
+    """One janitor thread closes the idle connection (so `data load` can take the file); no thread per request."""
+    import threading
+    import time
+
+    settings = load_settings(db=match_db, state_dir=tmp_path / "state", env={"FINMATCH_THREADS": "1"})
+    gate = SandboxGate(settings, idle=0.2)
+    try:
+        for _ in range(20):
+            with gate.lease() as engine:
+                assert engine.has_table("fpr_records")
+        janitors = [t for t in threading.enumerate() if t.name == "finmatch-sandbox-idle"]
+        assert gate.is_open and gate.opens == 1 and len(janitors) == 1  # one thread, not one per lease
+        deadline = time.monotonic() + 30
+        while gate.is_open and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not gate.is_open  # closed after the idle time
+        with gate.lease():
+            assert gate.is_open and gate.opens == 2
+        with gate.exclusive():  # a write of the server's own: no connection while it runs
+            assert not gate.is_open
+    finally:
+        gate.close()
+    assert not gate.is_open
+    with gate.lease():  # a lease after close() still gets a connection, closed again when idle
+        assert gate.is_open
+    deadline = time.monotonic() + 30
+    while gate.is_open and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not gate.is_open
+    gate.close()
