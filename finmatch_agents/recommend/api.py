@@ -71,6 +71,8 @@ def _served(info: registry.RecommenderInfo) -> tuple[dict[str, np.ndarray], np.n
             _arrays.move_to_end(key)
             return found[1], found[2], found[3]
     arrays = info.arrays()  # a missing or unreadable file is its StorageError
+    for values in arrays.values():
+        values.flags.writeable = False  # shared by every later call: nobody may change them
     ids = arrays["customer_ids"]
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
