@@ -36,22 +36,48 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
 
-def serving_model(state_dir: Path) -> tuple[registry.RecommenderInfo, bool]:
-    """The promoted recommender, else the newest; :class:`UsageError` when none was trained."""
-    info = registry.promoted(state_dir)
-    if info is not None:
-        return info, True
-    models = registry.list_models(state_dir)
-    if not models:
-        raise UsageError(f"no trained recommender in {registry.root(state_dir)}",
-                         hint="train one with `finmatch recommend train`")
-    return models[0], False
-
-
 #: recommenders whose arrays a process keeps (the promoted one and the one before it, during a promotion)
 ARRAYS_KEPT = 2
 _arrays: OrderedDict[str, tuple[tuple[int, int, int], dict[str, np.ndarray], np.ndarray, np.ndarray]] = OrderedDict()
 _arrays_lock = threading.Lock()
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+#: state folder -> (registry folder and promotion pointer stamps, the chosen model's file stamp, answer)
+_serving: dict[str, tuple[tuple[Any, ...], tuple[int, int, int] | None, tuple[registry.RecommenderInfo, bool]]] = {}
+
+
+def serving_model(state_dir: Path) -> tuple[registry.RecommenderInfo, bool]:
+    """The promoted recommender, else the newest; :class:`UsageError` when none was trained.
+
+    Reading it means parsing every saved recommender's metadata, so the answer is kept while the registry
+    folder (a training adds a folder), the promotion pointer and the chosen model's metadata file are the
+    same files as when it was read."""
+    base = registry.root(state_dir)
+    stamp = (_stat(base), _stat(base / registry.PROMOTED))
+    with _arrays_lock:
+        found = _serving.get(str(state_dir))
+    if found is not None and found[0] == stamp and stamp[0] is not None:
+        info, is_promoted = found[2]
+        if _stat(info.path / registry.META_FILE) == found[1]:
+            return info, is_promoted
+    chosen = registry.promoted(state_dir)
+    answer = (chosen, True) if chosen is not None else None
+    if answer is None:
+        models = registry.list_models(state_dir)
+        if not models:
+            raise UsageError(f"no trained recommender in {base}", hint="train one with `finmatch recommend train`")
+        answer = (models[0], False)
+    with _arrays_lock:
+        _serving[str(state_dir)] = (stamp, _stat(answer[0].path / registry.META_FILE), answer)
+    return answer
 
 
 def _served(info: registry.RecommenderInfo) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ outlives the data it was computed from: after the database changes, the answer i
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,16 @@ def test_recommendations_are_read_again_when_the_recommenders_file_changes(match
         with path.open("wb") as f:
             np.savez(f, **arrays)
         again = recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)
-    assert [p["product_id"] for p in again["products"]] == [p["product_id"] for p in reversed(first["products"])]
+        assert [p["product_id"] for p in again["products"]] == [p["product_id"] for p in reversed(first["products"])]
+        # a new recommender promoted (here: a copy under a new id) serves from the next call on
+        copy = info.path.parent / f"{model_id}-copy"
+        shutil.copytree(info.path, copy)
+        meta = json.loads((copy / registry.META_FILE).read_text())
+        (copy / registry.META_FILE).write_text(json.dumps({**meta, "id": copy.name, "promotable": True}))
+        registry.promote(settings.state_dir, copy.name)
+        assert recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)["model_id"] == copy.name
+        shutil.rmtree(copy)  # and when it is gone, what is left serves again (the newest trained one)
+        assert recommendations_for(settings, engine, QueryLog(), CUSTOMER, 2)["model_id"] == model_id
 
 
 def test_the_sandbox_closes_when_idle_and_reopens_for_the_next_request(match_db: Path, tmp_path: Path) -> None:
