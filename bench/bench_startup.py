@@ -9,6 +9,8 @@ out of offline runs (it is imported only when a model is used); this prints whet
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,17 +34,25 @@ print(" ".join(f"{m}={'yes' if m in sys.modules else 'no'}" for m in heavy))
 """
 
 
+def children_cpu() -> float:
+    """User + system CPU seconds of this script's finished child processes (their children included)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     opts = parser.parse_args()
     helps = []
+    cpu = children_cpu()
     for _ in range(opts.repeat):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "finmatch_agents", "--help"], capture_output=True, check=True)
         helps.append(time.perf_counter() - started)
-    print(f"finmatch --help: median {statistics.median(helps):.3f} s, min {min(helps):.3f} s "
-          f"(target <= 0.3 s) over {opts.repeat} runs")
+    print(f"finmatch --help: median {statistics.median(helps):.3f} s, min {min(helps):.3f} s, "
+          f"{(children_cpu() - cpu) / opts.repeat:.3f} s CPU each (target <= 0.3 s) over {opts.repeat} runs; "
+          f"load {os.getloadavg()[0]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="finmatch-bench-startup-"))
     measure(["data", "generate", "--customers", "5000", "--db", str(work / "bench.duckdb")])
     probe = subprocess.run([sys.executable, "-c", PROBE, str(work)], capture_output=True, text=True, check=True)

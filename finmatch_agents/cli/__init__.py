@@ -41,6 +41,29 @@ def report_error(exc: FinMatchError) -> None:
 class FinMatchGroup(TyperGroup):
     """Root group: maps domain errors and Ctrl-C to the documented exit codes."""
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(_load_command(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As Typer's, with "Did you mean" drawn from every command (Typer looks only at those loaded)."""
+        from typer._click.exceptions import UsageError as ClickUsageError
+
+        try:
+            return super().resolve_command(ctx, args)
+        except ClickUsageError as exc:
+            if args and "Did you mean" not in exc.message:
+                import difflib
+
+                matches = difflib.get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -91,53 +114,49 @@ def root(
     common.JSON_ERRORS.set(False)
 
 
-def _register() -> None:
-    from finmatch_agents.cli import (
-        analyze,
-        data,
-        doctor,
-        explore,
-        history,
-        match,
-        metrics,
-        models,
-        predict,
-        similar,
-        sql,
-    )
-
-    app.command("analyze", rich_help_panel="Analysis")(analyze.analyze)
-    from finmatch_agents.cli import chat
-
-    app.command("chat", rich_help_panel="Analysis")(chat.chat)
-    app.command("ask", rich_help_panel="Analysis")(chat.ask)
-    app.add_typer(match.app, name="match", rich_help_panel="Analysis")
-    app.add_typer(predict.app, name="predict", rich_help_panel="Analysis")
-    from finmatch_agents.cli import recommend
-
-    app.add_typer(recommend.app, name="recommend", rich_help_panel="Analysis")
-    app.add_typer(similar.app, name="similar", rich_help_panel="Analysis")
-    app.add_typer(history.app, name="history", rich_help_panel="Runs")
-    from finmatch_agents.cli import diff as diff_cli
-    from finmatch_agents.cli import schedule
-
-    app.command("diff", rich_help_panel="Runs")(diff_cli.diff)
-    app.add_typer(schedule.app, name="schedule", rich_help_panel="Runs")
-    from finmatch_agents.cli import report
-
-    app.add_typer(report.app, name="report", rich_help_panel="Runs")
-    app.add_typer(data.app, name="data", rich_help_panel="Data")
-    app.command("sql", rich_help_panel="Data")(sql.sql)
-    app.command("explore", rich_help_panel="Data")(explore.explore)
-    app.command("metrics", rich_help_panel="Data")(metrics.metrics)
-    from finmatch_agents.cli import serve
-
-    app.add_typer(serve.app, name="serve", rich_help_panel="Setup")
-    app.add_typer(models.app, name="models", rich_help_panel="Setup")
-    app.command("doctor", rich_help_panel="Setup")(doctor.doctor)
+#: every command, in help order (a panel lists its commands, then its groups): name -> (module of
+#: finmatch_agents.cli, attribute, help panel, whether it is a group). A command's module is imported when the
+#: command runs, or when --help lists it: `finmatch match customer` loads the match module, not the other 20.
+COMMANDS: dict[str, tuple[str, str, str, bool]] = {
+    "analyze": ("analyze", "analyze", "Analysis", False),
+    "chat": ("chat", "chat", "Analysis", False),
+    "ask": ("chat", "ask", "Analysis", False),
+    "diff": ("diff", "diff", "Runs", False),
+    "sql": ("sql", "sql", "Data", False),
+    "explore": ("explore", "explore", "Data", False),
+    "metrics": ("metrics", "metrics", "Data", False),
+    "doctor": ("doctor", "doctor", "Setup", False),
+    "match": ("match", "app", "Analysis", True),
+    "predict": ("predict", "app", "Analysis", True),
+    "recommend": ("recommend", "app", "Analysis", True),
+    "similar": ("similar", "app", "Analysis", True),
+    "history": ("history", "app", "Runs", True),
+    "schedule": ("schedule", "app", "Runs", True),
+    "report": ("report", "app", "Runs", True),
+    "data": ("data", "app", "Data", True),
+    "serve": ("serve", "app", "Setup", True),
+    "models": ("models", "app", "Setup", True),
+}
 
 
-_register()
+def _load_command(name: str) -> Any:
+    """The click command ``name`` of :data:`COMMANDS`, built as ``app.command``/``app.add_typer`` would."""
+    import importlib
+
+    import typer.main
+
+    module, attr, panel, group = COMMANDS[name]
+    target = getattr(importlib.import_module(f"finmatch_agents.cli.{module}"), attr)
+    shell = typer.Typer()
+    if group:
+        shell.add_typer(target, name=name, rich_help_panel=panel)
+        return typer.main.get_group_from_info(
+            shell.registered_groups[0], pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands, rich_markup_mode=app.rich_markup_mode)
+    shell.command(name, rich_help_panel=panel)(target)
+    return typer.main.get_command_from_info(shell.registered_commands[0],
+                                            pretty_exceptions_short=app.pretty_exceptions_short,
+                                            rich_markup_mode=app.rich_markup_mode)
 
 
 def main() -> None:

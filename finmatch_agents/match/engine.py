@@ -14,17 +14,20 @@ visible. Ties break by product id, so a run is deterministic.
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from finmatch_agents.errors import DataError, UsageError
+from finmatch_agents.features.products import ATTRIBUTES
 from finmatch_agents.match.gates import RULE_BY_ID, RULES, Gates
 from finmatch_agents.match.params import DIMS, MatchParams
 from finmatch_agents.match.refine import Preferences
-from finmatch_agents.match.space import Space, build_space, distances, targets
+from finmatch_agents.match.space import TARGETS, Space, build_space, distances, targets
 
 if TYPE_CHECKING:
     from finmatch_agents.features.build import CustomerFeatures
@@ -33,6 +36,10 @@ if TYPE_CHECKING:
 BLOCK = 25_000
 #: pushes unsuitable products behind every suitable one while keeping them in distance order
 UNSUITABLE = 1e6
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
 
 
 def order_products(d: np.ndarray, suitable: np.ndarray, points: np.ndarray, shortlist: int) -> np.ndarray:
@@ -70,6 +77,16 @@ class Block:
     order: np.ndarray
     customer_order: np.ndarray
     n_suitable: np.ndarray  # per customer
+    targets: np.ndarray | None = None  # customers x dims (NaN where the metric behind a target is unknown)
+
+
+@dataclass(frozen=True)
+class ExplainStatic:
+    """The parts of a customer's explanation that are the same for every customer of a matcher (built once)."""
+
+    products: list[dict[str, Any]]  # product_id, product_name, product_type, attributes
+    target_rules: dict[str, dict[str, Any]]
+    gate_rules: dict[str, dict[str, str]]
 
 
 class Matcher:
@@ -94,6 +111,62 @@ class Matcher:
                                                                           customer_only=customer)[d]
                                                        for d in self.space.dims])
                         for passive in (False, True) for customer in (False, True)}
+        self.cache_chunk = 0
+        self.cache_rows = 0
+        self._cache: OrderedDict[int, Block] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._static: ExplainStatic | None = None
+
+    def keep_blocks(self, chunk: int = 512, rows: int = 50_000) -> Matcher:
+        """Serve one customer at a time from blocks of ``chunk`` customers, each computed once and kept, when
+        the whole book fits in ``rows`` customers (``finmatch serve``: a block of 512 costs about what 20
+        blocks of one do, and about 2 KB per customer at 40 products). A larger book keeps the one-customer
+        blocks: with random customers most chunks would be computed for one answer and dropped. A customer's
+        numbers are the same bits in any block (see :func:`match.space.distances`), so this changes speed only."""
+        if self.f.n <= rows:
+            self.cache_chunk, self.cache_rows = max(1, chunk), max(chunk, rows)
+        return self
+
+    def fill_blocks(self) -> Matcher:
+        """Compute every kept block now (``finmatch serve`` does it while loading, in the background, so no
+        request waits for a block on the event loop). Does nothing unless :meth:`keep_blocks` is on."""
+        chunk = self.cache_chunk
+        if chunk:
+            for start in range(0, self.f.n, chunk):
+                self.block_for(start)
+        return self
+
+    def block_for(self, row: int) -> tuple[Block, int]:
+        """The block holding customer ``row`` and the customer's index in it."""
+        chunk = self.cache_chunk
+        if not chunk:
+            return self.block(slice(row, row + 1)), 0
+        start = row - row % chunk
+        with self._cache_lock:
+            found = self._cache.get(start)
+            if found is not None:
+                self._cache.move_to_end(start)
+                return found, row - start
+        built = self.block(slice(start, min(start + chunk, self.f.n)))
+        with self._cache_lock:
+            self._cache[start] = built
+            while len(self._cache) * chunk > self.cache_rows:
+                self._cache.popitem(last=False)
+        return built, row - start
+
+    def explain_static(self) -> ExplainStatic:
+        """What :func:`match.explain.explain_customer` shows the same for every customer (built on first use)."""
+        if self._static is None:
+            c = self.c
+            products = [{"product_id": str(c.product_ids[j]), "product_name": str(c.names[j]),
+                         "product_type": str(c.types[j]),
+                         "attributes": {a.name: _num(float(c.attrs[a.name][j])) for a in ATTRIBUTES
+                                        if a.name in c.attrs}} for j in range(c.m)]
+            self._static = ExplainStatic(
+                products=products,
+                target_rules={d: {"active": TARGETS[d][0], "passive": TARGETS[d][1]} for d in self.space.dims},
+                gate_rules={r.id: {"name": r.name, "rule": r.rule} for r in RULES})
+        return self._static
 
     def _modes(self) -> np.ndarray:
         if self.p.mode != "auto":
@@ -123,7 +196,7 @@ class Matcher:
         points = self.prefs.points(rows)
         size = self.p.shortlist_size
         return Block(rows, fails, suitable, d, dc, points, order_products(d, suitable, points, size),
-                     order_products(dc, suitable, points, size), suitable.sum(axis=1))
+                     order_products(dc, suitable, points, size), suitable.sum(axis=1), t)
 
     def blocks(self, size: int = BLOCK) -> Any:
         for start in range(0, self.f.n, size):

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 from finmatch_agents.errors import UsageError
 from finmatch_agents.features import spec
 from finmatch_agents.features.build import build_customer_features
-from finmatch_agents.features.products import ATTRIBUTES, Catalogue, load_catalogue
-from finmatch_agents.match.engine import Matcher, positions
+from finmatch_agents.features.products import Catalogue, load_catalogue
+from finmatch_agents.match.engine import Matcher
 from finmatch_agents.match.gates import RULE_BY_ID, RULES
-from finmatch_agents.match.space import TARGETS, targets
 from finmatch_agents.warehouse import named
 
 if TYPE_CHECKING:
@@ -26,16 +25,23 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
+def _places(order: list[int]) -> list[int]:
+    """:func:`match.engine.positions` of one customer: each product's 0-based place in ``order``."""
+    out = [0] * len(order)
+    for k, j in enumerate(order):
+        out[j] = k
+    return out
+
+
 def explain_customer(features: CustomerFeatures, catalogue: Catalogue, params: MatchParams,
                      row: int, matcher: Matcher | None = None) -> dict[str, Any]:
     """Everything the engine decided for customer ``row`` of ``features``, as plain data. ``matcher``: one
     already built for these features, catalogue and parameters (``finmatch serve`` keeps one per worker, so
-    explaining a customer of the whole book costs one customer's work)."""
+    explaining a customer of the whole book costs one customer's work; with its block cache on, less)."""
     if matcher is None:
         matcher = Matcher(features, catalogue, params)
-    rows = slice(row, row + 1)
-    b = matcher.block(rows)
-    prefs = matcher.prefs.parts(rows)
+    b, i = matcher.block_for(row)
+    prefs = {k: v[0].tolist() for k, v in matcher.prefs.parts(slice(row, row + 1)).items()}
     passive = bool(matcher.passive[row])
     values = features.row(row)
     metrics = []
@@ -52,49 +58,59 @@ def explain_customer(features: CustomerFeatures, catalogue: Catalogue, params: M
     else:
         op = "≥" if passive else "<"
         why = f"churn {churn:.2f} {op} high-churn threshold {params.high_churn_threshold:g}"
-    t = targets(features, matcher.space, matcher.passive, rows)[0]
-    place = positions(b.order)[0]
-    cplace = positions(b.customer_order)[0]
-    n_suitable = int(b.n_suitable[0])
+    assert b.targets is not None
+    t = b.targets[i].tolist()
+    place, cplace = _places(b.order[i].tolist()), _places(b.customer_order[i].tolist())
+    n_suitable = int(b.n_suitable[i])
+    shortlisted_below = min(params.shortlist_size, n_suitable)
+    has_dims = bool(matcher.space.dims)
+    distance = b.distance[i].tolist()
+    customer_distance = b.customer_distance[i].tolist()
+    points = b.points[i].tolist()
+    suitable_row = b.suitable[i].tolist()
+    skipped = matcher.gates.skipped
+    fails = {rid: f[i].tolist() for rid, f in b.fails.items()}
+    static = matcher.explain_static()
     products: list[dict[str, Any]] = []
     for j in range(catalogue.m):
         gates = []
+        failed_rules = []
         for rule in RULES:
-            if rule.id in matcher.gates.skipped:
-                gates.append({"rule": rule.id, "status": "skipped", "reason": matcher.gates.skipped[rule.id]})
-                continue
-            failed = bool(b.fails[rule.id][0, j])
-            gates.append({"rule": rule.id, "status": "fail" if failed else "pass",
-                          "reason": matcher.gates.reason(rule.id, row, j) if failed else ""})
-        suitable = bool(b.suitable[0, j])
+            rid = rule.id
+            if rid in skipped:
+                gates.append({"rule": rid, "status": "skipped", "reason": skipped[rid]})
+            elif fails[rid][j]:
+                gates.append({"rule": rid, "status": "fail", "reason": matcher.gates.reason(rid, row, j)})
+                failed_rules.append(rid)
+            else:
+                gates.append({"rule": rid, "status": "pass", "reason": ""})
+        suitable = bool(suitable_row[j])
+        head = static.products[j]
         products.append({
-            "product_id": str(catalogue.product_ids[j]), "product_name": str(catalogue.names[j]),
-            "product_type": str(catalogue.types[j]),
-            "attributes": {a.name: _num(float(catalogue.attrs[a.name][j])) for a in ATTRIBUTES
-                           if a.name in catalogue.attrs},
-            "gates": gates, "suitable": suitable,
-            "failed": [g["rule"] for g in gates if g["status"] == "fail"],
-            "distance": float(b.distance[0, j]) if matcher.space.dims else None,
-            "customer_interest_distance": float(b.customer_distance[0, j]) if matcher.space.dims else None,
-            "preference": {k: float(v[0, j]) for k, v in prefs.items()}, "points": float(b.points[0, j]),
-            "shortlisted": suitable and int(place[j]) < min(params.shortlist_size, n_suitable),
-            "rank": int(place[j]) + 1 if suitable else None,
-            "customer_interest_rank": int(cplace[j]) + 1 if suitable else None,
+            "product_id": head["product_id"], "product_name": head["product_name"],
+            "product_type": head["product_type"], "attributes": dict(head["attributes"]),
+            "gates": gates, "suitable": suitable, "failed": failed_rules,
+            "distance": distance[j] if has_dims else None,
+            "customer_interest_distance": customer_distance[j] if has_dims else None,
+            "preference": {k: v[j] for k, v in prefs.items()}, "points": points[j],
+            "shortlisted": suitable and place[j] < shortlisted_below,
+            "rank": place[j] + 1 if suitable else None,
+            "customer_interest_rank": cplace[j] + 1 if suitable else None,
         })
     ranked = sorted((p for p in products if p["rank"] is not None), key=lambda p: p["rank"])
     offers = ranked[: params.top]
     customer_first = min((p for p in products if p["customer_interest_rank"] is not None),
                          key=lambda p: p["customer_interest_rank"], default=None)
-    failing = {r.id: int(b.fails[r.id][0].sum()) for r in RULES if r.id in b.fails}
+    failing = {r.id: sum(fails[r.id]) for r in RULES if r.id in fails}
     return {
         "customer_id": str(features.customer_ids[row]),
         "mode": "passive" if passive else "active", "mode_reason": why,
         "metrics": metrics, "features": values,
-        "targets": {d: _num(float(v)) for d, v in zip(matcher.space.dims, t, strict=True)},
-        "target_rules": {d: {"active": TARGETS[d][0], "passive": TARGETS[d][1]} for d in matcher.space.dims},
+        "targets": {d: None if math.isnan(v) else v for d, v in zip(matcher.space.dims, t, strict=True)},
+        "target_rules": {d: dict(r) for d, r in static.target_rules.items()},
         "weights": params.weights_for("passive" if passive else "active"),
         "suitable_products": n_suitable, "gate_failures": failing,
-        "gate_rules": {r.id: {"name": r.name, "rule": r.rule} for r in RULES},
+        "gate_rules": {rid: dict(g) for rid, g in static.gate_rules.items()},
         "offers": [{"rank": p["rank"], "product_id": p["product_id"], "product_name": p["product_name"],
                     "distance": p["distance"], "points": p["points"],
                     "customer_interest_rank": p["customer_interest_rank"]} for p in offers],

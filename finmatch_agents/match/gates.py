@@ -58,6 +58,11 @@ def level(score: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(score), 1, 1 + np.floor(4 * np.nan_to_num(score) + 0.5)).astype(int)
 
 
+def _level(score: float) -> int:
+    """:func:`level` of one value (the reasons name one customer's level; no array for one number)."""
+    return 1 if math.isnan(score) else int(1 + math.floor(4 * score + 0.5))
+
+
 def skipped_rules(features: CustomerFeatures, catalogue: Catalogue) -> dict[str, str]:
     """Rule id -> why it cannot be applied to this data (features or catalogue columns absent)."""
     out: dict[str, str] = {}
@@ -144,12 +149,12 @@ class Gates:
             return f"income {known(val('income'))} is below the minimum {raw('min_income'):,.0f}"
         if rule == "S1":
             a = val("risk_appetite")
-            return f"risk level {raw('risk_to_customer'):.0f} is above the level {int(level(np.array([a]))[0])} " \
+            return f"risk level {raw('risk_to_customer'):.0f} is above the level {_level(a)} " \
                    f"allowed by risk appetite {known(a, '{:.2f}')}"
         if rule == "S2":
             a = val("financial_acumen")
             return f"complexity {raw('complexity'):.0f} needs more acumen than {known(a, '{:.2f}')} " \
-                   f"(allows up to {int(level(np.array([a]))[0]) + 1})"
+                   f"(allows up to {_level(a) + 1})"
         months = raw("lock_in_months")
         if rule == "L1":
             return f"{months:.0f}-month lock-in for a customer likely to leave (churn " \

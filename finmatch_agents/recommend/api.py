@@ -14,6 +14,8 @@ named query (the products the customer holds now) so that a product accepted sin
 from __future__ import annotations
 
 import difflib
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,23 +36,91 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import DuckDBEngine
 
 
+#: recommenders whose arrays a process keeps (the promoted one and the one before it, during a promotion)
+ARRAYS_KEPT = 2
+_arrays: OrderedDict[str, tuple[tuple[int, int, int], dict[str, np.ndarray], np.ndarray, np.ndarray]] = OrderedDict()
+_arrays_lock = threading.Lock()
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+#: state folder -> (registry folder and promotion pointer stamps, the chosen model's file stamp, answer)
+_serving: dict[str, tuple[tuple[Any, ...], tuple[int, int, int] | None, tuple[registry.RecommenderInfo, bool]]] = {}
+
+
 def serving_model(state_dir: Path) -> tuple[registry.RecommenderInfo, bool]:
-    """The promoted recommender, else the newest; :class:`UsageError` when none was trained."""
-    info = registry.promoted(state_dir)
-    if info is not None:
-        return info, True
-    models = registry.list_models(state_dir)
-    if not models:
-        raise UsageError(f"no trained recommender in {registry.root(state_dir)}",
-                         hint="train one with `finmatch recommend train`")
-    return models[0], False
+    """The promoted recommender, else the newest; :class:`UsageError` when none was trained.
+
+    Reading it means parsing every saved recommender's metadata, so the answer is kept while the registry
+    folder (a training adds a folder), the promotion pointer and the chosen model's metadata file are the
+    same files as when it was read."""
+    base = registry.root(state_dir)
+    stamp = (_stat(base), _stat(base / registry.PROMOTED))
+    with _arrays_lock:
+        found = _serving.get(str(state_dir))
+    if found is not None and found[0] == stamp and stamp[0] is not None:
+        info, is_promoted = found[2]
+        if _stat(info.path / registry.META_FILE) == found[1]:
+            return info, is_promoted
+    chosen = registry.promoted(state_dir)
+    answer = (chosen, True) if chosen is not None else None
+    if answer is None:
+        models = registry.list_models(state_dir)
+        if not models:
+            raise UsageError(f"no trained recommender in {base}", hint="train one with `finmatch recommend train`")
+        answer = (models[0], False)
+    with _arrays_lock:
+        _serving[str(state_dir)] = (stamp, _stat(answer[0].path / registry.META_FILE), answer)
+    return answer
+
+
+def _served(info: registry.RecommenderInfo) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The recommender's arrays, its customer ids sorted and their rows: read once per process and kept while
+    the file is the same one (inode, size, modification time), so a server or a chat session does not read
+    every customer's lists again for each answer. A new training is a new folder; a rewritten file, a new key."""
+    path = info.path / registry.ARRAYS_FILE
+    try:
+        st = path.stat()
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    key = str(path)
+    with _arrays_lock:
+        found = _arrays.get(key)
+        if found is not None and stamp is not None and found[0] == stamp:
+            _arrays.move_to_end(key)
+            return found[1], found[2], found[3]
+    arrays = info.arrays()  # a missing or unreadable file is its StorageError
+    for values in arrays.values():
+        values.flags.writeable = False  # shared by every later call: nobody may change them
+    ids = arrays["customer_ids"]
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    if stamp is not None:
+        with _arrays_lock:
+            _arrays[key] = (stamp, arrays, sorted_ids, order)
+            while len(_arrays) > ARRAYS_KEPT:
+                _arrays.popitem(last=False)
+    return arrays, sorted_ids, order
+
+
+def _row_of(sorted_ids: np.ndarray, order: np.ndarray, customer_id: str) -> int | None:
+    """The first row of ``customer_id`` in the recommender's arrays (a binary search), or None."""
+    i = int(np.searchsorted(sorted_ids, customer_id, side="left"))
+    return int(order[i]) if i < len(sorted_ids) and sorted_ids[i] == customer_id else None
 
 
 def recommendations_for(settings: Settings, engine: DuckDBEngine, log: QueryLog, customer_id: str,
                         top: int) -> dict[str, Any]:
     """The ``top`` products to offer ``customer_id`` next, best first, each with its score and reason."""
     info, is_promoted = serving_model(settings.state_dir)
-    arrays = info.arrays()
+    arrays, sorted_ids, order = _served(info)
     served = int(arrays["top"].shape[1])
     if top < 1:
         raise UsageError(f"--top {top}: ask for at least one product")
@@ -58,13 +128,13 @@ def recommendations_for(settings: Settings, engine: DuckDBEngine, log: QueryLog,
         raise UsageError(f"--top {top} is more than the {served} products kept per customer by {info.id}",
                          hint=f"use --top {served} or less")
     ids = arrays["customer_ids"]
-    hit = np.flatnonzero(ids == customer_id)
-    if not len(hit):
+    row = _row_of(sorted_ids, order, customer_id)
+    if row is None:
         close = difflib.get_close_matches(customer_id, ids.tolist(), n=3, cutoff=0.6)
         raise UsageError(f"CUSTOMER: '{customer_id}' is not among the {len(ids):,} customers recommender {info.id} "
                          "was trained on" + (f"; closest: {', '.join(close)}" if close else ""),
                          hint="a customer added since training appears after `finmatch recommend train`")
-    c = int(hit[0])
+    c = row
     held_now = _held_now(engine, log, settings.table, customer_id)
     kind = str(info.meta["kind"])
     products: list[dict[str, Any]] = []

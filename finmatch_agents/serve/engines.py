@@ -65,7 +65,10 @@ def audit_log(settings: Settings, source: str) -> QueryLog:
 
 
 class SandboxGate:
-    """The worker's read-only sandbox, opened on demand and closed when idle."""
+    """The worker's read-only sandbox, opened on demand and closed when idle.
+
+    One janitor thread (started with the first lease) closes the connection once no request has used it for
+    ``idle`` seconds; a lease only stamps the time, so a request starts no thread of its own."""
 
     def __init__(self, settings: Settings, *, idle: float = 2.0, wait: float = 5.0) -> None:
         self.settings, self.idle, self.wait = settings, idle, wait
@@ -73,7 +76,9 @@ class SandboxGate:
         self._engine: DuckDBEngine | None = None
         self._users = 0
         self._exclusive = False
-        self._timer: threading.Timer | None = None
+        self._idle_since = 0.0
+        self._janitor: threading.Thread | None = None
+        self._stop = threading.Event()
         self.opens = 0
 
     def _open(self) -> DuckDBEngine:
@@ -95,11 +100,13 @@ class SandboxGate:
         with self._lock:
             if not self._lock.wait_for(lambda: not self._exclusive, timeout=self.wait):
                 raise Busy("the database is being written by this server", hint="retry in a moment")
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self._engine is None:
                 self._engine = self._open()
+                if self._janitor is None or not self._janitor.is_alive() or self._stop.is_set():
+                    self._stop = threading.Event()  # a janitor stopped by close() ends with its own event
+                    self._janitor = threading.Thread(target=self._close_when_idle, args=(self._stop,),
+                                                     name="finmatch-sandbox-idle", daemon=True)
+                    self._janitor.start()
             self._users += 1
             engine = self._engine
         try:
@@ -107,11 +114,17 @@ class SandboxGate:
         finally:
             with self._lock:
                 self._users -= 1
+                self._idle_since = time.monotonic()
                 self._lock.notify_all()
-                if self._users == 0 and not self._exclusive:
-                    self._timer = threading.Timer(self.idle, self._close_idle)
-                    self._timer.daemon = True
-                    self._timer.start()
+
+    def _close_when_idle(self, stop: threading.Event) -> None:
+        """The janitor: looks every quarter of ``idle`` (no request wakes it) until the gate is closed."""
+        while not stop.wait(max(self.idle / 4, 0.01)):
+            with self._lock:
+                if (self._engine is not None and not self._users and not self._exclusive
+                        and time.monotonic() - self._idle_since >= self.idle):
+                    self._engine.close()
+                    self._engine = None
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -125,9 +138,6 @@ class SandboxGate:
                 self._exclusive = False
                 self._lock.notify_all()
                 raise Busy("requests are using the database", hint="retry in a moment")
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
@@ -138,24 +148,16 @@ class SandboxGate:
                 self._exclusive = False
                 self._lock.notify_all()
 
-    def _close_idle(self) -> None:
-        with self._lock:
-            if self._users == 0 and self._engine is not None:
-                self._engine.close()
-                self._engine = None
-            self._timer = None
-
     @property
     def is_open(self) -> bool:
         return self._engine is not None
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
             if self._engine is not None:
                 self._engine.close()
-            self._engine, self._timer = None, None
+            self._engine = None
 
 
 @dataclass
@@ -240,8 +242,10 @@ class Loaded:
             name = "mode" if "--mode" in exc.message else ("shortlist" if "--shortlist" in exc.message else "top")
             raise invalid(name, exc.message.replace("--", "")) from None
 
-    def matcher(self, params: MatchParams) -> tuple[Matcher, bool]:
-        """The matcher for ``params`` and whether it was built now (a cache miss costs one pass over the book)."""
+    def matcher(self, params: MatchParams, *, keep_blocks: bool = False) -> tuple[Matcher, bool]:
+        """The matcher for ``params`` and whether it was built now (a cache miss costs one pass over the book).
+        ``keep_blocks``: it computes the engine's blocks now and keeps them (the default parameters only, at
+        load, so the memory stays one matcher's: about 2 KB per customer, books up to 50,000 customers)."""
         assert self.features is not None and self.catalogue is not None
         key = (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
         with self._lock:
@@ -252,6 +256,8 @@ class Loaded:
         if params.top > self.catalogue.m:
             raise invalid("top", f"top {params.top} is larger than the catalogue ({self.catalogue.m} products)")
         built = Matcher(self.features, self.catalogue, params)
+        if keep_blocks:
+            built.keep_blocks().fill_blocks()
         with self._lock:
             self._matchers[key] = built
             while len(self._matchers) > MATCHER_CACHE:
@@ -350,7 +356,7 @@ class Engines:
         try:
             loaded.catalogue = load_catalogue(engine, qlog, present, "products")
             params = loaded.params("auto", None, None, None)
-            loaded.matcher(params)  # the default matcher is built at load, not by the first request
+            loaded.matcher(params, keep_blocks=True)  # built at load, not by the first request
         except FinMatchError as exc:
             loaded.catalogue = None
             loaded.unavailable["match"] = exc.message

@@ -38,8 +38,20 @@ def test_cli_import_does_not_load_heavy_libraries() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_a_command_loads_only_its_own_module() -> None:
+    """`finmatch match ...` imports the match command's module, not the other commands' (start-up speed)."""
+    code = ("import sys; from finmatch_agents.cli import main; sys.argv = ['finmatch', 'match', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('finmatch_agents.cli.')), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage:" in out.stdout and "customer" in out.stdout
+    assert out.stderr.strip() == "['finmatch_agents.cli.common', 'finmatch_agents.cli.match']"
+
+
 def test_unknown_command_is_a_usage_error(cli) -> None:
     assert cli("frobnicate").exit_code == 2
+    typo = cli("matc")
+    assert typo.exit_code == 2 and "Did you mean 'match'?" in typo.stderr
 
 
 def test_first_run_creates_the_default_database(cli, isolated: Path) -> None:
