@@ -7,9 +7,12 @@ checkpointer (``chat_checkpoints.sqlite``, one thread per session).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +53,31 @@ class ChatStore:
     def close(self) -> None:
         self._con.close()
 
-    def _write(self, sql: str, args: list[Any]) -> None:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): what it reads and writes is not interleaved with another
+        process's write to the same store (two API workers, a CLI chat beside the server)."""
         with self._lock:
             self._con.execute("BEGIN IMMEDIATE")
             try:
-                self._con.execute(sql, args)
+                yield self._con
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
             self._con.execute("COMMIT")
 
     def open_session(self, name: str, model: str, db: str) -> bool:
-        """Create the session if new; True when it already existed (a resume)."""
-        existing = self.session(name)
-        if existing:
-            self._write("UPDATE sessions SET updated_at = ?, model = ? WHERE name = ?", [utc_now(), model, name])
-            return True
+        """Create the session if new; True when it already existed (a resume). One transaction: two workers
+        opening the same session at once both succeed, one of them as a resume."""
         now = utc_now()
-        self._write("INSERT INTO sessions (name, created_at, updated_at, model, db) VALUES (?, ?, ?, ?, ?)",
-                    [name, now, now, model, db])
-        return False
+        with self._transaction() as con:
+            existed = con.execute("SELECT 1 FROM sessions WHERE name = ?", [name]).fetchone() is not None
+            if existed:
+                con.execute("UPDATE sessions SET updated_at = ?, model = ? WHERE name = ?", [now, model, name])
+            else:
+                con.execute("INSERT INTO sessions (name, created_at, updated_at, model, db) VALUES (?, ?, ?, ?, ?)",
+                            [name, now, now, model, db])
+        return existed
 
     def session(self, name: str) -> dict[str, Any] | None:
         cur = self._con.execute("SELECT * FROM sessions WHERE name = ?", [name])
@@ -82,22 +90,14 @@ class ChatStore:
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def add_turn(self, name: str, question: str, answer: dict[str, Any], queries: list[Query]) -> int:
-        n = int(self._con.execute("SELECT count(*) FROM turns WHERE session = ?", [name]).fetchone()[0]) + 1
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                self._con.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [name, n, question, json.dumps(answer, default=str), answer.get("kind"),
-                                   answer.get("matched"), json.dumps(answer.get("query_ids", [])), utc_now()])
-                self._con.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?)",
-                                      [[name, q.id, json.dumps(q.public(), default=str)]
-                                       for q in queries])
-                self._con.execute("UPDATE sessions SET turns = ?, updated_at = ? WHERE name = ?",
-                                  [n, utc_now(), name])
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        with self._transaction() as con:  # the number is taken inside the write: no two turns share it
+            n = int(con.execute("SELECT coalesce(max(n), 0) FROM turns WHERE session = ?", [name]).fetchone()[0]) + 1
+            con.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [name, n, question, json.dumps(answer, default=str), answer.get("kind"),
+                         answer.get("matched"), json.dumps(answer.get("query_ids", [])), utc_now()])
+            con.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?)",
+                            [[name, q.id, json.dumps(q.public(), default=str)] for q in queries])
+            con.execute("UPDATE sessions SET turns = ?, updated_at = ? WHERE name = ?", [n, utc_now(), name])
         return n
 
     def turns(self, name: str) -> list[dict[str, Any]]:
@@ -114,16 +114,10 @@ class ChatStore:
     def allocate_query_number(self, name: str) -> int:
         """The next query number of a session, taken atomically: two processes answering in the same session
         at once never cite the same id."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                used = [number(str(r[0])) for r in self._con.execute(
-                    "SELECT query_id FROM queries WHERE session = ?", [name]).fetchall()]
-                row = self._con.execute("SELECT next_query FROM sessions WHERE name = ?", [name]).fetchone()
-                n = max([*used, (row[0] or 1) - 1 if row else 0], default=0) + 1
-                self._con.execute("UPDATE sessions SET next_query = ? WHERE name = ?", [n + 1, name])
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        with self._transaction() as con:
+            used = [number(str(r[0])) for r in con.execute("SELECT query_id FROM queries WHERE session = ?",
+                                                           [name]).fetchall()]
+            row = con.execute("SELECT next_query FROM sessions WHERE name = ?", [name]).fetchone()
+            n = max([*used, (row[0] or 1) - 1 if row else 0], default=0) + 1
+            con.execute("UPDATE sessions SET next_query = ? WHERE name = ?", [n + 1, name])
         return n
