@@ -63,6 +63,12 @@ class Meaning:
 @dataclass
 class Lexicon:
     entries: dict[tuple[str, ...], list[Meaning]] = field(default_factory=dict)
+    #: words in the longest phrase: the parser tries spans up to this length at every word (kept on add, as
+    #: recomputing it over thousands of phrases per word cost ~10 ms a question)
+    longest: int = 1
+
+    def __post_init__(self) -> None:
+        self.longest = max((len(k) for k in self.entries), default=1)
 
     def add(self, text: str | tuple[str, ...], meaning: Meaning) -> None:
         key = phrase(text) if isinstance(text, str) else text
@@ -71,10 +77,7 @@ class Lexicon:
         found = self.entries.setdefault(key, [])
         if meaning not in found:
             found.append(meaning)
-
-    @property
-    def longest(self) -> int:
-        return max((len(k) for k in self.entries), default=1)
+        self.longest = max(self.longest, len(key))
 
     def lookup(self, words: tuple[str, ...]) -> list[Meaning]:
         return self.entries.get(words, [])
