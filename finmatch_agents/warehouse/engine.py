@@ -186,6 +186,7 @@ class DuckDBEngine:
         self._run_tables: dict[str, str] = {}
         self._run_lock = threading.Lock()
         self._run_db: str | None = None  # alias of the attached in-memory database that holds them
+        self._run_notes: dict[str, tuple[str, Any]] = {}  # check name -> (run table, its result)
 
     # -- catalog ---------------------------------------------------------------------------------------
     def _read_catalog(self) -> _Catalog:
@@ -521,9 +522,19 @@ class DuckDBEngine:
             finally:
                 timer.cancel()
             self._run_tables[name] = sql  # cursors' views read the table by name: a rebuild needs no new view
+            self._run_notes = {k: v for k, v in self._run_notes.items() if v[0] != name}  # checks of the old one
             done = log.add(record(rows=count, elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
                                   tables=checked.tables, columns=columns))
             return QueryResult(columns=list(columns), types=[], rows=[], truncated=False, record=done)
+
+    def note_run_table(self, table: str, key: str, value: Any) -> None:
+        """Keep the result of a check of run table ``table`` (forgotten when the table is rebuilt)."""
+        self._run_notes[key] = (table.lower(), value)
+
+    def run_table_note(self, key: str) -> Any:
+        """The kept result of check ``key`` (None when it has not run on the current table)."""
+        note = self._run_notes.get(key)
+        return note[1] if note is not None else None
 
     def _run_views(self, cur: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
         """Make the run tables among ``tables`` visible on ``cur`` under their plain names."""

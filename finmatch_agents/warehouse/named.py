@@ -50,8 +50,10 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import Engine, QueryResult
 
 
-#: run tables (built once per run, read by ``run/`` variants): table name -> the named query that defines it
-RUN_TABLES = {"finmatch_customers": "run/customers"}
+#: run tables (built once per run, read by ``run/`` variants): table name -> the named query that defines it and
+#: the checks run right after it is built (each returns ``usable``; a variant naming one in ``-- run-check:`` reads
+#: the table only when it is true)
+RUN_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {"finmatch_customers": ("run/customers", ("run/customers_check",))}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class NamedQuery:
     variant: str | None = None
     #: run tables this query reads (``-- reads:``)
     reads: tuple[str, ...] = ()
+    #: a check of the run table that must pass for this variant to be used (``-- run-check:``)
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ def _parse(name: str, text: str) -> NamedQuery:
     requires: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     variant: str | None = None
+    check: str | None = None
     units: dict[str, Unit] = {}
     for line in text.splitlines():
         stripped = line.strip()
@@ -92,6 +97,8 @@ def _parse(name: str, text: str) -> NamedQuery:
             reads = tuple(t.strip() for t in stripped.split(":", 1)[1].split(",") if t.strip())
         elif stripped.lower().startswith("-- run-variant:"):
             variant = stripped.split(":", 1)[1].strip()
+        elif stripped.lower().startswith("-- run-check:"):
+            check = stripped.split(":", 1)[1].strip()
         elif stripped.lower().startswith("-- requires:"):
             requires = tuple(c.strip() for c in stripped.split(":", 1)[1].split(",") if c.strip())
         elif stripped.lower().startswith("-- units:"):
@@ -99,7 +106,7 @@ def _parse(name: str, text: str) -> NamedQuery:
         else:
             body.append(line)
     return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip(), units=units,
-                      variant=variant, reads=reads)
+                      variant=variant, reads=reads, check=check)
 
 
 def _units(name: str, text: str) -> dict[str, Unit]:
@@ -120,7 +127,8 @@ def load(name: str) -> NamedQuery:
     node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
     query = _parse(name, node.read_text(encoding="utf-8"))
     sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
-    return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads)
+    return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads,
+                      query.check)
 
 
 def all_names() -> list[str]:
@@ -150,7 +158,8 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
         return Skipped(name, heading, absent)
     if query.variant is not None:
         variant = load(query.variant)
-        if all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads):
+        built = all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads)
+        if built and (variant.check is None or engine.run_table_note(variant.check) is True):  # type: ignore[attr-defined]
             return engine.query(render(variant.sql, **params), log=log, title=title or _header(variant.title, params),
                                 units=variant.units)
     return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
@@ -163,8 +172,15 @@ def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present
     materialize = getattr(engine, "materialize", None)
     if materialize is None or run_table not in RUN_TABLES:
         return False
-    query = load(RUN_TABLES[run_table])
+    definition, checks = RUN_TABLES[run_table]
+    query = load(definition)
     if any(_header(r, params) not in present for r in query.requires):
         return False
-    materialize(run_table, render(query.sql, **params), log=log, title=_header(query.title, params), units=query.units)
+    if materialize(run_table, render(query.sql, **params), log=log, title=_header(query.title, params),
+                   units=query.units) is not None:  # built now: check it (the checks' results are kept with it)
+        for name in checks:
+            check = load(name)
+            result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
+                                  units=check.units)
+            engine.note_run_table(run_table, name, result.first().get("usable") is True)  # type: ignore[attr-defined]
     return True

@@ -1,13 +1,12 @@
 -- title: Satisfaction by number of accepted products per customer (from the run table finmatch_customers)
 -- reads: finmatch_customers
+-- run-check: run/customers_check
 -- requires: customer_id, product_recommendation_status, customer_satisfaction_score
 -- units: accepted_products=text, avg_satisfaction=number, customers=count, satisfaction_gap_multi_vs_none=score, satisfaction_multi=score, satisfaction_none=score
 WITH per_customer AS (
-    SELECT customer_id, CAST(sum(accepted_records) AS BIGINT) AS accepted_products,
-           sum(satisfaction_sum) / nullif(sum(satisfaction_n), 0) AS satisfaction
+    SELECT customer_id, accepted_records AS accepted_products, satisfaction
     FROM finmatch_customers
     WHERE customer_id IS NOT NULL
-    GROUP BY customer_id
 ),
 groups AS (
     SELECT least(accepted_products, 3) AS holding, count(*) AS customers, avg(satisfaction) AS avg_satisfaction
