@@ -2,7 +2,8 @@
 -- requires: customer_segment, product_type, recommendation_score, product_recommendation_status
 -- units: total_accepted=count, acceptance_rate=percent, accepted=count, avg_score=score, cost_per_recommendation=currency, expected_actual_ratio=times, expected_rate=percent, gap=pp, min_group_size=count, missed_acceptances=count, mistarget_gap=pp, mistargeted=text, mistargeted_missed_acceptances=count, mistargeted_pairs=count, mistargeted_recommendations=count, not_accepted=count, not_accepted_cost=currency, pairs_compared=count, product_type=text, recommendations=count, segment=text
 WITH base AS (
-    SELECT customer_segment AS segment, product_type, recommendation_score AS value,
+    -- the score values alone, for the decile cuts (a narrow read: a CTE read twice would be materialised)
+    SELECT recommendation_score AS value,
            CASE WHEN product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END AS accepted
     FROM {{table}}
     WHERE recommendation_score IS NOT NULL
@@ -10,11 +11,12 @@ WITH base AS (
 {{> common/_value_bins}},
 scored AS (
     -- one row per segment x product type x score decile (each record joined to its score value's decile)
-    SELECT b.segment, b.product_type, v.bin AS decile, count(*) AS n, sum(b.accepted) AS accepted,
-           sum(b.value) AS score_sum
-    FROM base AS b
-    JOIN value_bins AS v USING (value)
-    GROUP BY b.segment, b.product_type, v.bin
+    SELECT r.customer_segment AS segment, r.product_type, v.bin AS decile, count(*) AS n,
+           sum(CASE WHEN r.product_recommendation_status = {{accepted}} THEN 1 ELSE 0 END) AS accepted,
+           sum(r.recommendation_score) AS score_sum
+    FROM {{table}} AS r
+    JOIN value_bins AS v ON v.value = r.recommendation_score
+    GROUP BY r.customer_segment, r.product_type, v.bin
 ),
 deciles AS (
     SELECT decile, sum(accepted) / sum(n) AS decile_rate
