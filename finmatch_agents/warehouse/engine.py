@@ -567,6 +567,10 @@ class DuckDBEngine:
                 with contextlib.suppress(Exception):
                     cur.close()
             self._cursors.clear()
+        if self._run_db is not None:  # engines of one process may share the DuckDB instance: free the run tables
+            with contextlib.suppress(Exception):
+                self._con.execute(f"DETACH {self._run_db}")
+            self._run_db, self._run_tables, self._run_notes = None, {}, {}
         self._con.close()
 
     def __enter__(self) -> DuckDBEngine:

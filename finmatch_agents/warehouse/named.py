@@ -39,6 +39,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from finmatch_agents.errors import QueryFailed, QueryTimeout, SQLRefused
 from finmatch_agents.units import UNITS, Unit
 from finmatch_agents.warehouse.sqltext import render
 
@@ -176,11 +177,19 @@ def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present
     query = load(definition)
     if any(_header(r, params) not in present for r in query.requires):
         return False
-    if materialize(run_table, render(query.sql, **params), log=log, title=_header(query.title, params),
-                   units=query.units) is not None:  # built now: check it (the checks' results are kept with it)
-        for name in checks:
-            check = load(name)
-            result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
-                                  units=check.units)
-            engine.note_run_table(run_table, name, result.first().get("usable") is True)  # type: ignore[attr-defined]
+    sql, failed = render(query.sql, **params), f"{run_table}:failed"
+    if engine.run_table_note(failed) == sql:  # type: ignore[attr-defined]  # it failed once: do not retry
+        return False
+    try:
+        if materialize(run_table, sql, log=log, title=_header(query.title, params),
+                       units=query.units) is not None:  # built now: check it (the results are kept with it)
+            for name in checks:
+                check = load(name)
+                result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
+                                      units=check.units)
+                engine.note_run_table(run_table, name,  # type: ignore[attr-defined]
+                                      result.first().get("usable") is True)
+    except (SQLRefused, QueryFailed, QueryTimeout):  # logged; its readers run their standalone queries instead
+        engine.note_run_table(run_table, failed, sql)  # type: ignore[attr-defined]
+        return False
     return True

@@ -145,3 +145,20 @@ def test_without_the_columns_it_needs_no_run_table_is_built_and_the_standalone_q
         res = queries.run(engine, log, "financial/cross_sell", present=present, **params)
         assert not isinstance(res, named.Skipped) and "run table" not in res.record.title
         assert not engine.has_run_table("finmatch_customers")
+
+
+def test_a_run_table_that_cannot_be_built_is_tried_once_and_its_readers_run_standalone(small_db: Path,
+                                                                                         tmp_path: Path) -> None:
+    db = tmp_path / "taken.duckdb"
+    shutil.copyfile(small_db, db)
+    db.chmod(0o644)
+    with duckdb.connect(str(db)) as con:  # the data itself has a table of that name: never hidden
+        con.execute("CREATE TABLE finmatch_customers AS SELECT 1 AS x")
+    params = _params()
+    with DuckDBEngine(db) as engine:
+        log = QueryLog()
+        for name in ("financial/cross_sell", "financial/clv"):
+            res = queries.run(engine, log, name, present=_present(engine), **params)
+            assert not isinstance(res, named.Skipped) and "run table" not in res.record.title
+        assert [r.status for r in log.records if r.title.startswith("Run table")] == ["refused"]
+        assert engine.query("SELECT x FROM finmatch_customers", log=log).scalar() == 1
