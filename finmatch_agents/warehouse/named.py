@@ -25,10 +25,10 @@ per run by :func:`build_run_table`) names a variant that reads it::
     -- run-variant: run/clv
 
 and the variant declares ``-- reads: finmatch_customers`` (and says so in its title). :func:`run` runs the
-variant when the engine can hold run tables and the table's own columns are all present (building it on first
-use); otherwise it runs the standalone query. Both give the same figures (tests compare them), and each is a
-complete statement: the variant's appendix entry reads the run table, whose defining SELECT is in the appendix
-too.
+variant when the engine can hold run tables, the table's own columns are all present (it is built on first use)
+and the check the variant names (``-- run-check:``) passed on it; otherwise it runs the standalone query. Both
+give the same figures (tests compare them), and each is a complete statement: the variant's appendix entry
+reads the run table, whose defining SELECT is in the appendix too.
 """
 
 from __future__ import annotations
@@ -161,8 +161,9 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
         variant = load(query.variant)
         built = all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads)
         if built and (variant.check is None or engine.run_table_note(variant.check) is True):  # type: ignore[attr-defined]
-            return engine.query(render(variant.sql, **params), log=log, title=title or _header(variant.title, params),
-                                units=variant.units)
+            said = variant.title[len(query.title):] if variant.title.startswith(query.title) else ""
+            return engine.query(render(variant.sql, **params), log=log, units=variant.units,
+                                title=title + said if title else _header(variant.title, params))
     return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
 
 
