@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmatch_agents import __version__
-from finmatch_agents.agents import FOCUS_ALL, FOCUS_ORDER, resolve_focus
+from finmatch_agents.agents import AGENTS, FOCUS_ALL, FOCUS_ORDER, resolve_focus
+from finmatch_agents.agents.base import build_run_tables
 from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.clock import utc_now
@@ -31,7 +32,7 @@ from finmatch_agents.errors import Busy, DataError, FinMatchError, Interrupted, 
 from finmatch_agents.events import make_event
 from finmatch_agents.evidence import AuditLog, QueryLog
 from finmatch_agents.graph import RunServices, build_graph
-from finmatch_agents.graph.nodes import records_of
+from finmatch_agents.graph.nodes import PREPARE, records_of
 from finmatch_agents.processes import pid_alive
 from finmatch_agents.records import AssumptionValue, Profile, ReportFile, RunMeta
 from finmatch_agents.report.files import check_writable
@@ -136,6 +137,7 @@ def run_analysis(settings: Settings, request: RunRequest, sink: Sink, *,
             if run.reports_dir:
                 check_writable(Path(run.reports_dir))
             _check_same_data(engine, run, snapshot.values.get("profile"))
+            _rebuild_run_tables(engine, run, snapshot.values.get("profile"), assumptions, audit)
             if not snapshot.next and not snapshot.tasks and missing_parts(snapshot.values):
                 # nothing pending, yet the run is not complete: continue after prepare, which routes only to
                 # what is missing (agents without an analysis, then the summary and the report)
@@ -170,6 +172,17 @@ def _check_same_data(engine: Any, run: RunMeta, profile: Profile | None) -> None
         raise DataError(f"the data changed since run {run.run_id} started (fingerprint {profile.fingerprint}"
                         f" -> {current}); a resumed report would mix two datasets",
                         file=run.db, hint="start a new run instead of resuming")
+
+
+def _rebuild_run_tables(engine: Any, run: RunMeta, profile: Profile | None, assumptions: Any, audit: AuditLog) -> None:
+    """A resumed run continues in a new process: rebuild the run tables its prepare step built (and logged as
+    its own queries), so the agents read them as they would have and the report is the one a fresh run
+    writes. The rebuild is audited, under ids of its own (R1...), and adds nothing to the report."""
+    if profile is None:  # prepare has not finished: it builds them itself
+        return
+    log = QueryLog("R", agent=PREPARE, step="Rebuilding the run tables of a resumed run", sinks=[audit])
+    build_run_tables([AGENTS[k] for k in run.focus if k in AGENTS], engine, log, table=run.table, profile=profile,
+                     assumptions=assumptions)
 
 
 def missing_parts(state: dict[str, Any]) -> list[str]:

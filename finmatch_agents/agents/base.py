@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from finmatch_agents.data import queries
+from finmatch_agents.data.schema import STATUS_PARAMS
 from finmatch_agents.events import Emit, make_event
 from finmatch_agents.evidence import jsonable
 from finmatch_agents.formatting import fmt_count, fmt_pp, is_number
@@ -97,6 +98,8 @@ class AgentSpec:
     solution: str
     steps: tuple[StepSpec, ...]
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    #: run tables (``warehouse.named.RUN_TABLES``) its queries read: built once, before the agents start
+    run_tables: tuple[str, ...] = ()
 
     @property
     def prompt_name(self) -> str:
@@ -230,6 +233,25 @@ def _leaves(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, values)]
 
 
+def present_columns(profile: Profile) -> set[str]:
+    """The columns named queries may require: the records table's, and ``table.column`` for the others."""
+    return set(profile.present) | {f"{t}.{c}" for t, cols in profile.catalog.items() for c in cols}
+
+
+def query_params(table: str, assumptions: Assumptions) -> dict[str, Any]:
+    """The parameters every agent query is rendered with (status values come from the data dictionary)."""
+    return {"table": table, "products": "products", **assumptions.params()}
+
+
+def build_run_tables(specs: Sequence[AgentSpec], engine: Engine, log: QueryLog, *, table: str, profile: Profile,
+                     assumptions: Assumptions) -> None:
+    """Build, once and in a fixed order, the run tables the given agents read (so their ids are the same on
+    every run); a table whose columns are absent is not built, and its readers run their standalone queries."""
+    present, params = present_columns(profile), {**STATUS_PARAMS, **query_params(table, assumptions)}
+    for name in dict.fromkeys(t for spec in specs for t in spec.run_tables):
+        named.build_run_table(engine, log, name, present=present, **params)
+
+
 class StepContext:
     """What a data step can do; collects its findings, report blocks and queries."""
 
@@ -245,8 +267,7 @@ class StepContext:
         self.blocks: list[Block] = []
         self._next_finding = spec.block + 1 + len(self.prior_findings)
         self._units: dict[str, dict[str, Unit]] = {}  # query id -> declared column units
-        self.present: set[str] = set(profile.present) | {
-            f"{t}.{c}" for t, cols in profile.catalog.items() for c in cols}
+        self.present: set[str] = present_columns(profile)
 
     @property
     def min_group(self) -> int:
@@ -264,7 +285,7 @@ class StepContext:
         return {k: self.assumptions.source(k) for k in keys}
 
     def params(self) -> dict[str, Any]:
-        return {"table": self.table_name, "products": "products", **self.assumptions.params()}
+        return query_params(self.table_name, self.assumptions)
 
     # -- evidence ----------------------------------------------------------------------------------------
     def sql(self, name: str, *, what: str | None = None, **params: Any) -> QueryResult | None:

@@ -11,7 +11,8 @@ from typing import Any
 from langgraph.runtime import Runtime  # noqa: TC002
 from langgraph.types import Send
 
-from finmatch_agents.agents import FOCUS_ORDER
+from finmatch_agents.agents import AGENTS, FOCUS_ORDER
+from finmatch_agents.agents.base import build_run_tables
 from finmatch_agents.analysts.base import AnalysisRequest
 from finmatch_agents.data.profile import profile_dataset
 from finmatch_agents.errors import DataError, RunCancelled
@@ -51,6 +52,8 @@ def prepare(state: RunState, runtime: Runtime[RunServices]) -> dict[str, Any]:
                                         title="Assumptions used for money figures and thresholds",
                                         units=services.assumptions.units())
     profile = profile.model_copy(update={"query_ids": {**profile.query_ids, "assumptions": assumptions.id}})
+    build_run_tables([AGENTS[k] for k in run.focus if k in AGENTS], services.engine, log, table=run.table,
+                     profile=profile, assumptions=services.assumptions)
     emit(make_event("step_finished", run.run_id, PREPARE, PREPARE_STEP, index=1, status="done",
                     elapsed_ms=_elapsed(started), queries=len(log.records), rows=sum(q.rows for q in log.records),
                     findings=0, dataset_rows=profile.rows, tables={t.name: t.rows for t in profile.tables},

@@ -13,6 +13,12 @@ over :data:`MAX_RESULT_BYTES` or a single value over :data:`MAX_CELL_BYTES` is r
 limit does not cover the conversion to Python). The deadline covers fetching and conversion too. Batches
 are turned into Python rows by a private in-memory DuckDB connection, so values have exactly the types
 DuckDB's own ``fetchall()`` gives.
+
+Run tables (:meth:`DuckDBEngine.materialize`): an analysis run may build an intermediate result once (one row per
+customer, say) and let many queries read it instead of scanning every record again. It lives in a private
+in-memory database attached to this engine's connection (the data file stays read-only); every cursor sees it
+under its plain name through a temporary view, so the guard's no-qualified-names rule still holds. Its
+defining SELECT is checked by the guard and logged like any query, so the provenance appendix shows it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import functools
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -175,6 +182,11 @@ class DuckDBEngine:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
         self._cancel = threading.Event()
+        #: run tables built by :meth:`materialize`: name -> the SELECT that defined it
+        self._run_tables: dict[str, str] = {}
+        self._run_lock = threading.Lock()
+        self._run_db: str | None = None  # alias of the attached in-memory database that holds them
+        self._run_notes: dict[str, tuple[str, Any]] = {}  # check name -> (run table, its result)
 
     # -- catalog ---------------------------------------------------------------------------------------
     def _read_catalog(self) -> _Catalog:
@@ -267,7 +279,7 @@ class DuckDBEngine:
             return exc
 
         try:
-            checked = guard.check(text, frozenset(self._catalog.tables))
+            checked = guard.check(text, frozenset(self._catalog.tables) | frozenset(self._run_tables))
         except SQLRefused as exc:
             raise refused(exc) from None
         except Exception as exc:  # the guard fails closed; the statement is still logged
@@ -337,6 +349,7 @@ class DuckDBEngine:
         record = functools.partial(QueryRecord, id=qid, sql=sql.strip(), title=title, agent=log.agent, step=log.step,
                                    tables=tables, units=units or {})
         cur = self._cursor()
+        self._run_views(cur, tables)
         broken = [t for t in tables if t in self._catalog.unusable]
         if broken:  # its shadow view could not be created on this cursor
             err = SQLRefused("unusable-table", self._catalog.unusable[broken[0]], sql=sql)
@@ -441,6 +454,100 @@ class DuckDBEngine:
                               sample=sample))
         return QueryResult(columns=columns, types=types, rows=rows, truncated=truncated, record=done, arrays=arrays)
 
+    # -- run tables ------------------------------------------------------------------------------------
+    def has_run_table(self, name: str, sql: str | None = None) -> bool:
+        """Whether run table ``name`` exists (and, with ``sql``, was defined by exactly that SELECT)."""
+        defined = self._run_tables.get(name.lower())
+        return defined is not None and (sql is None or defined == sql.strip())
+
+    def materialize(self, name: str, sql: str, *, log: QueryLog, title: str, units: dict[str, Unit] | None = None
+                    ) -> QueryResult | None:
+        """Build run table ``name`` from ``sql`` (one SELECT over the data, checked by the guard like any query)
+        and log it; later queries read it by name. Returns None when the same definition was built already.
+
+        The result is kept in this engine's private in-memory database (never in the data file) until
+        :meth:`close`. A name that is a table of the data is refused (it would hide that table)."""
+        name, sql = name.lower(), sql.strip()
+        with self._run_lock:
+            if self._run_tables.get(name) == sql:
+                return None
+            qid = log.next_id()
+            record = functools.partial(QueryRecord, id=qid, sql=sql, title=title, agent=log.agent, step=log.step,
+                                       units=units or {})
+            if name in self._catalog.tables or not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                err = SQLRefused("run-table", f"cannot build run table {name}: the name is taken or not plain",
+                                 sql=sql)
+                log.add(record(status="refused", error=err.message, rule=err.rule))
+                raise err
+            try:
+                checked = guard.check(sql, frozenset(self._catalog.tables) | frozenset(self._run_tables))
+            except SQLRefused as exc:
+                log.add(record(status="refused", error=exc.message, rule=exc.rule))
+                raise
+            if self._cancel.is_set():
+                raise Interrupted("run cancelled")
+            cur = self._cursor()
+            self._run_views(cur, checked.tables)
+            fired = threading.Event()
+
+            def stop() -> None:
+                fired.set()
+                cur.interrupt()
+
+            timer = threading.Timer(self.limits.timeout, stop)
+            timer.daemon = True
+            started = time.perf_counter()
+            timer.start()
+            try:
+                if self._run_db is None:
+                    alias = f"finmatch_run_{uuid.uuid4().hex[:12]}"  # unique: engines may share one DuckDB instance
+                    self._con.execute(f"ATTACH ':memory:' AS {alias} (READ_WRITE)")
+                    self._run_db = alias
+                target = f"{self._run_db}.main.{quote_ident(name)}"
+                cur.execute(f"CREATE OR REPLACE TABLE {target} AS {sql}")
+                count = int(cur.execute(f"SELECT count(*) FROM {target}").fetchone()[0])  # type: ignore[index]
+                columns = tuple(str(row[0]) for row in cur.execute(f"DESCRIBE {target}").fetchall())
+            except duckdb.Error as exc:
+                elapsed = round((time.perf_counter() - started) * 1000, 1)
+                if fired.is_set() and not self._cancel.is_set():
+                    timeout_err = QueryTimeout(self.limits.timeout, sql=sql)
+                    log.add(record(status="timeout", elapsed_ms=elapsed, error=timeout_err.message, rule="deadline"))
+                    raise timeout_err from exc
+                if self._cancel.is_set() or isinstance(exc, duckdb.InterruptException):
+                    log.add(record(status="error", elapsed_ms=elapsed, error="interrupted"))
+                    raise Interrupted("query interrupted") from exc
+                message = redact_values(first_line(exc), sql)
+                log.add(record(status="error", elapsed_ms=elapsed, error=message))
+                raise QueryFailed(message) from exc
+            finally:
+                timer.cancel()
+            self._run_tables[name] = sql  # cursors' views read the table by name: a rebuild needs no new view
+            self._run_notes = {k: v for k, v in self._run_notes.items() if v[0] != name}  # checks of the old one
+            done = log.add(record(rows=count, elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                                  tables=checked.tables, columns=columns))
+            return QueryResult(columns=list(columns), types=[], rows=[], truncated=False, record=done)
+
+    def note_run_table(self, table: str, key: str, value: Any) -> None:
+        """Keep the result of a check of run table ``table`` (forgotten when the table is rebuilt)."""
+        self._run_notes[key] = (table.lower(), value)
+
+    def run_table_note(self, key: str) -> Any:
+        """The kept result of check ``key`` (None when it has not run on the current table)."""
+        note = self._run_notes.get(key)
+        return note[1] if note is not None else None
+
+    def _run_views(self, cur: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+        """Make the run tables among ``tables`` visible on ``cur`` under their plain names."""
+        wanted = [t for t in tables if t in self._run_tables]
+        if not wanted:
+            return
+        views: set[str] = self._local.__dict__.setdefault("views", set())
+        for name in wanted:
+            if name not in views:
+                ident = quote_ident(name)
+                cur.execute(f"CREATE OR REPLACE TEMP VIEW {ident} AS SELECT * FROM {self._run_db}.main.{ident}")
+                views.add(name)
+
     def cancel(self) -> None:
         """Stop every running query (Ctrl-C, SIGTERM) and refuse new ones; safe from a signal handler."""
         self._cancel.set()
@@ -460,6 +567,10 @@ class DuckDBEngine:
                 with contextlib.suppress(Exception):
                     cur.close()
             self._cursors.clear()
+        if self._run_db is not None:  # engines of one process may share the DuckDB instance: free the run tables
+            with contextlib.suppress(Exception):
+                self._con.execute(f"DETACH {self._run_db}")
+            self._run_db, self._run_tables, self._run_notes = None, {}, {}
         self._con.close()
 
     def __enter__(self) -> DuckDBEngine:

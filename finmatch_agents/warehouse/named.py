@@ -17,6 +17,18 @@ the query's ``{{placeholders}}`` (one file can serve several grouping columns).
 A rule several queries share (e.g. one margin per catalogue product) lives once, in a fragment file whose
 name starts with ``_``, and is pulled in with ``{{> folder/_fragment}}``. Fragments are expanded when the
 file is loaded, so the logged SQL (and the provenance appendix) is still the complete statement that ran.
+
+Scanning every record once per question does not scale (ten million records, a dozen per-customer questions).
+A query whose rows can be regrouped from a run table (:data:`RUN_TABLES`: e.g. one row per customer, built once
+per run by :func:`build_run_table`) names a variant that reads it::
+
+    -- run-variant: run/clv
+
+and the variant declares ``-- reads: finmatch_customers`` (and says so in its title). :func:`run` runs the
+variant when the engine can hold run tables, the table's own columns are all present (it is built on first use)
+and the check the variant names (``-- run-check:``) passed on it; otherwise it runs the standalone query. Both
+give the same figures (tests compare them), and each is a complete statement: the variant's appendix entry
+reads the run table, whose defining SELECT is in the appendix too.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from finmatch_agents.errors import QueryFailed, QueryTimeout, SQLRefused
 from finmatch_agents.units import UNITS, Unit
 from finmatch_agents.warehouse.sqltext import render
 
@@ -38,6 +51,12 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import Engine, QueryResult
 
 
+#: run tables (built once per run, read by ``run/`` variants): table name -> the named query that defines it and
+#: the checks run right after it is built (each returns ``usable``; a variant naming one in ``-- run-check:`` reads
+#: the table only when it is true)
+RUN_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {"finmatch_customers": ("run/customers", ("run/customers_check",))}
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     name: str
@@ -45,6 +64,12 @@ class NamedQuery:
     requires: tuple[str, ...]
     sql: str
     units: dict[str, Unit] = field(default_factory=dict)
+    #: the variant that reads a run table instead of every record (``-- run-variant:``)
+    variant: str | None = None
+    #: run tables this query reads (``-- reads:``)
+    reads: tuple[str, ...] = ()
+    #: a check of the run table that must pass for this variant to be used (``-- run-check:``)
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,18 +86,28 @@ class Skipped:
 def _parse(name: str, text: str) -> NamedQuery:
     title, body = name, []
     requires: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    variant: str | None = None
+    check: str | None = None
     units: dict[str, Unit] = {}
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.lower().startswith("-- title:"):
             title = stripped.split(":", 1)[1].strip()
+        elif stripped.lower().startswith("-- reads:"):
+            reads = tuple(t.strip() for t in stripped.split(":", 1)[1].split(",") if t.strip())
+        elif stripped.lower().startswith("-- run-variant:"):
+            variant = stripped.split(":", 1)[1].strip()
+        elif stripped.lower().startswith("-- run-check:"):
+            check = stripped.split(":", 1)[1].strip()
         elif stripped.lower().startswith("-- requires:"):
             requires = tuple(c.strip() for c in stripped.split(":", 1)[1].split(",") if c.strip())
         elif stripped.lower().startswith("-- units:"):
             units = _units(name, stripped.split(":", 1)[1])
         else:
             body.append(line)
-    return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip(), units=units)
+    return NamedQuery(name=name, title=title, requires=requires, sql="\n".join(body).strip(), units=units,
+                      variant=variant, reads=reads, check=check)
 
 
 def _units(name: str, text: str) -> dict[str, Unit]:
@@ -93,7 +128,8 @@ def load(name: str) -> NamedQuery:
     node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
     query = _parse(name, node.read_text(encoding="utf-8"))
     sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
-    return NamedQuery(query.name, query.title, query.requires, sql, query.units)
+    return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads,
+                      query.check)
 
 
 def all_names() -> list[str]:
@@ -121,4 +157,40 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
     absent = tuple(c for c in (_header(r, params) for r in query.requires) if c not in present)
     if absent:
         return Skipped(name, heading, absent)
+    if query.variant is not None:
+        variant = load(query.variant)
+        built = all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads)
+        if built and (variant.check is None or engine.run_table_note(variant.check) is True):  # type: ignore[attr-defined]
+            said = variant.title[len(query.title):] if variant.title.startswith(query.title) else ""
+            return engine.query(render(variant.sql, **params), log=log, units=variant.units,
+                                title=title + said if title else _header(variant.title, params))
     return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
+
+
+def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present: set[str], **params: object) -> bool:
+    """Make run table ``run_table`` (:data:`RUN_TABLES`) exist on ``engine``, building and logging it unless the same
+    definition exists already. False when it cannot: the engine holds no run tables, or a column it needs is
+    absent (the callers then run their standalone queries)."""
+    materialize = getattr(engine, "materialize", None)
+    if materialize is None or run_table not in RUN_TABLES:
+        return False
+    definition, checks = RUN_TABLES[run_table]
+    query = load(definition)
+    if any(_header(r, params) not in present for r in query.requires):
+        return False
+    sql, failed = render(query.sql, **params), f"{run_table}:failed"
+    if engine.run_table_note(failed) == sql:  # type: ignore[attr-defined]  # it failed once: do not retry
+        return False
+    try:
+        if materialize(run_table, sql, log=log, title=_header(query.title, params),
+                       units=query.units) is not None:  # built now: check it (the results are kept with it)
+            for name in checks:
+                check = load(name)
+                result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
+                                      units=check.units)
+                engine.note_run_table(run_table, name,  # type: ignore[attr-defined]
+                                      result.first().get("usable") is True)
+    except (SQLRefused, QueryFailed, QueryTimeout):  # logged; its readers run their standalone queries instead
+        engine.note_run_table(run_table, failed, sql)  # type: ignore[attr-defined]
+        return False
+    return True

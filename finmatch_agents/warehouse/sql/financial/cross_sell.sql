@@ -1,4 +1,5 @@
 -- title: Churn by number of accepted products per customer (cross-selling and retention)
+-- run-variant: run/cross_sell
 -- requires: customer_id, product_recommendation_status, customer_churn_probability
 -- units: accepted_products=text, avg_churn=percent, churn_gap_none_vs_multi=pp, churn_multi=percent, churn_none=percent, churn_ratio_none_vs_multi=times, customer_share=percent, customers=count, high_churn_share=percent, high_churn_threshold=percent
 WITH settings AS (

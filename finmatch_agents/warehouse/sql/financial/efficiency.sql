@@ -14,16 +14,20 @@ base AS (
     LEFT JOIN catalogue AS c ON c.product_id = r.product_id
     WHERE r.{{group_column}} IS NOT NULL
 ),
-overall AS (
-    SELECT count(*) AS all_recommendations, sum(revenue) / nullif(count(*), 0) AS overall_per_recommendation
-    FROM base
-),
-groups AS (
+every_group AS (
+    -- base is read once (a CTE read twice is materialised): the overall figures are sums over the groups
     SELECT {{group_alias}}, count(*) AS recommendations, avg(accepted) AS acceptance_rate, sum(revenue) AS revenue,
            sum(revenue) / count(*) AS per_recommendation
     FROM base
     GROUP BY {{group_alias}}
-    HAVING count(*) >= {{min_group_size}}
+),
+overall AS (
+    SELECT CAST(coalesce(sum(recommendations), 0) AS BIGINT) AS all_recommendations,
+           sum(revenue) / nullif(sum(recommendations), 0) AS overall_per_recommendation
+    FROM every_group
+),
+groups AS (
+    SELECT * FROM every_group WHERE recommendations >= {{min_group_size}}
 )
 SELECT g.{{group_alias}}, g.recommendations,
        g.recommendations / o.all_recommendations AS recommendation_share,

@@ -8,16 +8,12 @@ WITH base AS (
     WHERE recommendation_score IS NOT NULL
 ),
 {{> common/_value_bins}},
-scored AS (
-    SELECT b.value AS score, b.accepted, v.bin AS decile
-    FROM base AS b
-    JOIN value_bins AS v USING (value)
-),
 deciles AS (
-    SELECT decile, count(*) AS recommendations, min(score) AS min_score, max(score) AS max_score,
-           avg(score) AS avg_score, avg(accepted) AS acceptance_rate
-    FROM scored
-    GROUP BY decile
+    -- from the per-value counts: each score value's records and acceptances summed into its decile
+    SELECT bin AS decile, CAST(sum(n) AS BIGINT) AS recommendations, min(value) AS min_score, max(value) AS max_score,
+           sum(value * n) / sum(n) AS avg_score, sum(accepted) / sum(n) AS acceptance_rate
+    FROM value_bins
+    GROUP BY bin
 ),
 steps AS (
     SELECT *, CASE WHEN acceptance_rate < lag(acceptance_rate) OVER (ORDER BY decile) THEN 1 ELSE 0 END AS drop_flag,

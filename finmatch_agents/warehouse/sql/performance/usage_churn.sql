@@ -1,4 +1,5 @@
 -- title: Churn probability by product-usage trend (per customer)
+-- run-variant: run/usage_churn
 -- requires: customer_id, customer_product_usage_trend, customer_churn_probability
 -- units: avg_churn=percent, sd_churn=percent, customers=count, decreasing_increasing_ratio=times, high_churn_threshold=percent, share_high_risk=percent, stable_churn=percent, trend=text
 WITH per_customer AS (

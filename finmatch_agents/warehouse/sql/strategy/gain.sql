@@ -8,17 +8,17 @@ WITH base AS (
     WHERE recommendation_score IS NOT NULL
 ),
 {{> common/_value_bins}},
-scored AS (
-    -- tenth 1 holds the highest scores
-    SELECT b.accepted, b.value AS score, max(v.bin) OVER () + 1 - v.bin AS tenth
-    FROM base AS b
-    JOIN value_bins AS v USING (value)
+binned AS (
+    -- from the per-value counts: each score value's records and acceptances summed into its bin
+    SELECT bin, CAST(sum(n) AS BIGINT) AS recommendations, sum(accepted) AS accepted, min(value) AS min_score
+    FROM value_bins
+    GROUP BY bin
 ),
 tenths AS (
-    SELECT tenth, count(*) AS recommendations, sum(accepted) AS accepted, avg(accepted) AS acceptance_rate,
-           min(score) AS min_score
-    FROM scored
-    GROUP BY tenth
+    -- tenth 1 holds the highest scores
+    SELECT max(bin) OVER () + 1 - bin AS tenth, recommendations, accepted, accepted / recommendations AS acceptance_rate,
+           min_score
+    FROM binned
 ),
 cumulative AS (
     SELECT tenth, recommendations, accepted, acceptance_rate, min_score,

@@ -1,4 +1,5 @@
 -- title: Segment roles from acceptance and churn (Grow, Defend, Nurture)
+-- run-variant: run/segment_roles
 -- requires: customer_id, customer_segment, product_recommendation_status, customer_churn_probability
 -- units: sd_churn=percent, overall_sd_churn=percent, all_recommendations=count, all_customers=count, acceptance_rate=percent, acceptance_spread=pp, acceptance_vs_overall=pp, avg_churn=percent, churn_index=times, churn_spread=pp, churn_vs_overall=pp, customer_share=percent, customers=count, high_churn_threshold=percent, overall_acceptance=percent, overall_churn=percent, recommendations=count, role=text, segment=text, share_high_risk=percent
 WITH base AS (
