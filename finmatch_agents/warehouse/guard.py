@@ -88,9 +88,11 @@ class Checked:
 def check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
     """Validate ``sql``; raise :class:`SQLRefused` naming the rule that failed.
 
-    Fails closed: an unexpected failure while analysing the statement is a refusal too."""
+    Fails closed: an unexpected failure while analysing the statement is a refusal too. A statement that
+    passed is remembered with the tables it may read (the verdict depends on nothing else): named queries and
+    a chat's verified questions run the same text again and again, and parsing it cost ~10 ms each time."""
     try:
-        return _check(sql, known_tables)
+        return _check_cached(sql, frozenset(known_tables))
     except SQLRefused:
         raise
     except RecursionError as exc:
@@ -98,6 +100,11 @@ def check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
                          hint="flatten it: use a WITH clause instead of deeply nested subqueries") from exc
     except Exception as exc:  # a parser bug must never let a statement through unchecked
         raise SQLRefused("syntax", f"cannot check the statement ({type(exc).__name__})", sql=sql) from exc
+
+
+@functools.lru_cache(maxsize=256)  # at most ~25 MB of statement text
+def _check_cached(sql: str, known_tables: frozenset[str]) -> Checked:
+    return _check(sql, known_tables)  # a refusal raises, and an exception is never cached
 
 
 def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:

@@ -174,3 +174,16 @@ def test_huge_generated_values_are_refused(sql: str) -> None:
 ])
 def test_small_generated_values_are_allowed(sql: str) -> None:
     check(sql, KNOWN)
+
+
+def test_a_remembered_verdict_holds_only_for_the_same_tables() -> None:
+    """Passed statements are cached with the tables they may read: the same text against a catalogue without
+    its table is refused, and a refusal is refused again (never cached as a pass)."""
+    sql = "SELECT count(*) FROM fpr_records"
+    assert check(sql, {"fpr_records"}).tables == ("fpr_records",)
+    assert check(sql, {"fpr_records"}).tables == ("fpr_records",)
+    for _ in range(2):
+        with pytest.raises(SQLRefused):
+            check(sql, {"other_table"})
+        with pytest.raises(SQLRefused):
+            check("SELECT * FROM read_csv('/etc/passwd')", {"fpr_records"})
