@@ -4,6 +4,10 @@ Pipeline (all inside one write transaction, see :func:`writer.atomic_write`):
 read file (readers) -> stage -> apply the mapping as SQL expressions over text -> check each target column
 (type, whole numbers, domain, range, required) -> insert with dictionary types. Any problem raises a
 :class:`DataError` that names the file, line/row and column and what was expected; nothing is written.
+
+The stage is a view over DuckDB's own read of the file when :func:`readers.scan_file` allows it (CSV with one
+record a line, Parquet), so memory does not grow with the file; otherwise, or when DuckDB's reader refuses the
+file, it is a temporary table of what :func:`readers.read_file` read in Python.
 """
 
 from __future__ import annotations

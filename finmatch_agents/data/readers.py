@@ -5,6 +5,8 @@ so an error can say which value on which line is wrong). A strict pass with Pyth
 finds structural problems (wrong field count, unterminated quote, a field over csv's 128 KiB limit)
 with exact line numbers, including for records that span lines; pyarrow then does the fast read. Each
 table gets ``__row`` (1-based data row) and ``__line`` (line where the record starts, CSV/JSONL) columns.
+:func:`scan_file` is the other way: DuckDB reads a one-record-a-line CSV or a Parquet file itself, for the
+loader to validate and insert in SQL; a file it cannot read exactly as the readers here would goes to them.
 
 Text is read through one line reader (:func:`text_lines`) for the delimiter sniffer, the strict pass and
 JSON lines alike, so an encoding error or an oversized line is the same error, naming the same line,
