@@ -396,7 +396,8 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
     report = LoadReport(file=str(file), table=table, format=read.format, rows=rows,
                         columns=[t.name for t in targets], delimiter=read.delimiter, ignored_source_columns=ignored,
                         absent_columns=[c.name for c in dictionary or () if c.name not in {t.name for t in targets}],
-                        sha256=_sha256(file), extra_columns={t.name: t.source for t in targets if t.source},
+                        sha256=(read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
+                        extra_columns={t.name: t.source for t in targets if t.source},
                         labels=labels, currency=mapping.currency, notes=_notes(targets, table))
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
