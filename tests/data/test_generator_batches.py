@@ -76,8 +76,8 @@ def test_the_database_holds_the_generated_rows_in_order(tmp_path: Path, monkeypa
     records, _ = generate_tables(900, 4, co_acceptance=True)
     assert counts["fpr_records"] == records.num_rows > 3_000
     with duckdb.connect(str(db), read_only=True) as con:
-        stored = con.execute("SELECT * FROM fpr_records").to_arrow_table()
-        goals = con.execute("SELECT * FROM customer_goals").to_arrow_table()
+        stored = con.sql("SELECT * FROM fpr_records").to_arrow_table()
+        goals = con.sql("SELECT * FROM customer_goals").to_arrow_table()
     for name in records.column_names:
         assert stored.column(name).to_pylist() == records.column(name).to_pylist(), name
     assert goals.equals(generator.generate_goals(records, 4))

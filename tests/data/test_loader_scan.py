@@ -54,18 +54,18 @@ def test_parquet_is_read_by_the_database_with_the_same_result(tmp_path: Path, mo
     assert len(scanned) == 399 and scanned == parsed
 
 
-@pytest.mark.parametrize(("content", "line", "scanned"), [
-    (HEADER + ROWS + "C9,Savings,Accepted,high,Bo\n", 401, True),  # one record a line: line = row + 1
+@pytest.mark.parametrize(("content", "line"), [
+    (HEADER + ROWS + "C9,Savings,Accepted,high,Bo\n", 401),  # one record a line: line = row + 1
     # a quoted line break: the database reader sees fewer rows than lines, and Python reads the file
-    (HEADER + 'C1,Savings,Accepted,0.5,"Ann\nLee"\n' + ROWS + "C9,Savings,Accepted,high,Bo\n", 403, True),
+    (HEADER + 'C1,Savings,Accepted,0.5,"Ann\nLee"\n' + ROWS + "C9,Savings,Accepted,high,Bo\n", 403),
     # a blank line: the database reader skips it, so again fewer rows than lines
-    (HEADER + "C1,Savings,Accepted,0.5,Ann\n\n" + ROWS + "C9,Savings,Accepted,high,Bo\n", 403, True),
+    (HEADER + "C1,Savings,Accepted,0.5,Ann\n\n" + ROWS + "C9,Savings,Accepted,high,Bo\n", 403),
 ])
 def test_a_bad_value_is_named_by_its_line_whichever_reader_reads_the_file(
-        tmp_path: Path, content: str, line: int, scanned: bool) -> None:
+        tmp_path: Path, content: str, line: int) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    assert (readers.scan_file(path, "csv") is not None) is scanned
+    assert readers.scan_file(path, "csv") is not None  # only the row count tells the readers apart here
     with pytest.raises(DataError) as exc:
         loader.load_file(tmp_path / "db.duckdb", path)
     assert exc.value.line == line and exc.value.column == "recommendation_score"
