@@ -4,6 +4,10 @@ Pipeline (all inside one write transaction, see :func:`writer.atomic_write`):
 read file (readers) -> stage -> apply the mapping as SQL expressions over text -> check each target column
 (type, whole numbers, domain, range, required) -> insert with dictionary types. Any problem raises a
 :class:`DataError` that names the file, line/row and column and what was expected; nothing is written.
+
+The stage is a view over DuckDB's own read of the file when :func:`readers.scan_file` allows it (CSV with one
+record a line, Parquet), so memory does not grow with the file; otherwise, or when DuckDB's reader refuses the
+file, it is a temporary table of what :func:`readers.read_file` read in Python.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from finmatch_agents.data import writer
 from finmatch_agents.data.mapping import IDENTITY, Mapping
-from finmatch_agents.data.readers import LINE_COL, MAX_PROBLEMS, ROW_COL, detect_format, read_file
+from finmatch_agents.data.readers import (
+    LINE_COL,
+    MAX_PROBLEMS,
+    ROW_COL,
+    FileScan,
+    ReadResult,
+    detect_format,
+    read_file,
+    scan_file,
+)
 from finmatch_agents.data.schema import Column, column, columns_of, value_checks
 from finmatch_agents.errors import DataError
 from finmatch_agents.warehouse.sqltext import literal, quote_ident
@@ -213,7 +226,17 @@ def _canonical(expr: str, col: Column) -> str:
         return expr
     key = f"regexp_replace(lower(trim({expr})), '[\\s_-]+', ' ', 'g')"
     cases = " ".join(f"WHEN {literal(v.lower())} THEN {literal(v)}" for v in col.domain)
-    return f"CASE {key} {cases} ELSE {expr} END"
+    spelt = f"CASE {key} {cases} ELSE {expr} END"
+    # a value already spelt as in the dictionary maps to itself (the usual case): skip the regular expression
+    same = all(_spelling(v, col.domain) == v for v in col.domain)
+    exact = ", ".join(literal(v) for v in col.domain)
+    return f"CASE WHEN {expr} IN ({exact}) THEN {expr} ELSE {spelt} END" if same else spelt
+
+
+def _spelling(value: str, domain: tuple[str, ...]) -> str:
+    """What the CASE of :func:`_canonical` gives ``value`` (the same rule, in Python)."""
+    key = re.sub(r"[\s_-]+", " ", value.strip().lower())
+    return next((v for v in domain if v.lower() == key), value)
 
 
 def _value_map(expr: str, mapping: dict[str, str]) -> str:
@@ -222,13 +245,25 @@ def _value_map(expr: str, mapping: dict[str, str]) -> str:
     return f"CASE {expr} {cases} ELSE {literal(default) if default is not None else expr} END" if cases else expr
 
 
-def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path, has_line: bool) -> None:
+class _Fallback(Exception):
+    """The database's reader refused the file or read it differently: read it with :func:`read_file` instead."""
+
+
+def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path, has_line: bool,
+              expect_rows: int | None = None, nul_free: frozenset[str] = frozenset()) -> None:
+    """Refuse the rows of ``_mapped`` that break a rule, naming the first few (one scan when all is well).
+
+    ``expect_rows``: the row count the reader must have seen (one record per line of the file), else
+    :class:`_Fallback`: line numbers would not be the file's. ``nul_free``: targets known to hold no NUL byte (the
+    file's text as it is, in a file found to have none), whose NUL check is skipped."""
     checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, t.ref)]
-    checks += [(t, NUL_CHECK[0].format(ref=t.ref), NUL_CHECK[1]) for t in targets]
-    if not checks:
-        return
-    counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
+    checks += [(t, NUL_CHECK[0].format(ref=t.ref), NUL_CHECK[1]) for t in targets if t.name not in nul_free]
+    counts = con.execute("SELECT " + ", ".join(["count(*)", *(f"count(*) FILTER (WHERE {cond})"
+                                                              for _, cond, _ in checks)])
                          + " FROM _mapped").fetchone() or ()
+    if expect_rows is not None and counts[0] != expect_rows:
+        raise _Fallback
+    counts = counts[1:]
     found: list[tuple[int, str]] = []
     first: tuple[int | None, int | None, str | None] = (None, None, None)
     for (target, cond, expect), bad in zip(checks, counts, strict=True):
@@ -318,9 +353,36 @@ def _previous_meta(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]
 
 def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapping = IDENTITY, replace: bool = False,
               fmt: str | None = None, delimiter: str | None = None) -> LoadReport:
+    """Load ``file`` into ``table`` all-or-nothing. The database reads the file itself when it can (CSV with one
+    record per line, Parquet: :func:`readers.scan_file`), so memory does not grow with the file; otherwise, or when
+    its reader refuses the file, Python reads it (:func:`readers.read_file`), whose messages name the line."""
+    import duckdb
+
     fmt = detect_format(file, fmt or mapping.format)
-    read = read_file(file, fmt, delimiter=delimiter or mapping.delimiter, encoding=mapping.encoding)
-    if read.table.num_rows == 0:
+    delimiter = delimiter or mapping.delimiter
+    scan = scan_file(file, fmt, delimiter=delimiter, encoding=mapping.encoding)
+    if scan is not None:
+        try:
+            return _load(db, file, scan, table, mapping, replace)
+        except _Fallback:
+            pass
+        except duckdb.Error as exc:
+            if scan.format != "parquet":
+                raise
+            raise DataError(f"cannot read Parquet ({str(exc).strip().splitlines()[0]}); the file may be truncated "
+                            "or not Parquet", file=str(file)) from exc
+    read = read_file(file, fmt, delimiter=delimiter, encoding=mapping.encoding)
+    return _load(db, file, read, table, mapping, replace)
+
+
+def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping: Mapping, replace: bool
+          ) -> LoadReport:
+    import duckdb
+
+    in_db = isinstance(read, FileScan)
+    rows = (read.rows if read.rows is not None else (read.lines or 1) - 1) if isinstance(read, FileScan) \
+        else read.table.num_rows
+    if rows == 0:
         raise DataError("the file has no data rows (only a header); nothing was loaded", file=str(file),
                         hint="check that the export finished and wrote its rows")
     targets, ignored = _targets(read.source_columns, mapping, table, file)
@@ -330,24 +392,41 @@ def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapp
     labels: dict[str, str] = _resolve_keys("labels", mapping.labels, mapping, targets, file)
     value_maps: dict[str, dict[str, str]] = _resolve_keys("values", mapping.values, mapping, targets, file)
     dictionary = columns_of(table)
-    has_line = LINE_COL in read.table.column_names
-    report = LoadReport(file=str(file), table=table, format=read.format, rows=read.table.num_rows,
+    has_line = read.lines is not None if isinstance(read, FileScan) else LINE_COL in read.table.column_names
+    report = LoadReport(file=str(file), table=table, format=read.format, rows=rows,
                         columns=[t.name for t in targets], delimiter=read.delimiter, ignored_source_columns=ignored,
                         absent_columns=[c.name for c in dictionary or () if c.name not in {t.name for t in targets}],
-                        sha256=_sha256(file), extra_columns={t.name: t.source for t in targets if t.source},
+                        sha256=(read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
+                        extra_columns={t.name: t.source for t in targets if t.source},
                         labels=labels, currency=mapping.currency, notes=_notes(targets, table))
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
-        ident = source_idents(read.source_columns)
-        con.register("_src", read.table.rename_columns([ident.get(n, n) for n in read.table.column_names]))
         exprs = []
         for t in targets:
             expr = _value_map(t.expr, value_maps[t.name]) if t.name in value_maps else t.expr
             exprs.append(f"{_canonical(expr, t.column) if t.column else expr} AS {t.ref}")
         line = LINE_COL if has_line else f"NULL::BIGINT AS {LINE_COL}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} FROM _src")
-        con.unregister("_src")
-        _validate(con, targets, file, has_line)
+        if isinstance(read, FileScan):  # a view: every scan reads the file again, nothing is held in memory
+            con.execute(f"SET memory_limit = '{writer.WRITE_MEMORY_LIMIT}'")
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} "
+                            f"FROM ({read.select})")
+                # scan_file read no NUL byte in a CSV: the text taken from it as it is has none either
+                nul_free = frozenset(t.name for t in targets if read.format == "csv" and t.name not in value_maps
+                                     and t.origin.startswith("from '"))
+                _validate(con, targets, file, has_line, expect_rows=rows if read.format == "csv" else None,
+                          nul_free=nul_free)
+            except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+                if read.format == "csv":  # the strict reader refused it: read_file names the line and the cause
+                    raise _Fallback from exc
+                raise
+        else:
+            ident = source_idents(read.source_columns)
+            con.register("_src", read.table.rename_columns([ident.get(n, n) for n in read.table.column_names]))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} "
+                        "FROM _src")
+            con.unregister("_src")
+            _validate(con, targets, file, has_line)
         existing = writer.existing_tables(con)
         previous: dict[str, Any] = {}
         if table in existing and not replace:
@@ -375,8 +454,15 @@ def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapp
             con.execute(writer.table_ddl(table, list(types), {n: ty for n, ty in types.items()
                                                               if column(table, n) is None}))
         select = ", ".join(f"TRY_CAST({t.ref} AS {types[t.name]}) AS {quote_ident(t.name)}" for t in targets)
-        con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} FROM _mapped ORDER BY {ROW_COL}")
-        con.execute("DROP TABLE _mapped")
+        order = "" if in_db else f" ORDER BY {ROW_COL}"  # a view gives the rows in file order
+        try:
+            con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} FROM _mapped{order}")
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            # the first scan reads only the columns it checks: the reader may refuse the file only now
+            if in_db and read.format == "csv":
+                raise _Fallback from exc
+            raise
+        con.execute(f"DROP {'VIEW' if in_db else 'TABLE'} _mapped")
         details: dict[str, Any] = {"file": file.name, "sha256": report.sha256, "format": read.format,
                                    "rows": report.rows, "mapping": mapping.path, "appended": report.appended}
         if report.extra_columns:

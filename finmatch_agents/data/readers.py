@@ -5,6 +5,8 @@ so an error can say which value on which line is wrong). A strict pass with Pyth
 finds structural problems (wrong field count, unterminated quote, a field over csv's 128 KiB limit)
 with exact line numbers, including for records that span lines; pyarrow then does the fast read. Each
 table gets ``__row`` (1-based data row) and ``__line`` (line where the record starts, CSV/JSONL) columns.
+:func:`scan_file` is the other way: DuckDB reads a one-record-a-line CSV or a Parquet file itself, for the
+loader to validate and insert in SQL; a file it cannot read exactly as the readers here would goes to them.
 
 Text is read through one line reader (:func:`text_lines`) for the delimiter sniffer, the strict pass and
 JSON lines alike, so an encoding error or an oversized line is the same error, naming the same line,
@@ -17,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -303,3 +306,104 @@ def _read_parquet(path: Path) -> ReadResult:
     _check_header(path, table.column_names)
     table = table.append_column(ROW_COL, pa.array(range(1, table.num_rows + 1), pa.int64()))
     return ReadResult(table, "parquet", None, [c for c in table.column_names if c != ROW_COL])
+
+
+# --- reading in the database -------------------------------------------------------------------------------
+#: Python's csv module refuses a field longer than this (the strict pass's limit, kept by the database reader)
+CSV_FIELD_LIMIT = 131_072
+_SCAN_BLOCK = 1 << 24
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """A file the database reads itself, with no copy in Python: ``select`` gives its rows with ``__row`` (and
+    ``__line``) and its columns as ``__c0``, ``__c1``... (see :func:`loader.source_idents`)."""
+
+    select: str
+    format: str
+    delimiter: str | None
+    source_columns: list[str]
+    rows: int | None  # known up front (Parquet), or counted by the first scan and checked against ``lines``
+    lines: int | None = None  # CSV: physical lines; each record is exactly one line, so __line is __row + 1
+    sha256: str | None = None  # the file's, when the line count read it anyway
+
+
+def scan_file(path: Path, fmt: str, *, delimiter: str | None = None, encoding: str = "utf-8") -> FileScan | None:
+    """The database-side read of ``path`` when it gives exactly what :func:`read_file` would, else None.
+
+    CSV qualifies when it is plain UTF-8 (not gzip) with one record per line: no line break inside a quoted
+    field, no blank line, no lone carriage return, no NUL byte, at least two columns. Then the record on line
+    ``n`` is data row ``n - 1``, and DuckDB's strict reader (same quoting, field limit and delimiter) can read it
+    in parallel; the caller checks its row count against the line count and falls back to :func:`read_file`
+    (whose messages name the line of any structural problem) when the reader refuses the file or disagrees."""
+    if not path.is_file():
+        return None
+    if fmt == "parquet":
+        return _scan_parquet(path)
+    if fmt != "csv" or path.suffix.lower() == ".gz" or _codec(path, encoding) != "utf-8-sig":
+        return None
+    delim = delimiter or sniff_delimiter(path, encoding)
+    shape = _single_line_records(path)
+    if shape is None or shape[0] < 2:
+        return None
+    lines, sha256 = shape
+    header = next(csv.reader(text_lines(path, encoding), delimiter=delim, strict=True), None)
+    if not header or len(header) < 2:
+        return None
+    header = [h.strip() for h in header]
+    _check_header(path, header)
+    columns = ", ".join(f"'__c{i}': 'VARCHAR'" for i in range(len(header)))
+    options = (f"delim = {_sql_text(delim)}, quote = '\"', escape = '\"', header = false, skip = 1, "
+               f"auto_detect = false, columns = {{{columns}}}, strict_mode = true, null_padding = false, "
+               f"max_line_size = {CSV_FIELD_LIMIT + 2}, encoding = 'utf-8'")  # LF or CRLF, never mixed (checked)
+    # empty fields are empty text, as the strict reader gives them (null values are the mapping's business)
+    fields = ", ".join(f"coalesce(__c{i}, '') AS __c{i}" for i in range(len(header)))
+    select = (f"SELECT {ROW_COL}, {ROW_COL} + 1 AS {LINE_COL}, {fields} FROM (SELECT row_number() OVER () AS "
+              f"{ROW_COL}, * FROM read_csv({_sql_text(str(path))}, {options}))")
+    return FileScan(select, "csv", delim, header, rows=None, lines=lines, sha256=sha256)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _single_line_records(path: Path) -> tuple[int, str] | None:
+    """(physical lines, SHA-256 of the file) when no line holds a NUL byte or a lone carriage return and all
+    lines end alike (LF, or CRLF); else None. A blank line needs no check here: DuckDB skips it, so its row
+    count falls short of the line count and the caller falls back (:func:`scan_file`)."""
+    lf = cr = crlf = 0
+    last = b""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            if b"\x00" in block:
+                return None
+            digest.update(block)
+            lf += block.count(b"\n")
+            if b"\r" in block:
+                cr += block.count(b"\r")
+                crlf += block.count(b"\r\n")
+            crlf += last[-1:] == b"\r" and block[:1] == b"\n"  # a CRLF across two blocks
+            last = block[-1:]
+    if cr == 0 or cr == crlf == lf:  # LF only, or CRLF at every line end (the last line may have none)
+        return lf + (last != b"\n"), digest.hexdigest()
+    return None
+
+
+def _scan_parquet(path: Path) -> FileScan | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read Parquet ({exc}); the file may be truncated or not Parquet",
+                        file=str(path)) from exc
+    _check_header(path, names)
+    if len({n.lower() for n in names}) != len(names) or "file_row_number" in {n.lower() for n in names}:
+        return None  # DuckDB matches names ignoring case: let Arrow read it
+    fields = ", ".join(f'"{n.replace(chr(34), chr(34) * 2)}" AS __c{i}' for i, n in enumerate(names))
+    select = (f"SELECT file_row_number + 1 AS {ROW_COL}, {fields} FROM read_parquet({_sql_text(str(path))}, "
+              "file_row_number = true)")
+    return FileScan(select, "parquet", None, names, rows=meta.num_rows)

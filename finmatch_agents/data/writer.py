@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     import duckdb
 
 META_TABLE = "finmatch_meta"
+#: DuckDB's memory while a large write runs (it caches written blocks up to its limit, 80% of RAM by default;
+#: beyond this it writes them out or spills to a temporary file beside the database instead)
+WRITE_MEMORY_LIMIT = "512MB"
 #: how DuckDB and the OS word the storage failures we can explain (matched case-insensitively)
 _FULL = ("no space left", "disk full", "not enough space", "errno 28")
 _READ_ONLY = ("permission denied", "read-only file system", "read only", "errno 13", "errno 30",
