@@ -46,6 +46,18 @@ KPIS: tuple[tuple[str, str, str, str, str], ...] = (
     ("Digital share of recommendations", "strategy", "digital", "digital_share", "percent"),
     ("Digital acceptance", "strategy", "digital", "digital_acceptance", "percent"),
     ("Lift of the top 10% by score", "strategy", "targeting_advantage", "lift", "times"),
+    # the promoted predictive models (Performance agent): holdout AUC, and drift since training as recorded by
+    # `finmatch predict monitor --record` or a predict-train job for the data the run analysed
+    ("Holdout AUC of the conversion model", "performance", "model_conversion", "holdout_auc", "number"),
+    ("Score drift (PSI) of the conversion model", "performance", "model_conversion", "drift_score_psi", "number"),
+    ("Largest input drift (PSI) of the conversion model", "performance", "model_conversion",
+     "drift_worst_input_psi", "number"),
+    ("AUC of the conversion model on new outcomes", "performance", "model_conversion", "drift_new_outcome_auc",
+     "number"),
+    ("Holdout AUC of the churn model", "performance", "model_churn", "holdout_auc", "number"),
+    ("Score drift (PSI) of the churn model", "performance", "model_churn", "drift_score_psi", "number"),
+    ("Largest input drift (PSI) of the churn model", "performance", "model_churn", "drift_worst_input_psi", "number"),
+    ("AUC of the churn model on new outcomes", "performance", "model_churn", "drift_new_outcome_auc", "number"),
 )
 
 
@@ -217,6 +229,9 @@ def compare(a: RunSnapshot, b: RunSnapshot) -> Comparison:
                 va, vb = flatten(fa.values).get(path, None), flatten(fb.values).get(path, None)
                 if va is not None and vb is not None and is_number(va) and is_number(vb):
                     name = f"{label} ({ma.identity})" if ma.identity else label
+                    ids = fa.values.get("model_id"), fb.values.get("model_id")
+                    if ids[0] != ids[1]:  # a retrained model: the two figures are of different models
+                        name += f" (model {ids[0]} → {ids[1]})"
                     kpis.append(Delta(name, agent, key, ma.identity, path, unit, float(va), float(vb), fa.id, fb.id))
     changes: list[Delta] = []
     text_changes: list[dict[str, Any]] = []
