@@ -38,14 +38,14 @@ def retrain(settings: Settings, tasks: tuple[str, ...], *, keep: int | None, log
         fp = fingerprint(engine, qlog, settings.table)
         for task in tasks:
             before = registry.promoted(settings.state_dir, task)
-            measured: list[tuple[dict[str, Any], str]] = []
+            measured: list[dict[str, Any]] = []
             if before is not None and before.meta.get("table") == settings.table:
-                measured.append((_monitor(engine, qlog, settings, before, "before retraining", log), "before"))
+                measured.append(_monitor(engine, qlog, settings, before, "before retraining", log))
             with limit_threads(settings.effective_threads):
                 result = train_task(engine, qlog, settings.table, task)
             info = registry.save(settings.state_dir, result, db=str(settings.db), fingerprint=fp)
             registry.promote(settings.state_dir, info.id)
-            measured.append((_monitor(engine, qlog, settings, info, "just trained", log), "after"))
+            measured.append(_monitor(engine, qlog, settings, info, "just trained", log))
             auc = result.holdout[result.kept].auc
             log(f"{task}: saved and promoted {info.id} ({info.meta['label']}; holdout AUC {auc.value:.3f} "
                 f"[{auc.low:.3f}, {auc.high:.3f}]; {result.verdict})")
@@ -54,7 +54,7 @@ def retrain(settings: Settings, tasks: tuple[str, ...], *, keep: int | None, log
                 if removed:
                     log(f"{task}: retention (keep {keep}) deleted {', '.join(removed)}")
             saved.append(info.id)
-            pending.extend(m for m, _ in measured if m)
+            pending.extend(m for m in measured if m)
     for drift in pending:  # the engine is closed: the writer needs the database to itself
         record_drift(settings.db, drift, drift["summary"], table=settings.table, fingerprint=str(fp),
                      source="predict-train job")
