@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure, model_workspace
+from common import measure_cpu, model_workspace
 
 
 def main() -> None:
@@ -31,10 +31,10 @@ def main() -> None:
     opts = parser.parse_args()
     work, db, state = model_workspace(opts, "finmatch-bench-predict-")
     out = work / "train.json"
-    seconds, mib = measure(["predict", "train", "conversion", "--promote", "--json"], stdout=out)
+    seconds, mib, cpu = measure_cpu(["predict", "train", "conversion", "--promote", "--json"], stdout=out)
     t = json.loads(out.read_text().splitlines()[-1])
     print(f"train conversion: {t['rows']:,} decided offers x {len(t['features'])} inputs "
-          f"({t['split']['train_rows']:,} fitted): {seconds:.1f} s wall, peak {mib:,.0f} MiB; steps "
+          f"({t['split']['train_rows']:,} fitted): {seconds:.1f} s wall ({cpu:.1f} s CPU), peak {mib:,.0f} MiB; steps "
           + ", ".join(f"{k} {v:.1f} s" for k, v in t["timings"].items()))
     print(f"  holdout AUC logistic {t['holdout']['logistic']['auc']['value']:.3f}, gbm "
           f"{t['holdout']['gbm']['auc']['value']:.3f}, bank score {t['holdout']['bank_score']['auc']['value']:.3f}; "
@@ -43,6 +43,7 @@ def main() -> None:
 
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.predict import registry
+    from finmatch_agents.predict.models import limit_threads
     from finmatch_agents.predict.score import score_batch, score_customer
     from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
 
@@ -50,10 +51,11 @@ def main() -> None:
     assert info is not None
     model = registry.load(info)
     engine = DuckDBEngine(db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=300, threads=opts.threads))
-    started = time.perf_counter()
-    scored = score_batch(engine, QueryLog(), "fpr_records", info, model, every_offer=True)
-    print(f"score every record: {len(scored.scores):,} rows in {time.perf_counter() - started:.1f} s "
-          f"(read + encode + predict; writing the table is `predict score`)")
+    started, cpu0 = time.perf_counter(), time.process_time()
+    with limit_threads(opts.threads):
+        scored = score_batch(engine, QueryLog(), "fpr_records", info, model, every_offer=True)
+    print(f"score every record: {len(scored.scores):,} rows in {time.perf_counter() - started:.1f} s wall "
+          f"({time.process_time() - cpu0:.1f} s CPU; read + encode + predict; writing the table is `predict score`)")
     ids = [f"C{i:07d}" for i in range(1, opts.customers, max(1, opts.customers // opts.repeat))][: opts.repeat]
     times = []
     for cid in ids:

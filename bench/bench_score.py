@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure, model_workspace
+from common import measure, measure_cpu, model_workspace
 
 
 class Clock:
@@ -81,9 +81,12 @@ def main() -> None:
     print(f"score every record: {len(scores):,} rows x {len(info.features)} inputs in {total:.1f} s wall "
           f"({read.cpu + predict.cpu + table.cpu + write.cpu:.1f} s CPU): read + encode {read}, predict {predict}, "
           f"arrow table {table}, write scores {write}")
-    seconds, mib = measure(["predict", "score", "conversion"])
+    seconds, mib, cpu = measure_cpu(["predict", "score", "conversion"])
     print(f"`finmatch predict score conversion` (open offers, own process, import and fingerprint included): "
-          f"{seconds:.1f} s wall, peak {mib:,.0f} MiB")
+          f"{seconds:.1f} s wall ({cpu:.1f} s CPU), peak {mib:,.0f} MiB")
+    seconds, mib, cpu = measure_cpu(["predict", "score", "conversion", "--all-offers"])
+    print(f"`finmatch predict score conversion --all-offers` (every record, own process): {seconds:.1f} s wall "
+          f"({cpu:.1f} s CPU), peak {mib:,.0f} MiB")
     print(f"load average after batch scoring: {os.getloadavg()[0]:.2f}")
 
     ids = [f"C{i:07d}" for i in range(1, opts.customers, max(1, opts.customers // opts.repeat))][: opts.repeat]

@@ -13,17 +13,24 @@ from pathlib import Path
 WRAPPER = ("import resource, subprocess, sys, time; out = open(sys.argv[1], 'w') if sys.argv[1] != '-' else "
            "subprocess.DEVNULL; t = time.perf_counter(); rc = subprocess.run(sys.argv[2:], stdout=out, "
            "stderr=subprocess.PIPE).returncode; "
-           "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+           "u = resource.getrusage(resource.RUSAGE_CHILDREN); print(rc, time.perf_counter() - t, u.ru_maxrss, "
+           "u.ru_utime + u.ru_stime)")
 
 
 def measure(args: list[str], stdout: Path | None = None, cwd: Path | None = None) -> tuple[float, float]:
     """(seconds, peak MiB) of one run of ``finmatch *args``; stdout goes to ``stdout`` if given."""
+    seconds, mib, _cpu = measure_cpu(args, stdout, cwd)
+    return seconds, mib
+
+
+def measure_cpu(args: list[str], stdout: Path | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak MiB, CPU seconds: user + system) of one run of ``finmatch *args``."""
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(stdout) if stdout else "-", sys.executable, "-m",
                           "finmatch_agents", *args], capture_output=True, text=True, check=True, cwd=cwd).stdout.split()
-    rc, seconds, kib = int(out[0]), float(out[1]), int(out[2])
+    rc, seconds, kib, cpu = int(out[0]), float(out[1]), int(out[2]), float(out[3])
     if rc != 0:
         raise SystemExit(f"finmatch {' '.join(args)} exited {rc}")
-    return seconds, kib / 1024
+    return seconds, kib / 1024, cpu
 
 
 def model_workspace(opts: argparse.Namespace, prefix: str) -> tuple[Path, Path, Path]:

@@ -46,6 +46,24 @@ KPIS: tuple[tuple[str, str, str, str, str], ...] = (
     ("Digital share of recommendations", "strategy", "digital", "digital_share", "percent"),
     ("Digital acceptance", "strategy", "digital", "digital_acceptance", "percent"),
     ("Lift of the top 10% by score", "strategy", "targeting_advantage", "lift", "times"),
+    # the promoted predictive models (Performance agent): holdout AUC, and drift since training as recorded by
+    # `finmatch predict monitor --record` or a predict-train job for the data the run analysed
+    ("Holdout AUC of the conversion model", "performance", "model_conversion", "holdout_auc", "number"),
+    ("Score drift (PSI) of the conversion model", "performance", "model_conversion", "drift_score_psi", "number"),
+    ("Largest input drift (PSI) of the conversion model", "performance", "model_conversion",
+     "drift_worst_input_psi", "number"),
+    ("AUC of the conversion model on new outcomes", "performance", "model_conversion", "drift_new_outcome_auc",
+     "number"),
+    # the promoted recommender (Performance agent): its test-window MAP@3 against popularity
+    ("Recommender MAP@3 on its test window", "performance", "model_recommender", "test.recommender.map.value",
+     "score"),
+    ("Popularity MAP@3 on the recommender's test window", "performance", "model_recommender",
+     "test.popularity.map.value", "score"),
+    ("Recommender minus its baseline, MAP@3", "performance", "model_recommender", "minus_baseline.value", "score"),
+    ("Holdout AUC of the churn model", "performance", "model_churn", "holdout_auc", "number"),
+    ("Score drift (PSI) of the churn model", "performance", "model_churn", "drift_score_psi", "number"),
+    ("Largest input drift (PSI) of the churn model", "performance", "model_churn", "drift_worst_input_psi", "number"),
+    ("AUC of the churn model on new outcomes", "performance", "model_churn", "drift_new_outcome_auc", "number"),
 )
 
 
@@ -217,6 +235,9 @@ def compare(a: RunSnapshot, b: RunSnapshot) -> Comparison:
                 va, vb = flatten(fa.values).get(path, None), flatten(fb.values).get(path, None)
                 if va is not None and vb is not None and is_number(va) and is_number(vb):
                     name = f"{label} ({ma.identity})" if ma.identity else label
+                    ids = fa.values.get("model_id"), fb.values.get("model_id")
+                    if ids[0] != ids[1]:  # a retrained model: the two figures are of different models
+                        name += f" (model {ids[0]} → {ids[1]})"
                     kpis.append(Delta(name, agent, key, ma.identity, path, unit, float(va), float(vb), fa.id, fb.id))
     changes: list[Delta] = []
     text_changes: list[dict[str, Any]] = []
@@ -243,3 +264,56 @@ def compare(a: RunSnapshot, b: RunSnapshot) -> Comparison:
 
 def compare_runs(store: RunStore, run_a: str, run_b: str) -> Comparison:
     return compare(snapshot_from_store(store, run_a, "RUN_A"), snapshot_from_store(store, run_b, "RUN_B"))
+
+
+# -- recommender evaluations (a recommend-train job's report) -----------------------------------------------
+@dataclass
+class EvaluationChanges:
+    """One saved recommender's evaluation against the previous one's: MAP@K and precision@K of every
+    recommender on each one's test window, the gate and the served recommender, and the data."""
+
+    a: str  # the earlier recommender's id
+    b: str
+    deltas: list[Delta]
+    text_changes: list[dict[str, Any]]
+    facts: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "deltas": [d.to_dict() for d in self.deltas],
+                "text_changes": self.text_changes, "facts": self.facts}
+
+
+def compare_evaluations(a_id: str, a: dict[str, Any], b_id: str, b: dict[str, Any], *, k: int = 3,
+                        labels: dict[str, str] | None = None) -> EvaluationChanges:
+    """``b`` (a saved recommender's ``model.json``) against the earlier ``a``. Each figure is on its own run's
+    test window (the windows move with the data), averaged over customers with a positive."""
+    labels = labels or {}
+    ea, eb = a["evaluation"], b["evaluation"]
+    deltas: list[Delta] = []
+    cards_a, cards_b = ea["test"]["recommenders"], eb["test"]["recommenders"]
+    for name in [n for n in cards_b if n in cards_a]:
+        for metric, title in (("map", "MAP"), ("precision", "precision")):
+            va = cards_a[name].get(f"@{k}", {}).get("positive_customers", {}).get(metric, {}).get("value")
+            vb = cards_b[name].get(f"@{k}", {}).get("positive_customers", {}).get(metric, {}).get("value")
+            if is_number(va) and is_number(vb):
+                deltas.append(Delta(f"{labels.get(name, name)}: {title}@{k} on the test window", "recommend", name,
+                                    "", f"test.{name}.@{k}.{metric}", "score", float(va), float(vb), a_id, b_id))
+    texts = []
+
+    def label(kind: Any) -> str:
+        return "none" if not kind else labels.get(str(kind), str(kind))
+
+    for what, va, vb in (("served recommender", label(a.get("kind")), label(b.get("kind"))),
+                         ("gate winner", label(ea["gate"].get("winner")), label(eb["gate"].get("winner"))),
+                         ("baseline", label(ea["gate"].get("baseline")), label(eb["gate"].get("baseline"))),
+                         ("verdict", ea.get("verdict"), eb.get("verdict"))):
+        if va != vb:
+            texts.append({"what": what, "a": va, "b": vb})
+    facts = []
+    for what, va, vb in (("fingerprint", a.get("fingerprint"), b.get("fingerprint")),
+                         ("offers", ea["data"]["offers"], eb["data"]["offers"]),
+                         ("customers", ea["data"]["customers"], eb["data"]["customers"]),
+                         ("test window from", ea["windows"]["test"]["from"], eb["windows"]["test"]["from"]),
+                         ("feedback rows used", ea["data"].get("feedback_used"), eb["data"].get("feedback_used"))):
+        facts.append({"what": what, "a": va, "b": vb, "changed": va != vb})
+    return EvaluationChanges(a_id, b_id, deltas, texts, facts)

@@ -37,6 +37,7 @@ from finmatch_agents.errors import FinMatchError
 from finmatch_agents.events import plural
 from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
 from finmatch_agents.predict.api import model_summary
+from finmatch_agents.predict.monitor import level as psi_level
 from finmatch_agents.recommend.api import promoted_summary
 from finmatch_agents.recommend.candidates import LABELS as RECOMMENDER_LABELS
 from finmatch_agents.stats import adjust, against_rest, compare_means, compare_rates
@@ -171,17 +172,78 @@ def _predictive_models(ctx: StepContext) -> None:
                   "kfold_auc": kfold, "test_rows": split["test_rows"], "test_from": split.get("test_from"),
                   "mean_calibration_gap": float(np.mean(gaps)) if gaps else None,
                   "max_calibration_gap": max(gaps) if gaps else None, "verdict": s["verdict"]}
-        ctx.finding(f"model_{task}", f"Predictive model: {task}", text, values, [counts], effect=0.4,
+        drift_text, drift_values, drift = _model_drift(ctx, s["model_id"])
+        text += drift_text
+        values.update(drift_values)
+        ctx.finding(f"model_{task}", f"Predictive model: {task}", text, values, [counts, *drift], effect=0.4,
                     n=split["test_rows"],
                     units={"task": "text", "model_id": "text", "kind": "text", "holdout_auc": "number",
                            "holdout_auc_low": "number", "holdout_auc_high": "number", "logistic_auc": "number",
                            "bank_score_auc": "number", "kfold_auc": "number", "test_rows": "count",
                            "test_from": "date", "mean_calibration_gap": "pp", "max_calibration_gap": "pp",
-                           "verdict": "text"})
+                           "verdict": "text", **DRIFT_UNITS})
+        if len(drift) > 1:
+            ctx.table(f"Inputs of the {task} model by population stability index since training (worst first; "
+                      "below 0.1 stable, 0.1 to 0.25 watch, 0.25 or more act)", drift[1],
+                      [("feature", "Input"), ("psi", "PSI"), ("level", "Level")])
         ctx.table(f"Calibration of the {task} model on its time-ordered holdout (equal-count deciles of the "
                   "predicted probability)", counts.id,
                   [("bin", "Decile", "count"), ("n", unit.capitalize(), "count"),
                    ("predicted", "Predicted", "percent"), ("observed", "Observed", "percent")], rows=cal)
+
+
+DRIFT_UNITS: dict[str, Any] = {"drift_score_psi": "number", "drift_score_level": "text", "drift_worst_input": "text",
+                               "drift_worst_input_psi": "number", "drift_inputs_watch": "count",
+                               "drift_inputs_act": "count", "drift_current_rows": "count",
+                               "drift_new_outcome_auc": "number", "drift_measured_at": "text", "drift_stale": "text"}
+
+
+def _model_drift(ctx: StepContext, model_id: str) -> tuple[str, dict[str, Any], list[QueryResult]]:
+    """The promoted model's newest recorded drift (``predict monitor --record`` or a predict-train job): a
+    sentence, values (in the finding, so scheduled reports and ``finmatch diff`` compare them across runs) and
+    the queries cited. The figures count only when they were measured on the data analysed now (same
+    fingerprint); otherwise the sentence says they are stale and the values are left out. Nothing recorded:
+    one sentence saying how to measure it."""
+    how = f"`finmatch predict monitor {model_id} --record`"
+    if not ctx.has("model_drift.drift_run_id", "model_drift.model_id", "model_drift.score_psi",
+                   "model_drift.fingerprint", "model_drift_inputs.psi"):
+        return f" Its drift since training has not been recorded for this database ({how} measures it).", {}, []
+    res = ctx.sql("performance/model_drift", what="The promoted model's drift", model_id=model_id)
+    if res is None or not res.rows:
+        return f" Its drift since training has not been recorded for this database ({how} measures it).", {}, []
+    d = res.first()
+    if d["source_table"] != ctx.table_name or d["fingerprint"] != ctx.profile.fingerprint:
+        return (f" Its newest drift measurement ({d['created_at'][:16]}) was taken on other data (table "
+                f"{d['source_table']}, fingerprint {d['fingerprint']}; now {ctx.profile.fingerprint}), so it is "
+                f"not repeated here; {how} measures the data as it is now.",
+                {"drift_measured_at": d["created_at"], "drift_stale": "measured on other data"}, [res])
+    text = (f" Since training, the population stability index of its score is {fmt_num(d['score_psi'], 3)} "
+            f"({d['score_level']}: below {fmt_num(d['watch'], 2)} stable, {fmt_num(d['watch'], 2)} to "
+            f"{fmt_num(d['act'], 2)} watch, {fmt_num(d['act'], 2)} or more act; a rule of thumb, not a test) between "
+            f"the {fmt_count(d['training_rows'])} training rows of its snapshot and all {fmt_count(d['current_rows'])} "
+            "rows now (the training rows included, which dampens the index)")
+    if d["worst_input"] is not None:
+        text += (f"; the input that moved most is {d['worst_input']} ({fmt_num(d['worst_input_psi'], 3)}, "
+                 f"{psi_level(float(d['worst_input_psi']))}), and of its {fmt_count(d['inputs'])} inputs "
+                 f"{fmt_count(d['inputs_act'])} are at act and {fmt_count(d['inputs_watch'])} at watch")
+    if d["new_outcome_auc"] is not None:
+        text += (f". On the {fmt_count(d['new_outcome_rows'])} outcomes dated after {d['new_outcomes_after']} it "
+                 f"reaches AUC {fmt_num(d['new_outcome_auc'], 3)} (95% interval {fmt_num(d['new_outcome_auc_low'], 3)} "
+                 f"to {fmt_num(d['new_outcome_auc_high'], 3)})")
+    elif d["new_outcome_rows"]:
+        text += (f". The {fmt_count(d['new_outcome_rows'])} outcomes dated after its training data are too few to "
+                 "measure it on new data yet")
+    else:
+        text += ". No outcome is dated after its training data yet, so its accuracy on new data cannot be measured"
+    text += f" (measured {d['created_at'][:16]})."
+    values = {"drift_score_psi": d["score_psi"], "drift_score_level": d["score_level"],
+              "drift_worst_input": d["worst_input"], "drift_worst_input_psi": d["worst_input_psi"],
+              "drift_inputs_watch": d["inputs_watch"], "drift_inputs_act": d["inputs_act"],
+              "drift_current_rows": d["current_rows"], "drift_new_outcome_auc": d["new_outcome_auc"],
+              "drift_measured_at": d["created_at"]}
+    inputs = ctx.sql("performance/model_drift_inputs", what="The promoted model's drift per input",
+                     drift_run_id=d["drift_run_id"])
+    return text, values, [res] + ([inputs] if inputs is not None and inputs.rows else [])
 
 
 def _model_rule(f: Finding, idx: FindingIndex) -> RuleOutput:

@@ -512,6 +512,9 @@ def monitor(
     model: ModelArg = "conversion",
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    record: Annotated[bool, typer.Option("--record", help="Append the result to the model_drift tables of the "
+                                         "database (the analysis reports, and so `finmatch diff`, show the newest "
+                                         "one for the data it was measured on).")] = False,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Population stability (PSI) of every input and of the score since training (0.1 watch, 0.25 act), and
@@ -519,8 +522,9 @@ def monitor(
     from rich.markup import escape
     from rich.table import Table
 
+    from finmatch_agents.match.store import fingerprint
     from finmatch_agents.predict import registry
-    from finmatch_agents.predict.monitor import monitor_model
+    from finmatch_agents.predict.monitor import monitor_model, record_drift, summarise
 
     common.want_json(json_out)
     s = common.settings(db=db, table=table)
@@ -530,8 +534,15 @@ def monitor(
     with engine:
         common.require_table(engine, s.table)
         result = monitor_model(engine, log, s.table, info, fitted)
+        fp = fingerprint(engine, log, s.table) if record else None
+    drift_run_id = None
+    if record:
+        assert fp is not None
+        drift_run_id = record_drift(s.db, result, summarise(result), table=s.table, fingerprint=fp,
+                                    source="predict monitor")
     if json_out:
-        common.emit_json({**result, "query_log": [q.public() for q in log.records]})
+        common.emit_json({**result, "summary": summarise(result), "drift_run_id": drift_run_id,
+                          "query_log": [q.public() for q in log.records]})
         return
     st = result["stability"]
     console = common.out()
@@ -551,3 +562,5 @@ def monitor(
                       f"(holdout at training {info.holdout_auc():.3f}).")
     else:
         console.print(f"[yellow]{escape(new['note'])}[/]")
+    if drift_run_id:
+        console.print(f"Recorded as {drift_run_id} in model_drift ({escape(str(s.db))}).", highlight=False)

@@ -9,6 +9,9 @@
   calibrated propensities (with a normal interval from the Bernoulli variances) instead of a flat rate.
 - :func:`top_customers` — the chat ("which customers are most likely to accept a Mortgage offer?"): the
   customers with the highest propensity for a product type among those the suitability gates allow.
+- :func:`promoted_model_drift` — the Performance agent (so scheduled reports and ``finmatch diff`` carry it):
+  the population stability index of the promoted model's score and inputs between its training snapshot and
+  the data now, and its AUC on outcomes that arrived after its training data.
 
 All return ``None`` when there is no promoted model for the task (the caller says so and carries on), and
 never write anything. Every query they run goes into the caller's :class:`QueryLog`, so its ids can be
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finmatch_agents.predict import explain, registry
+from finmatch_agents.predict.monitor import monitor_model, summarise
 from finmatch_agents.predict.nba import next_best_actions
 from finmatch_agents.predict.score import score_batch
 from finmatch_agents.predict.score import score_customer as _score_customer
@@ -102,6 +106,18 @@ def top_customers(engine: Engine, log: QueryLog, state_dir: Path, table: str, pr
     return {"model_id": info.id, "product_type": product_type, "holdout_auc": info.holdout_auc(), "customers": rows,
             "suitable_customers": int(eligible.sum()), "unsuitable_customers": int((~eligible).sum()),
             "notes": actions.notes, "queries": actions.queries}
+
+
+def promoted_model_drift(engine: Engine, log: QueryLog, state_dir: Path, table: str,
+                         task: str = "conversion") -> dict[str, Any] | None:
+    """Monitoring of the promoted ``task`` model on ``table`` as it is now (:func:`monitor.monitor_model`),
+    with its :func:`monitor.summarise` under ``summary``; None without a promoted model. A model whose columns
+    the data lacks raises DataError (exit 3), as scoring does."""
+    info = registry.promoted(state_dir, task)
+    if info is None:
+        return None
+    result = monitor_model(engine, log, table, info, _model(info))
+    return {**result, "summary": summarise(result)}
 
 
 def model_summary(state_dir: Path) -> dict[str, dict[str, Any]] | None:

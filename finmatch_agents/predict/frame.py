@@ -106,6 +106,32 @@ class _Columnar:
 ROWS_AS_TUPLES = 2_000
 
 
+class Ordered(Columns):
+    """``cols`` in the row order ``order``, each column put in order only when it is asked for, after its
+    conversion: reordering every column at once (object columns of text included) was a second pass over
+    the whole result, and a category is cheaper to reorder as its code than as text (:func:`column_values`
+    encodes first). ``__rix`` is the position in the new order."""
+
+    def __init__(self, cols: Columns, order: np.ndarray) -> None:
+        self.data = cols.data
+        self.order = order
+        self.data["__rix"] = (order, np.zeros(len(order), bool))  # a placeholder: ``_filled`` answers __rix
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def _filled(self, name: str, kind: type, missing: Any) -> np.ndarray:
+        if name == "__rix":
+            return np.arange(len(self.order), dtype=np.int64)
+        return super()._filled(name, kind, missing)[self.order]
+
+    def objects(self, name: str) -> np.ndarray:
+        return super().objects(name)[self.order]
+
+    def unordered_objects(self, name: str) -> np.ndarray:
+        return super().objects(name)
+
+
 def fetch(engine: Engine, log: QueryLog, name: str, present: set[str], params: dict[str, Any], rows: int,
           columns: int) -> tuple[Columns, str]:
     """Run a frame query in as many partitions as its size needs; the columns sorted by ``rix``."""
@@ -136,10 +162,7 @@ def fetch(engine: Engine, log: QueryLog, name: str, present: set[str], params: d
     if cols is None or not len(cols):
         return Columns(results), results[0].id
     if "__key" in cols.data:
-        order = time_order(cols.floats("__key"), cols.objects("__row"))
-        cols.data = {n: (v[order], m[order]) for n, (v, m) in cols.data.items()}
-        cols.data["__rix"] = (np.arange(len(order), dtype=np.int64), np.zeros(len(order), bool))
-        return cols, results[0].id
+        return Ordered(cols, time_order(cols.floats("__key"), cols.objects("__row"))), results[0].id
     order = np.argsort(cols.ints("__rix"), kind="stable")
     cols.data = {n: (v[order], m[order]) for n, (v, m) in cols.data.items()}
     return cols, results[0].id
@@ -167,7 +190,14 @@ def encode_category(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarr
 def column_values(cols: Columns, feature: Feature) -> np.ndarray:
     if feature.kind == "numeric":
         return cols.floats(feature.name)
+    if isinstance(cols, Ordered):  # encode in read order, then reorder the codes
+        return encode_category(cols.unordered_objects(feature.name), feature.categories)[cols.order]
     return encode_category(cols.objects(feature.name), feature.categories)
+
+
+def _text(cols: Columns, name: str) -> np.ndarray:
+    """A text column in any row order (its set of values is all that is wanted)."""
+    return cols.unordered_objects(name) if isinstance(cols, Ordered) else cols.objects(name)
 
 
 def learn_features(cols: Columns, candidates: list[Candidate], plan: Plan) -> list[Feature]:
@@ -187,7 +217,7 @@ def learn_features(cols: Columns, candidates: list[Candidate], plan: Plan) -> li
             else:
                 out.append(Feature(c.name, "numeric"))
             continue
-        cats = categories_of(cols.objects(c.name))
+        cats = categories_of(_text(cols, c.name))
         if not cats:
             plan.exclude(c.name, "unusable", "empty: no row has a value")
         elif len(cats) == 1:

@@ -34,10 +34,26 @@ GBM_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_n
                               "l2_regularization": 1.0, "validation_fraction": 0.1, "n_iter_no_change": 10}
 LOGISTIC_PARAMS: dict[str, Any] = {"C": 1.0, "max_iter": 500}
 EARLY_STOPPING_ROWS = 2_000  # below this a 10% validation slice is too small to stop on: all max_iter rounds
+PREDICT_BLOCK = 32_768  # rows predicted at a time (see Fitted.predict)
+
+
+def passive_openmp() -> None:
+    """Let OpenMP threads sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``, unless the environment sets it).
+
+    GNU OpenMP's default spins a waiting thread for a while before it sleeps. Gradient boosting opens a
+    parallel region per node, so on a shared 2-core machine whose other work takes the second core, the two
+    threads spun against it: a 700k-row fit measured 200 s wall and 89 s CPU with 2 threads at load 10,
+    against 31 s wall and 13 s CPU with passive waiting (11 s CPU on one thread), same model. The policy is
+    read when the OpenMP runtime loads, i.e. on the first scikit-learn import, so this runs before any."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def require_sklearn() -> None:
-    """Predictive models need the ``ml`` extra; say how to install it instead of a traceback."""
+    """Predictive models need the ``ml`` extra; say how to install it instead of a traceback. (The first
+    scikit-learn import of a process goes through here, so OpenMP's wait policy is set first.)"""
+    passive_openmp()
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -94,9 +110,17 @@ class Fitted:
     odds_factor: float = 1.0  # w_negative / w_positive when class weights were used
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of the rows of ``X``, in blocks of :data:`PREDICT_BLOCK` rows: a tree at a
+        time over 1M rows streamed the whole matrix from memory once per tree; a block stays in cache for
+        every tree (the same numbers, about a quarter less CPU at 1M rows)."""
         if not len(X):
             return np.zeros(0)
-        q = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)
+        if len(X) <= PREDICT_BLOCK:
+            raw = self.estimator.predict_proba(X)[:, 1]
+        else:
+            raw = np.concatenate([self.estimator.predict_proba(X[i: i + PREDICT_BLOCK])[:, 1]
+                                  for i in range(0, len(X), PREDICT_BLOCK)])
+        q = np.clip(raw, 1e-12, 1 - 1e-12)
         if self.odds_factor == 1.0:
             return q
         odds = q / (1 - q) * self.odds_factor

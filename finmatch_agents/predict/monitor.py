@@ -8,20 +8,35 @@ empty bin does not make the index infinite.
 
 The training snapshot (bins and shares of every input and of the score) is stored with the model, so
 monitoring needs neither the training data nor a second pass over it.
+
+A monitoring result can be recorded in the analysis database (:func:`record_drift`, by ``finmatch predict
+monitor --record`` and by every scheduled ``predict-train`` job): ``model_drift`` gets one row per measurement
+(model, data fingerprint, score PSI, the input that moved most, counts per level, AUC on new outcomes) and
+``model_drift_inputs`` the PSI of each input. The tables are append-only, so they are the drift history; the
+Performance agent reads the newest row of the promoted model through the sandbox, which puts the figures in
+analysis reports (scheduled ones too) and so in ``finmatch diff``. The thresholds are the usual rule of thumb
+for PSI, not a statistical test: on a few hundred rows the index is noisy, so the row counts go with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finmatch_agents.data import writer
 from finmatch_agents.predict.metrics import scorecard
 from finmatch_agents.predict.score import scoring_frame
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import duckdb
+
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.predict.frame import Feature
     from finmatch_agents.predict.models import Fitted
@@ -133,3 +148,66 @@ def monitor_model(engine: Engine, log: QueryLog, table: str, info: ModelInfo, mo
     outcomes = new_outcomes(info.meta, labelled.day, labelled.y, model.predict(labelled.X))
     return {"model_id": info.id, "task": info.task, "stability": stable, "new_outcomes": outcomes,
             "holdout_auc": info.holdout_auc(), "queries": {**current.queries, **labelled.queries}}
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    """The headline of :func:`monitor_model`'s result: score PSI and level, the
+    input that moved most, how many inputs are at each level, and the AUC on new outcomes (None when too few)."""
+    st, new = result["stability"], result["new_outcomes"]
+    rows = st["features"]
+    worst = rows[0] if rows else None
+    metrics = new.get("metrics")
+    auc = metrics["auc"] if metrics else None
+    return {"score_psi": st["score"]["psi"], "score_level": st["score"]["level"],
+            "worst_input": worst["feature"] if worst else None, "worst_input_psi": worst["psi"] if worst else None,
+            "worst_input_level": worst["level"] if worst else None,
+            "inputs": len(rows), "inputs_watch": sum(r["level"] == "watch" for r in rows),
+            "inputs_act": sum(r["level"] == "act" for r in rows),
+            "training_rows": st["rows"]["training"], "current_rows": st["rows"]["current"],
+            "new_outcome_rows": new.get("rows", 0), "new_outcomes_after": new.get("after"),
+            "new_outcome_auc": auc["value"] if auc else None, "new_outcome_auc_low": auc["low"] if auc else None,
+            "new_outcome_auc_high": auc["high"] if auc else None, "new_outcome_note": new.get("note"),
+            "watch": st["thresholds"]["watch"], "act": st["thresholds"]["act"]}
+
+
+DRIFT = "model_drift"
+DRIFT_INPUTS = "model_drift_inputs"
+DRIFT_DDL = (f"CREATE TABLE IF NOT EXISTS {DRIFT} (drift_run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, "
+             "model_id VARCHAR, task VARCHAR, source_table VARCHAR, fingerprint VARCHAR, source VARCHAR, "
+             "score_psi DOUBLE, score_level VARCHAR, worst_input VARCHAR, worst_input_psi DOUBLE, inputs INTEGER, "
+             "inputs_watch INTEGER, inputs_act INTEGER, training_rows BIGINT, current_rows BIGINT, "
+             "new_outcome_rows BIGINT, new_outcomes_after VARCHAR, new_outcome_auc DOUBLE, new_outcome_auc_low DOUBLE, "
+             "new_outcome_auc_high DOUBLE, watch DOUBLE, act DOUBLE, details VARCHAR)")
+DRIFT_INPUTS_DDL = (f"CREATE TABLE IF NOT EXISTS {DRIFT_INPUTS} (drift_run_id VARCHAR, model_id VARCHAR, "
+                    "feature VARCHAR, psi DOUBLE, level VARCHAR, position INTEGER)")
+
+
+def new_drift_id() -> str:
+    return "d-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+
+
+def record_drift(db: Path, result: dict[str, Any], summary: dict[str, Any], *, table: str, fingerprint: str,
+                 source: str) -> str:
+    """Append one monitoring result to ``model_drift`` / ``model_drift_inputs`` in one transaction."""
+    run_id = new_drift_id()
+    s = summary
+    row = [run_id, result["model_id"], result["task"], table, fingerprint, source, s["score_psi"], s["score_level"],
+           s["worst_input"], s["worst_input_psi"], s["inputs"], s["inputs_watch"], s["inputs_act"],
+           s["training_rows"], s["current_rows"], s["new_outcome_rows"], s["new_outcomes_after"],
+           s["new_outcome_auc"], s["new_outcome_auc_low"], s["new_outcome_auc_high"], s["watch"], s["act"],
+           json.dumps({"new_outcomes": result["new_outcomes"], "queries": result.get("queries", {})},
+                      sort_keys=True, default=str)]
+    inputs = [[run_id, result["model_id"], r["feature"], r["psi"], r["level"], i + 1]
+              for i, r in enumerate(result["stability"]["features"])]
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(DRIFT_DDL)
+        con.execute(DRIFT_INPUTS_DDL)
+        con.execute(f"INSERT INTO {DRIFT} VALUES (?, now(), {', '.join('?' * (len(row) - 1))})", row)
+        if inputs:
+            con.executemany(f"INSERT INTO {DRIFT_INPUTS} VALUES (?, ?, ?, ?, ?, ?)", inputs)
+        writer.record_meta(con, DRIFT, "predict monitor", {"drift_run_id": run_id, "model_id": result["model_id"],
+                                                            "task": result["task"], "fingerprint": fingerprint})
+
+    writer.atomic_write(db, work)
+    return run_id

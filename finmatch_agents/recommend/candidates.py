@@ -23,6 +23,7 @@ matching engine's H1 gate) or declined through feedback are removed from every l
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -291,6 +292,7 @@ class Content(Recommender):
         pairs = self._pairs(x_prev, users, m)
         y = labels[users].reshape(-1)
         keep = ~prev.blocked[users].reshape(-1)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as predict.models.passive_openmp: no spinning
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=CONTENT_C, max_iter=300, tol=1e-3)

@@ -6,12 +6,16 @@ window. Each window is judged with recommenders fitted only on offers dated befo
 model trains on the window before that one (features as of its start), so every cut needs features at two
 dates and nothing after the cut is ever read. The folds are the rolling-origin cross-validation.
 
-The **gate** runs on the validation window: a candidate is promotable only if its MAP@3 minus that of the
-stronger popularity baseline (overall or per segment, whichever scores higher there) has a paired bootstrap
-interval above 0. The winner is the promotable candidate with the highest validation MAP@3; the test window
-then reports what it achieves on data no choice was made on. The hybrid's weights are learned on the
-validation window; its validation figure is cross-fitted (weights learned on one half of the customers,
-measured on the other), so the gate does not see an in-sample number.
+The **gate** runs on the validation window: a candidate is promotable only if its MAP@3 minus that of each
+popularity baseline (overall and per segment) has a paired bootstrap interval above 0 — the 95% percentile
+interval against the stronger one, as the leaderboard shows it, and a lower bound adjusted for the number of
+candidates (Bonferroni: one-sided 2.5% shared by the candidates, from the bootstrap standard deviation)
+against both. Beating both is required of each candidate, so only the candidates count as comparisons.
+Without the adjustment, four candidates each tested at 95% would promote one on data with nothing to learn
+up to one time in ten. The winner is the promotable candidate with the highest validation MAP@3; the test
+window then reports what it achieves on data no choice was made on.
+The hybrid's weights are learned on the validation window; its validation figure is cross-fitted (weights
+learned on one half of the customers, measured on the other), so the gate does not see an in-sample number.
 """
 
 from __future__ import annotations
@@ -409,11 +413,33 @@ def evaluate(engine: DuckDBEngine, log: QueryLog, table: str, options: Options |
     return ev
 
 
+def _adjusted(val: dict[str, Any], name: str, comparisons: int) -> dict[str, Any]:
+    """MAP@3 of ``name`` minus each popularity baseline on the validation window: the paired difference and
+    its lower bound at one-sided 2.5% / ``comparisons`` (normal, from the bootstrap standard deviation)."""
+    from statistics import NormalDist
+
+    values, res = val["_values"], val["_res"]
+    z = NormalDist().inv_cdf(1 - 0.025 / max(comparisons, 1))
+    out: dict[str, Any] = {"z": round(z, 3), "comparisons": comparisons, "vs": {}}
+    for base in cands.BASELINES:
+        if base not in values:
+            continue
+        d = values[name][GATE_K][GATE_METRIC] - values[base][GATE_K][GATE_METRIC]
+        point, sd = float(d.mean()) if len(d) else math.nan, res.spread(d)
+        low = point - z * sd if math.isfinite(sd) else math.nan
+        out["vs"][base] = {"value": round(point, 5), "low": round(low, 5) if math.isfinite(low) else None}
+    return out
+
+
 def _gate(val: dict[str, Any], options: Options) -> dict[str, Any]:
-    """Promotable: beats the stronger popularity baseline on validation MAP@3, paired interval above 0."""
+    """Promotable: beats each popularity baseline on validation MAP@3 — paired 95% interval above 0 against the
+    stronger, and a lower bound adjusted for every candidate × baseline comparison above 0 against both."""
     baseline = val["baseline"]
     key = f"@{GATE_K}"
     rows = {}
+    # one comparison per candidate: beating both baselines is required of each (an intersection of two tests
+    # needs no adjustment), while promoting whichever candidate passes is a union over the candidates
+    comparisons = len([n for n in cands.CANDIDATES if n in wanted(options) and n in val["recommenders"]])
     for name in cands.CANDIDATES:
         if name not in wanted(options):
             continue
@@ -422,11 +448,21 @@ def _gate(val: dict[str, Any], options: Options) -> dict[str, Any]:
             continue
         diff = val["difference_vs_baseline"][name][key][GATE_METRIC]
         value = val["recommenders"][name][key]["positive_customers"][GATE_METRIC]
-        ok = diff["low"] is not None and diff["low"] > 0
+        adjusted = _adjusted(val, name, comparisons)
+        beats = diff["low"] is not None and diff["low"] > 0
+        lows = [v["low"] for v in adjusted["vs"].values()]
+        robust = bool(lows) and all(low is not None and low > 0 for low in lows)
         worse = diff["high"] is not None and diff["high"] < 0
-        reason = ("beats the baseline beyond the interval" if ok else
-                  "worse than the baseline" if worse else "no clear difference from the baseline")
-        rows[name] = {"promotable": ok, "map@3": value, "minus_baseline": diff, "reason": reason}
+        if beats and robust:
+            reason = "beats both popularity baselines beyond the interval"
+        elif beats:
+            weak = [b for b, v in adjusted["vs"].items() if v["low"] is None or v["low"] <= 0]
+            reason = (f"ahead of the baseline, but not beyond the interval once adjusted for the {comparisons} "
+                      f"candidates of the gate (against {', '.join(cands.LABELS[b].lower() for b in weak)})")
+        else:
+            reason = "worse than the baseline" if worse else "no clear difference from the baseline"
+        rows[name] = {"promotable": beats and robust, "map@3": value, "minus_baseline": diff, "adjusted": adjusted,
+                      "reason": reason}
     eligible = [n for n, r in rows.items() if r["promotable"]]
     winner = max(eligible, key=lambda n: rows[n]["map@3"]["value"]) if eligible else None
     base_value = val["recommenders"][baseline][key]["positive_customers"][GATE_METRIC]

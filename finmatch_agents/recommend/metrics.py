@@ -112,6 +112,17 @@ class Resamples:
         return Interval(point, float(low), float(high), n_pos + (n_zero if all_users else 0))
 
 
+    def spread(self, values: np.ndarray) -> float:
+        """The bootstrap standard deviation of the mean of ``values`` over the customers with a positive."""
+        if not len(values):
+            return math.nan
+        sums = self.weights @ values.astype(np.float32)
+        counts = self.weights.sum(axis=1)
+        stats = np.divide(sums, counts, out=np.full(len(sums), np.nan, dtype=np.float64), where=counts > 0)
+        finite = stats[np.isfinite(stats)]
+        return float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+
+
 def interval_dict(iv: Interval, digits: int = 5) -> dict[str, Any]:
     def r(x: float) -> float | None:
         return None if not math.isfinite(x) else round(x, digits)

@@ -24,10 +24,12 @@ FAST_FLAGS = ("--folds", "1", "--resamples", "50", "--candidates", "item_cf,hybr
 
 @pytest.fixture(scope="session")
 def planted_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small synthetic database (4,000 customers, seed 7) with the co-acceptance pattern planted, as
-    `finmatch data generate` writes it (the shared ``small_db`` is generator version 2's data)."""
+    """The small synthetic database (8,000 customers, seed 7) with the co-acceptance pattern planted, as
+    `finmatch data generate` writes it (the shared ``small_db`` is generator version 2's data). At 4,000
+    customers the pattern's lead over popularity per segment on one validation fold (+0.025 MAP@3) was
+    within the gate's interval once adjusted for the candidates tried."""
     path = tmp_path_factory.mktemp("planted") / "planted.duckdb"
-    write_synthetic(path, 4_000, 7, force=False, co_acceptance=True)
+    write_synthetic(path, 8_000, 7, force=False, co_acceptance=True)
     path.chmod(0o444)
     return path
 
@@ -69,4 +71,24 @@ def tiny_db(path: Path, rows: list[tuple[str, str, str, str, int]]) -> Path:
                     [[f"R{i}", c, p, t, s, start + timedelta(days=d), "Mass Market", 0.5]
                      for i, (c, p, t, s, d) in enumerate(rows)])
     con.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def shuffled_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data with nothing to learn: the planted generator's 2,500 customers with every offer's outcome shuffled
+    across all offers (a seeded permutation), so who accepts what is independent of the customer, the product
+    and every earlier acceptance."""
+    path = tmp_path_factory.mktemp("shuffled") / "shuffled.duckdb"
+    write_synthetic(path, 2_500, 11, force=False, co_acceptance=True)
+    con = duckdb.connect(str(path))
+    con.execute("""CREATE TEMP TABLE shuffled AS
+        SELECT a.record_id, b.product_recommendation_status
+        FROM (SELECT record_id, row_number() OVER (ORDER BY hash(record_id), record_id) AS i FROM fpr_records) a
+        JOIN (SELECT product_recommendation_status, row_number() OVER (ORDER BY hash(record_id || '#'), record_id)
+              AS i FROM fpr_records) b USING (i)""")
+    con.execute("UPDATE fpr_records SET product_recommendation_status = s.product_recommendation_status "
+                "FROM shuffled AS s WHERE fpr_records.record_id = s.record_id")
+    con.close()
+    path.chmod(0o444)
     return path

@@ -157,7 +157,8 @@ def test_a_recommend_train_job_reports_the_trend_and_promotes_only_through_the_g
     earlier = Path(trained["path"])  # an earlier run (on other data) in the registry: the trend has two rows
     shutil.copytree(earlier, tmp_path / "state" / "recommenders" / earlier.name)
     Path("finmatch.toml").write_text(f'[finmatch]\ndb = "{db}"\nstate_dir = "state"\nreports_dir = "reports"\n\n'
-                                     '[schedule.jobs.rec]\ncron = "0 4 * * 1"\ntask = "recommend-train"\nkeep = 5\n')
+                                     '[schedule.jobs.rec]\ncron = "0 4 * * 1"\ntask = "recommend-train"\nkeep = 5\n'
+                                     'format = ["md", "html"]\n')
     run = cli("schedule", "run-once", "rec")
     assert run.exit_code == 0, run.stderr
     listed = json.loads(cli("recommend", "list", "--json").stdout)
@@ -168,6 +169,15 @@ def test_a_recommend_train_job_reports_the_trend_and_promotes_only_through_the_g
     assert "## Leaderboard" in report and "no candidate beats" in report and "## Trend across runs" in report
     assert report.count("| rec-") == 2  # both runs in the trend
     assert len(list((tmp_path / "reports" / "rec").glob("20*.md"))) == 1
+    # what changed since the previous saved recommender of this table (the earlier run, on other data)
+    changes = report.split("## Changes since the previous run", 1)[1].split("## Trend", 1)[0]
+    assert f"Against `{earlier.name}`" in changes and "Data: fingerprint " in changes
+    assert "Gate winner: Item-item collaborative filtering → none." in changes
+    assert "| Popularity (overall): MAP@3 on the test window |" in changes
+    page = (tmp_path / "reports" / "rec" / "latest.html").read_text()
+    assert page.startswith("<!doctype html>") and "<h2>Leaderboard (test window, K = 3)</h2>" in page
+    assert "<h2>Trend across runs</h2>" in page and page.count("<td>rec-") == 2 and "no candidate beats" in page
+    assert len(list((tmp_path / "reports" / "rec").glob("20*.html"))) == 1
     refused = cli("recommend", "promote", newest["model_id"])
     assert refused.exit_code == 2 and "did not pass the promotion gate" in refused.stderr
     log = (tmp_path / "state" / "logs" / "rec.log").read_text()

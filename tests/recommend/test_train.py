@@ -74,6 +74,28 @@ def test_without_the_pattern_the_gate_refuses_and_says_why(cli, plain_db: Path, 
     assert not (tmp_path / "state" / "recommenders").exists()  # evaluate saves nothing
 
 
+def test_with_nothing_to_learn_every_candidate_is_refused(shuffled_db: Path, tmp_path: Path) -> None:
+    """Every candidate (content and the matching engine included), outcomes shuffled: nothing is promotable,
+    and each candidate's row says how it stood against both baselines."""
+    from finmatch_agents.config import Settings
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.recommend.evaluate import Options, evaluate
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+
+    with DuckDBEngine(shuffled_db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=120)) as engine:
+        ev = evaluate(engine, QueryLog(), Settings(db=shuffled_db, state_dir=tmp_path).table,
+                      Options(folds=1, resamples=100))
+    gate = ev.gate
+    assert set(gate["candidates"]) == {"item_cf", "content", "hybrid", "match_engine"}
+    assert gate["winner"] is None and not gate["promotable"] and "nothing is promoted" in gate["reason"]
+    for name, row in gate["candidates"].items():
+        assert not row["promotable"], name
+        if "adjusted" in row:
+            assert set(row["adjusted"]["vs"]) == {"popularity", "segment_popularity"}
+            assert row["adjusted"]["comparisons"] == len([r for r in gate["candidates"].values() if "adjusted" in r])
+            assert any(v["low"] is None or v["low"] <= 0 for v in row["adjusted"]["vs"].values())
+
+
 def test_a_failed_save_leaves_no_half_written_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         registry.save(tmp_path, {"kind": "popularity"}, {"bad": np.array(["x"], dtype=object)})
