@@ -127,7 +127,7 @@ def info(
     engine, log = common.open_sandbox(s, "data-info")
     with engine:
         common.require_table(engine, s.table)
-        profile = profile_dataset(engine, log, s.table)
+        profile = profile_dataset(engine, log, s.table, distinct=True)
     if json_out:
         common.emit_json({**profile.to_json(), "extra_columns": _extra_columns(profile),
                           "queries": [q.to_json() for q in log.records]})

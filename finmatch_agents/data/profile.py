@@ -34,13 +34,14 @@ SOURCE_UNITS: dict[str, Unit] = {
     "gap_min_rate": "percent", "gap_ratio": "times", "lag_days": "count", "null_rate": "percent"}
 
 
-def _stats_sql(table: str, cols: list[tuple[str, str]]) -> str:
+def _stats_sql(table: str, cols: list[tuple[str, str]], distinct: bool) -> str:
     parts = ["count(*) AS __rows"]
     for name, dtype in cols:
         ref = quote_ident(name)
         parts.append(f"count({ref}) AS {quote_ident(name + '__n')}")
         parts.append(f"1 - count({ref}) / greatest(count(*), 1) AS {quote_ident(name + '__null_rate')}")
-        parts.append(f"approx_count_distinct({ref}) AS {quote_ident(name + '__d')}")
+        if distinct:
+            parts.append(f"approx_count_distinct({ref}) AS {quote_ident(name + '__d')}")
         if not dtype.upper().startswith(("VARCHAR", "BOOLEAN")):
             parts += [f"min({ref}) AS {quote_ident(name + '__min')}", f"max({ref}) AS {quote_ident(name + '__max')}"]
     return f"SELECT {', '.join(parts)} FROM {quote_ident(table)}"
@@ -51,16 +52,21 @@ def _fingerprint(rows: int, row_hash: Any, columns: list[tuple[str, str]]) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def profile_dataset(engine: Engine, log: QueryLog, table: str) -> Profile:
-    """Profile ``table``; raise :class:`DataError` via the caller if the table does not exist."""
+def profile_dataset(engine: Engine, log: QueryLog, table: str, *, distinct: bool = False) -> Profile:
+    """Profile ``table``; raise :class:`DataError` via the caller if the table does not exist.
+
+    ``distinct``: also estimate each column's distinct values (``finmatch data profile`` shows them). An
+    analysis does not use them, and the estimates were four fifths of the column scan (1.4 of 1.8 s at 10M
+    records)."""
     cols = [(c.name, c.type) for c in engine.columns(table)]
     present = {n for n, _ in cols}
     dictionary = columns_of(table) or ()
     stat_units: dict[str, Unit] = {"__rows": "count"}
     for name, _ in cols:
-        stat_units |= {f"{name}__n": "count", f"{name}__null_rate": "percent", f"{name}__d": "count"}
-    stats_res = engine.query(_stats_sql(table, cols), log=log, title=f"Column completeness and ranges of {table}",
-                             units=stat_units)
+        stat_units |= {f"{name}__n": "count", f"{name}__null_rate": "percent",
+                       **({f"{name}__d": "count"} if distinct else {})}
+    stats_res = engine.query(_stats_sql(table, cols, distinct), log=log,
+                             title=f"Column completeness and ranges of {table}", units=stat_units)
     stats = stats_res.first()
     rows = int(stats["__rows"])
     columns = [ColumnProfile(name=n, type=t, nulls=rows - int(stats[f"{n}__n"]),
