@@ -146,8 +146,10 @@ def _flags(engine: Engine, log: QueryLog, p: Profile, present: set[str], stats_i
                                  message=f"{p.deleted_rows:,} soft-deleted rows (_fivetran_deleted) "
                                  "are excluded from every analysis", column="_fivetran_deleted",
                                  query_id=p.query_ids.get("deleted")))
+    stored = {c.name: c.type for c in p.columns}
     checks = [(c.name, cond, expect) for c in dictionary.values() if c.name in present
-              for cond, expect in value_checks(c, quote_ident(c.name)) if "required" not in expect]
+              for cond, expect in value_checks(c, quote_ident(c.name), stored.get(c.name))
+              if "required" not in expect]
     if checks:
         sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond, _) in enumerate(checks))
         res = engine.query(f"{sql} FROM {quote_ident(p.table)}", log=log, title="Values outside the data dictionary")
