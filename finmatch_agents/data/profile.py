@@ -19,6 +19,9 @@ from finmatch_agents.warehouse import named
 from finmatch_agents.warehouse.sqltext import quote_ident
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from finmatch_agents.data.schema import Column
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.units import Unit
     from finmatch_agents.warehouse.engine import Engine
@@ -47,6 +50,29 @@ def _stats_sql(table: str, cols: list[tuple[str, str]], distinct: bool) -> str:
     return f"SELECT {', '.join(parts)} FROM {quote_ident(table)}"
 
 
+def _customers_sql(table: str) -> str:
+    return f"SELECT count(DISTINCT customer_id) AS customers FROM {quote_ident(table)}"
+
+
+def _duplicates_sql(table: str) -> str:
+    return f"SELECT count(*) - count(DISTINCT record_id) AS duplicates FROM {quote_ident(table)}"
+
+
+def _value_checks(dictionary: Iterable[Column], cols: list[tuple[str, str]], present: set[str]
+                  ) -> list[tuple[str, str, str]]:
+    """(column, condition, what was expected) for each dictionary rule a value of the table could break."""
+    stored = dict(cols)
+    return [(c.name, cond, expect) for c in dictionary if c.name in present
+            for cond, expect in value_checks(c, quote_ident(c.name), stored.get(c.name)) if "required" not in expect]
+
+
+def _checks_sql(table: str, checks: list[tuple[str, str, str]]) -> str | None:
+    if not checks:
+        return None
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond, _) in enumerate(checks))
+    return f"SELECT {counts} FROM {quote_ident(table)}"
+
+
 def _fingerprint(rows: int, row_hash: Any, columns: list[tuple[str, str]]) -> str:
     text = f"{rows}|{row_hash}|" + ",".join(f"{n}:{t}" for n, t in columns)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -65,6 +91,13 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str, *, distinct: bool
     for name, _ in cols:
         stat_units |= {f"{name}__n": "count", f"{name}__null_rate": "percent",
                        **({f"{name}__d": "count"} if distinct else {})}
+    prefetch = getattr(engine, "prefetch", None)
+    if prefetch is not None:  # the independent full scans below run concurrently; ids and order stay as written
+        scans = [queries.statement("profile/fingerprint", present=present, table=table),
+                 _customers_sql(table) if "customer_id" in present else None,
+                 _checks_sql(table, _value_checks(dictionary, cols, present)),
+                 _duplicates_sql(table) if "record_id" in present else None]
+        prefetch(*(sql for sql in scans if sql))
     stats_res = engine.query(_stats_sql(table, cols, distinct), log=log,
                              title=f"Column completeness and ranges of {table}", units=stat_units)
     stats = stats_res.first()
@@ -85,8 +118,7 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str, *, distinct: bool
     provenance = _provenance(engine, log, table)
     customers = by_name["customer_id"].distinct if "customer_id" in by_name else None
     if "customer_id" in present:  # approx_count_distinct is an estimate; the profile reports the exact count
-        exact = engine.query(f"SELECT count(DISTINCT customer_id) AS customers FROM {quote_ident(table)}", log=log,
-                             title="Distinct customers", units={"customers": "count"})
+        exact = engine.query(_customers_sql(table), log=log, title="Distinct customers", units={"customers": "count"})
         customers = int(exact.scalar())
         query_ids["customers"] = exact.id
     tables = []
@@ -146,21 +178,18 @@ def _flags(engine: Engine, log: QueryLog, p: Profile, present: set[str], stats_i
                                  message=f"{p.deleted_rows:,} soft-deleted rows (_fivetran_deleted) "
                                  "are excluded from every analysis", column="_fivetran_deleted",
                                  query_id=p.query_ids.get("deleted")))
-    stored = {c.name: c.type for c in p.columns}
-    checks = [(c.name, cond, expect) for c in dictionary.values() if c.name in present
-              for cond, expect in value_checks(c, quote_ident(c.name), stored.get(c.name))
-              if "required" not in expect]
-    if checks:
-        sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond, _) in enumerate(checks))
-        res = engine.query(f"{sql} FROM {quote_ident(p.table)}", log=log, title="Values outside the data dictionary")
+    checks = _value_checks(tuple(dictionary.values()), [(c.name, c.type) for c in p.columns], present)
+    sql = _checks_sql(p.table, checks)
+    if sql:
+        res = engine.query(sql, log=log, title="Values outside the data dictionary")
         for (name, _, expect), bad in zip(checks, res.rows[0], strict=True):
             if bad:
                 flags.append(QualityFlag(code="invalid-values", severity="warning",
                                          message=f"{bad:,} value(s) of {name} are not {expect}",
                                          column=name, query_id=res.id))
     if "record_id" in present:
-        res = engine.query(f"SELECT count(*) - count(DISTINCT record_id) AS duplicates FROM {quote_ident(p.table)}",
-                           log=log, title="Duplicate record ids", units={"duplicates": "count"})
+        res = engine.query(_duplicates_sql(p.table), log=log, title="Duplicate record ids",
+                           units={"duplicates": "count"})
         if res.scalar():
             flags.append(QualityFlag(code="duplicate-ids", severity="warning",
                                      message=f"{res.scalar():,} duplicate record_id value(s)",

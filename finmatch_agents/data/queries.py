@@ -23,3 +23,8 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
         **params: object) -> QueryResult | named.Skipped:
     """Run a named query (or skip it when a column it requires is absent)."""
     return named.run(engine, log, name, present=present, title=title, **{**STATUS_PARAMS, **params})
+
+
+def statement(name: str, *, present: set[str], **params: object) -> str | None:
+    """The statement :func:`run` would send (None when it would skip it)."""
+    return named.statement(name, present=present, **{**STATUS_PARAMS, **params})

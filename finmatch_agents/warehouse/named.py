@@ -167,6 +167,15 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
     return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
 
 
+def statement(name: str, *, present: set[str], **params: object) -> str | None:
+    """The text :func:`run` sends for ``name`` (None when it would skip it), for an engine's ``prefetch``.
+    Only for queries without a run-table variant (which one runs depends on the run)."""
+    query = load(name)
+    if query.variant is not None or any(_header(r, params) not in present for r in query.requires):
+        return None
+    return render(query.sql, **params)
+
+
 def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present: set[str], **params: object) -> bool:
     """Make run table ``run_table`` (:data:`RUN_TABLES`) exist on ``engine``, building and logging it unless the same
     definition exists already. False when it cannot: the engine holds no run tables, or a column it needs is
