@@ -37,7 +37,7 @@ app = typer.Typer(cls=_SearchByDefault, no_args_is_help=True,
 
 TopOpt = Annotated[int, typer.Option("--top", "-n", min=1, max=100_000, help="How many customers to list.")]
 RankerOpt = Annotated[str, typer.Option(
-    "--ranker", help="auto (embeddings when the [similarity] extra is installed, else BM25, said so), embedding "
+    "--ranker", help="auto (embeddings when the \\[similarity] extra is installed, else BM25, said so), embedding "
                      "(exit 2 without the extra) or lexical (BM25).")]
 
 

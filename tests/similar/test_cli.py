@@ -84,3 +84,10 @@ def test_bad_input_exits_2_with_a_message(cli, small_db: Path, shared_state: Pat
     result = cli("similar", *args, "--db", small_db)
     assert result.exit_code == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_help_names_the_extra_it_needs(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich markup would swallow a bare "[similarity]" from the help text."""
+    monkeypatch.setenv("COLUMNS", "200")
+    shown = cli("similar", "index", "--help")
+    assert "[similarity] extra" in " ".join(shown.stdout.split())
