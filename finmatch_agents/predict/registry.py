@@ -14,23 +14,20 @@ check is what makes loading a model file that someone else put there safe.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from finmatch_agents.artefacts import META_FILE as META_FILE
+from finmatch_agents.artefacts import PROMOTED as PROMOTED
+from finmatch_agents.artefacts import ArtefactStore, created_at, new_id
 from finmatch_agents.errors import StorageError, UsageError
-from finmatch_agents.files import atomic_write_text, locked
 from finmatch_agents.predict.frame import Feature
 from finmatch_agents.predict.models import LABELS, Fitted, params_of, require_sklearn
 
 FORMAT = 1
 MODEL_FILE = "model.skops"
-META_FILE = "model.json"
-PROMOTED = "promoted.json"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.sparse.")
 #: gradient boosting keeps a functools.partial of a scikit-learn function; skops checks the function itself
 TRUSTED_TYPES = ("functools.partial",)
@@ -68,8 +65,8 @@ def root(state_dir: Path) -> Path:
     return state_dir / "models"
 
 
-def new_id(task: str) -> str:
-    return f"{task}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+def _store(state_dir: Path) -> ArtefactStore:
+    return ArtefactStore(root(state_dir), "model", "finmatch predict list", "models.lock")
 
 
 def save(state_dir: Path, result: Any, *, db: str, fingerprint: str | None) -> ModelInfo:
@@ -83,70 +80,31 @@ def save(state_dir: Path, result: Any, *, db: str, fingerprint: str | None) -> M
     summary = result.summary()
     meta = {
         "id": model_id, "format": FORMAT, "task": result.task.name, "kind": model.kind, "label": LABELS[model.kind],
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "db": db, "table": result.table,
+        "created_at": created_at(), "db": db, "table": result.table,
         "fingerprint": fingerprint, "features": [f.to_dict() for f in result.features],
         "reference": result.reference, "odds_factor": model.odds_factor, "params": params_of(model.kind),
         "seed": result.options.seed, "sklearn": sklearn.__version__, "snapshot": result.snapshot,
         "training": summary,
     }
-    base = root(state_dir)
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".{model_id}.tmp"
-    final = base / model_id
-    try:
-        tmp.mkdir()
-        sio.dump(model.estimator, tmp / MODEL_FILE)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=_json), encoding="utf-8")
-        tmp.rename(final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"cannot save the model in {base} ({exc.strerror or exc}); nothing was saved",
-                           hint="check that the state folder (FINMATCH_STATE_DIR) is writable and has space") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ModelInfo(meta, final)
-
-
-def _json(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
+    folder = _store(state_dir).save(model_id, meta, lambda tmp: sio.dump(model.estimator, tmp / MODEL_FILE))
+    return ModelInfo(meta, folder)
 
 
 def list_models(state_dir: Path, task: str | None = None) -> list[ModelInfo]:
     """Every registered model (newest first), optionally of one task; unreadable folders are skipped."""
-    base = root(state_dir)
-    out = []
-    if base.exists():
-        for folder in base.iterdir():
-            if folder.name.startswith(".") or not (folder / META_FILE).is_file():
-                continue
-            try:
-                meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if task is None or meta.get("task") == task:
-                out.append(ModelInfo(meta, folder))
-    return sorted(out, key=lambda m: (m.meta.get("created_at", ""), m.id), reverse=True)
+    return [ModelInfo(meta, folder) for meta, folder in _store(state_dir).folders()
+            if task is None or meta.get("task") == task]
 
 
 def get(state_dir: Path, model_id: str) -> ModelInfo:
     for info in list_models(state_dir):
         if info.id == model_id:
             return info
-    known = ", ".join(m.id for m in list_models(state_dir)[:5]) or "none"
-    raise UsageError(f"MODEL: no model '{model_id}' in {root(state_dir)} (newest: {known})",
-                     hint="`finmatch predict list` shows the models")
+    raise _store(state_dir).unknown(model_id)
 
 
 def promoted_ids(state_dir: Path) -> dict[str, str]:
-    path = root(state_dir) / PROMOTED
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"{path} is not readable JSON ({exc})", hint="promote a model again to rewrite it") from exc
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in _store(state_dir).pointer().items()}
 
 
 def promoted(state_dir: Path, task: str) -> ModelInfo | None:
@@ -167,24 +125,22 @@ def promote(state_dir: Path, model_id: str) -> ModelInfo:
         raise UsageError(f"model {model_id} was trained with input(s) known only after the outcome "
                          f"({', '.join(info.leaky)}); it cannot score anyone in time, so it cannot be promoted",
                          hint="train without --allow-feature for those columns")
-    with locked(state_dir / "locks" / "models.lock"):
-        current = promoted_ids(state_dir)
-        current[info.task] = info.id
-        atomic_write_text(root(state_dir) / PROMOTED, json.dumps(current, indent=1, sort_keys=True) + "\n")
+    _store(state_dir).update_pointer(lambda current: {**current, info.task: info.id})
     return info
 
 
 def delete(state_dir: Path, model_id: str) -> tuple[ModelInfo, bool]:
     """Remove a model; True when it was the promoted one (its task then has no promoted model)."""
     info = get(state_dir, model_id)
-    with locked(state_dir / "locks" / "models.lock"):
-        current = promoted_ids(state_dir)
-        was = current.get(info.task) == info.id
-        if was:
-            del current[info.task]
-            atomic_write_text(root(state_dir) / PROMOTED, json.dumps(current, indent=1, sort_keys=True) + "\n")
+    was: list[bool] = []
+
+    def drop(current: dict[str, Any]) -> dict[str, Any] | None:
+        was.append(current.get(info.task) == info.id)
         shutil.rmtree(info.path)
-    return info, was
+        return {k: v for k, v in current.items() if k != info.task} if was[0] else None
+
+    _store(state_dir).update_pointer(drop)
+    return info, was[0]
 
 
 def load(info: ModelInfo) -> Fitted:
@@ -217,10 +173,5 @@ def load(info: ModelInfo) -> Fitted:
 
 def keep_newest(state_dir: Path, task: str, keep: int) -> list[str]:
     """Delete all but the ``keep`` newest models of ``task`` (the promoted one is always kept)."""
-    promoted_id = promoted_ids(state_dir).get(task)
-    removed = []
-    for info in list_models(state_dir, task)[keep:]:
-        if info.id != promoted_id:
-            shutil.rmtree(info.path, ignore_errors=True)
-            removed.append(info.id)
-    return removed
+    return _store(state_dir).prune([(m.id, m.path) for m in list_models(state_dir, task)], keep,
+                                   promoted_ids(state_dir).get(task))

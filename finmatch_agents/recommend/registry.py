@@ -12,23 +12,20 @@ be promoted.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from finmatch_agents.artefacts import META_FILE as META_FILE
+from finmatch_agents.artefacts import PROMOTED as PROMOTED
+from finmatch_agents.artefacts import ArtefactStore, created_at
+from finmatch_agents.artefacts import new_id as _new_id
 from finmatch_agents.errors import StorageError, UsageError
-from finmatch_agents.files import atomic_write_text, locked
 
 FORMAT = 1
-META_FILE = "model.json"
 ARRAYS_FILE = "model.npz"
-PROMOTED = "promoted.json"
 KEY = "recommender"
 
 
@@ -63,77 +60,43 @@ def root(state_dir: Path) -> Path:
     return state_dir / "recommenders"
 
 
+def _store(state_dir: Path) -> ArtefactStore:
+    return ArtefactStore(root(state_dir), "recommender", "finmatch recommend list", "recommenders.lock")
+
+
 def new_id() -> str:
-    return "rec-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    return _new_id("rec")
 
 
 def save(state_dir: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RecommenderInfo:
     """Write a model folder all or nothing and return it."""
     model_id = new_id()
-    meta = {"id": model_id, "format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"), **meta}
+    meta = {"id": model_id, "format": FORMAT, "created_at": created_at(), **meta}
     bad = [k for k, v in arrays.items() if v.dtype == object]
     if bad:
         raise ValueError(f"object arrays cannot be saved without pickle: {bad}")
-    base = root(state_dir)
-    tmp = base / f".{model_id}.tmp"
-    final = base / model_id
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
+
+    def write(tmp: Path) -> None:
         with (tmp / ARRAYS_FILE).open("wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=_json), encoding="utf-8")
-        tmp.rename(final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"cannot save the recommender in {base} ({exc.strerror or exc}); nothing was saved",
-                           hint="check that the state folder (FINMATCH_STATE_DIR) is writable and has space") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return RecommenderInfo(meta, final)
 
-
-def _json(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
+    return RecommenderInfo(meta, _store(state_dir).save(model_id, meta, write))
 
 
 def list_models(state_dir: Path) -> list[RecommenderInfo]:
     """Every saved recommender, newest first; unreadable or half-written folders are skipped."""
-    base = root(state_dir)
-    out = []
-    if base.exists():
-        for folder in base.iterdir():
-            if folder.name.startswith(".") or not (folder / META_FILE).is_file():
-                continue
-            try:
-                meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(meta, dict) and "id" in meta:
-                out.append(RecommenderInfo(meta, folder))
-    return sorted(out, key=lambda m: (m.meta.get("created_at", ""), m.id), reverse=True)
+    return [RecommenderInfo(meta, folder) for meta, folder in _store(state_dir).folders()]
 
 
 def get(state_dir: Path, model_id: str) -> RecommenderInfo:
     for info in list_models(state_dir):
         if info.id == model_id:
             return info
-    known = ", ".join(m.id for m in list_models(state_dir)[:5]) or "none"
-    raise UsageError(f"MODEL: no recommender '{model_id}' in {root(state_dir)} (newest: {known})",
-                     hint="`finmatch recommend list` shows the recommenders")
+    raise _store(state_dir).unknown(model_id)
 
 
 def promoted_id(state_dir: Path) -> str | None:
-    path = root(state_dir) / PROMOTED
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"{path} is not readable JSON ({exc})",
-                           hint="promote a recommender again to rewrite it") from exc
-    value = data.get(KEY) if isinstance(data, dict) else None
+    value = _store(state_dir).pointer().get(KEY)
     return str(value) if value else None
 
 
@@ -154,17 +117,10 @@ def promote(state_dir: Path, model_id: str) -> RecommenderInfo:
         reason = info.meta.get("gate", {}).get("reason", "it did not pass the gate")
         raise UsageError(f"recommender {model_id} did not pass the promotion gate, so it cannot be promoted: {reason}",
                          hint="train again on more data (`finmatch recommend train`); popularity stays the bar")
-    with locked(state_dir / "locks" / "recommenders.lock"):
-        atomic_write_text(root(state_dir) / PROMOTED, json.dumps({KEY: info.id}, indent=1) + "\n")
+    _store(state_dir).update_pointer(lambda current: {KEY: info.id})
     return info
 
 
 def keep_newest(state_dir: Path, keep: int) -> list[str]:
     """Delete all but the ``keep`` newest recommenders (the promoted one is always kept)."""
-    current = promoted_id(state_dir)
-    removed = []
-    for info in list_models(state_dir)[keep:]:
-        if info.id != current:
-            shutil.rmtree(info.path, ignore_errors=True)
-            removed.append(info.id)
-    return removed
+    return _store(state_dir).prune([(m.id, m.path) for m in list_models(state_dir)], keep, promoted_id(state_dir))
