@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,24 +39,10 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
     if job.task == "recommend-train":
         return _run_recommend_training(settings, job, log)
     focus = resolve_focus(list(job.focus))
-    lock = job_lock(settings.state_dir, job.name)
-    try:
-        lock.acquire()
-    except Busy as exc:
-        log(f"job {job.name}: {exc.message}")
-        raise
-    try:
+    with _locked_run(settings, job, log):
         s = settings.with_overrides(model=job.model) if job.model else settings
         log(f"job {job.name}: started (pid {os.getpid()}; focus {','.join(focus)}; model {s.model}; db {s.db})")
-        try:
-            result = run_analysis(s, RunRequest(focus=focus, job=job.name, formats=job.formats), sink, notify=notify)
-        except FinMatchError as exc:
-            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
-                + (f"; {exc.hint}" if exc.hint else ""))
-            raise
-        except BaseException as exc:
-            log(f"job {job.name}: failed: {type(exc).__name__}: {exc} (exit 1)")
-            raise
+        result = run_analysis(s, RunRequest(focus=focus, job=job.name, formats=job.formats), sink, notify=notify)
         log(f"job {job.name}: completed run {result.run_id}: {result.report_path}")
         deleted = apply_retention(s.reports_dir / job.name, job.keep,
                                   protect=[result.report_path, result.latest_path])
@@ -63,6 +50,27 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
             log(f"job {job.name}: retention (keep {job.keep}) deleted {len(deleted)} old report(s): "
                 + ", ".join(p.name for p in deleted))
         return JobRun(result, deleted)
+
+
+@contextlib.contextmanager
+def _locked_run(settings: Settings, job: Job, log: Callable[[str], None]) -> Iterator[None]:
+    """One run of ``job`` under its lock, with one log line for how a failure ended it: another run holds
+    the lock (Busy), a domain error with its exit code and hint, or anything else (exit 1)."""
+    lock = job_lock(settings.state_dir, job.name)
+    try:
+        lock.acquire()
+    except Busy as exc:
+        log(f"job {job.name}: {exc.message}")
+        raise
+    try:
+        yield
+    except FinMatchError as exc:
+        log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
+            + (f"; {exc.hint}" if exc.hint else ""))
+        raise
+    except BaseException as exc:
+        log(f"job {job.name}: failed: {type(exc).__name__}: {exc} (exit 1)")
+        raise
     finally:
         lock.release()
 
@@ -70,46 +78,20 @@ def run_job(settings: Settings, job: Job, sink: Sink, log: Callable[[str], None]
 def _run_training(settings: Settings, job: Job, log: Callable[[str], None]) -> JobRun:
     """A ``task = "predict-train"`` job: retrain, save and promote its models under the job's lock; keep the
     ``keep`` newest models per task (never the promoted one)."""
-    lock = job_lock(settings.state_dir, job.name)
-    try:
-        lock.acquire()
-    except Busy as exc:
-        log(f"job {job.name}: {exc.message}")
-        raise
-    try:
+    with _locked_run(settings, job, log):
         log(f"job {job.name}: started (pid {os.getpid()}; predict-train {','.join(job.predict_tasks)}; "
             f"db {settings.db})")
-        try:
-            saved = retrain(settings, job.predict_tasks, keep=job.keep, log=lambda m: log(f"job {job.name}: {m}"))
-        except FinMatchError as exc:
-            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
-                + (f"; {exc.hint}" if exc.hint else ""))
-            raise
+        saved = retrain(settings, job.predict_tasks, keep=job.keep, log=lambda m: log(f"job {job.name}: {m}"))
         log(f"job {job.name}: completed: {', '.join(saved)}")
         return JobRun(None, models=saved)
-    finally:
-        lock.release()
 
 
 def _run_recommend_training(settings: Settings, job: Job, log: Callable[[str], None]) -> JobRun:
     """A ``task = "recommend-train"`` job: retrain and evaluate the recommenders under the job's lock, promote
     only through the gate, write the evaluation report (with the trend across runs) to the job's reports
     folder; ``keep`` applies to the reports and to the saved recommenders (never the promoted one)."""
-    lock = job_lock(settings.state_dir, job.name)
-    try:
-        lock.acquire()
-    except Busy as exc:
-        log(f"job {job.name}: {exc.message}")
-        raise
-    try:
+    with _locked_run(settings, job, log):
         log(f"job {job.name}: started (pid {os.getpid()}; recommend-train; db {settings.db})")
-        try:
-            model_id, report, deleted = retrain_recommenders(settings, job, log=lambda m: log(f"job {job.name}: {m}"))
-        except FinMatchError as exc:
-            log(f"job {job.name}: {exc.title.lower()}: {exc.message} (exit {exc.exit_code})"
-                + (f"; {exc.hint}" if exc.hint else ""))
-            raise
+        model_id, report, deleted = retrain_recommenders(settings, job, log=lambda m: log(f"job {job.name}: {m}"))
         log(f"job {job.name}: completed: {model_id}; report {report}")
         return JobRun(None, deleted=deleted, models=[model_id], report=report)
-    finally:
-        lock.release()
