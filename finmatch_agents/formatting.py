@@ -90,6 +90,11 @@ def fmt_value(value: Any, unit: str, currency: str = "USD") -> str:
     return fmt_num(value)
 
 
+def sentence_case(text: str) -> str:
+    """``text`` with its first letter upper-cased: a sentence may start with a data value ("student")."""
+    return text[:1].upper() + text[1:] if text else text
+
+
 def json_default(value: Any) -> Any:
     """``json.dumps(default=...)`` for values DuckDB returns."""
     if isinstance(value, datetime | date):

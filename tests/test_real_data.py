@@ -60,6 +60,8 @@ def test_no_comparison_of_a_single_group_and_no_filler_section(uci) -> None:
     assert len([line for line in financial.splitlines() if line.strip()]) == 1 and "Not analysed" in financial
     summary = report.split("## Executive summary", 1)[1].split("\n## ", 1)[0]
     assert "Financial Impact" not in summary
+    bullets = [line[2:] for line in summary.splitlines() if line.startswith("- ")]
+    assert bullets and all(b[:1].isupper() or b.startswith("[") for b in bullets), bullets  # "student customers"
 
 
 def test_every_figure_is_backed_by_what_its_sentence_cites(uci) -> None:

@@ -37,7 +37,7 @@ from finmatch_agents.agents.matching import UNITS as ENGINE_UNITS
 from finmatch_agents.agents.matching import engine_evidence
 from finmatch_agents.data.profile import SOURCE_UNITS, STALE_DAYS
 from finmatch_agents.events import plural
-from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.formatting import fmt_count, fmt_money, fmt_num, fmt_pct, fmt_pp, fmt_times, sentence_case
 from finmatch_agents.stats import adjust, against_expected, compare_rates, monotone
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def prepare_data(ctx: StepContext) -> None:
                   [("decision", "Decision"), ("status", "Status"),
                    ("recommendations", "Recommendations"), ("share", "Share")])
         ctx.finding("scope", "Optimisation scope",
-                    f"{state[0].upper()}{state[1:]}; "
+                    f"{sentence_case(state)}; "
                     f"{fmt_pct(row['decided_acceptance_rate'])} of the decided offers were accepted.",
                     {k: row[k] for k in ("total", "decided", "undecided", "other_status", "accepted", "declined",
                                          "decided_share", "undecided_share", "decided_acceptance_rate")},
@@ -395,7 +395,7 @@ def _count_finding(ctx: StepContext, res: QueryResult, key: str, label: str, wor
     missing = int(head["all_recommendations"]) - int(head["records"])
     unrecorded = (f" {plural(missing, 'recommendation')} without a recorded count "
                   "are not in these groups." if missing else "")
-    ctx.finding(key, f"{label[0].upper()}{label[1:]} and acceptance",
+    ctx.finding(key, f"{sentence_case(label)} and acceptance",
                 f"Acceptance {trend}: " + ", ".join(groups[:-1]) + f" and {groups[-1]}; the last group against the "
                 f"first is {fmt_pp(test['diff'])} "
                 f"({interval_text(test) if test['clear'] else 'no clear difference'}).{unrecorded}",

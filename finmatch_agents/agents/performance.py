@@ -35,7 +35,7 @@ from finmatch_agents.agents.base import (
 )
 from finmatch_agents.errors import FinMatchError
 from finmatch_agents.events import plural
-from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times
+from finmatch_agents.formatting import fmt_count, fmt_num, fmt_pct, fmt_pp, fmt_times, sentence_case
 from finmatch_agents.predict.api import model_summary
 from finmatch_agents.predict.monitor import level as psi_level
 from finmatch_agents.recommend.api import promoted_summary
@@ -649,12 +649,12 @@ def _calibration(f: Finding, idx: FindingIndex) -> RuleOutput:
 def _best_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
     v = f.values
     if v.get("one_product_type"):
-        return RuleOutput(insight=f"{v['segment']} customers accept most often: {fmt_pct(v['acceptance_rate'])}, "
-                                  f"{fmt_times(v['index_vs_overall'])} the overall rate of "
-                                  f"{fmt_pct(v['overall_rate'])}.")
-    return RuleOutput(insight=f"{v['segment']} customers respond best to {v['product_type']} offers "
-                              f"({fmt_pct(v['acceptance_rate'])}, {fmt_times(v['index_vs_overall'])} the overall "
-                              "rate): a pattern to replicate.")
+        return RuleOutput(insight=sentence_case(f"{v['segment']} customers accept most often: "
+                                                f"{fmt_pct(v['acceptance_rate'])}, {fmt_times(v['index_vs_overall'])} "
+                                                f"the overall rate of {fmt_pct(v['overall_rate'])}."))
+    return RuleOutput(insight=sentence_case(f"{v['segment']} customers respond best to {v['product_type']} offers "
+                                            f"({fmt_pct(v['acceptance_rate'])}, {fmt_times(v['index_vs_overall'])} "
+                                            "the overall rate): a pattern to replicate."))
 
 
 def _worst_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
@@ -664,7 +664,7 @@ def _worst_cell(f: Finding, idx: FindingIndex) -> RuleOutput:
     one = bool(v.get("one_product_type"))
     offers = f"offers to {v['segment']} customers" if one else f"{v['product_type']} offers to {v['segment']} customers"
     return RuleOutput(
-        insight=f"{offers[0].upper()}{offers[1:]} convert at only {fmt_pct(v['acceptance_rate'])}, against "
+        insight=f"{sentence_case(offers)} convert at only {fmt_pct(v['acceptance_rate'])}, against "
                 f"{fmt_pct(v['test']['rate_b'])} for the other offers.",
         recommendation=RecDraft(
             f"Review {offers}",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from finmatch_agents.agents import AGENTS
 from finmatch_agents.diff import Matched, compare, snapshot_of
-from finmatch_agents.formatting import fmt_count
+from finmatch_agents.formatting import fmt_count, sentence_case
 from finmatch_agents.ids import strip_query_refs
 from finmatch_agents.report.markdown import md_escape, prose, table
 from finmatch_agents.units import format_delta, format_relative, format_value
@@ -96,7 +96,7 @@ def changes_view(run: RunMeta, profile: Profile | None, findings: Sequence[Findi
     others = len([d for d in cmp.changes if (d.agent, d.key, d.path) not in kpi_paths])
     more = (f"{others} other figure(s) and {len(cmp.text_changes)} label(s) in matched findings changed; "
             f"finmatch diff {a.run_id} {b.run_id} --all lists them." if others or cmp.text_changes else "")
-    return ChangesView(a.run_id, intro, tuple(f[0].upper() + f[1:] + "." for f in facts), kpis, new, resolved,
+    return ChangesView(a.run_id, intro, tuple(sentence_case(f) + "." for f in facts), kpis, new, resolved,
                        unchanged, more)
 
 

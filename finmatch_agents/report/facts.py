@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from finmatch_agents.formatting import sentence_case
 from finmatch_agents.ids import REF
 from finmatch_agents.report.measure import figures
 
@@ -45,10 +46,6 @@ class Restated:
 
 def _refs_text(refs: Sequence[str]) -> str:
     return ", ".join(f"[{r}]" for r in refs)
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text
 
 
 def restated(text: str, sources: Sequence[Source], *, min_figures: int = 1, inline: bool = True,
@@ -97,5 +94,5 @@ def restated(text: str, sources: Sequence[Source], *, min_figures: int = 1, inli
             continue
         # a sentence left with no figure of its own does not need the queries of the figures it lost
         refs_kept = "" if sentence_cut and not keep_refs and not any(figure_keys(k) for k in kept) else trailing_refs
-        out.append(_cap("; ".join(kept)) + end + (f" {refs_kept}" if refs_kept else ""))
+        out.append(sentence_case("; ".join(kept)) + end + (f" {refs_kept}" if refs_kept else ""))
     return Restated(" ".join(out), tuple(all_refs), cut)
