@@ -49,9 +49,9 @@ from finmatch_agents.errors import (
     SQLRefused,
 )
 from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
-from finmatch_agents.warehouse import guard
+from finmatch_agents.warehouse import verdicts
 from finmatch_agents.warehouse.locking import busy_from, is_lock_error
-from finmatch_agents.warehouse.sqltext import quote_ident
+from finmatch_agents.warehouse.sqltext import MAX_SQL_CHARS, quote_ident
 
 if TYPE_CHECKING:
     from finmatch_agents.units import Unit
@@ -300,12 +300,12 @@ class DuckDBEngine:
         qid = log.next_id()
 
         def refused(exc: SQLRefused) -> SQLRefused:
-            log.add(QueryRecord(id=qid, sql=text.strip()[:guard.MAX_SQL_CHARS], title=title, agent=log.agent,
+            log.add(QueryRecord(id=qid, sql=text.strip()[:MAX_SQL_CHARS], title=title, agent=log.agent,
                                 step=log.step, status="refused", error=exc.message, rule=exc.rule))
             return exc
 
         try:
-            checked = guard.check(text, frozenset(self._catalog.tables) | frozenset(self._run_tables))
+            checked = verdicts.check(text, frozenset(self._catalog.tables) | frozenset(self._run_tables))
         except SQLRefused as exc:
             raise refused(exc) from None
         except Exception as exc:  # the guard fails closed; the statement is still logged
@@ -542,7 +542,7 @@ class DuckDBEngine:
                 log.add(record(status="refused", error=err.message, rule=err.rule))
                 raise err
             try:
-                checked = guard.check(sql, frozenset(self._catalog.tables) | frozenset(self._run_tables))
+                checked = verdicts.check(sql, frozenset(self._catalog.tables) | frozenset(self._run_tables))
             except SQLRefused as exc:
                 log.add(record(status="refused", error=exc.message, rule=exc.rule))
                 raise

@@ -16,7 +16,6 @@ import difflib
 import functools
 import math
 import re
-from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
@@ -24,11 +23,10 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from finmatch_agents.errors import SQLRefused
+from finmatch_agents.warehouse.sqltext import MAX_SQL_CHARS, Checked
 
 DIALECT = "duckdb"
 
-#: longest statement the guard reads (a model can send megabytes of tool arguments)
-MAX_SQL_CHARS = 100_000
 #: deepest nesting of brackets and CASE ... END; sqlglot's recursive parser overflows the stack near 40
 MAX_NESTING = 32
 #: largest value a generator function (range(), repeat(), lpad()...) may build from constant arguments;
@@ -75,14 +73,6 @@ _OPEN = frozenset({sqlglot.TokenType.L_PAREN, sqlglot.TokenType.L_BRACKET, sqlgl
 _CLOSE = frozenset({sqlglot.TokenType.R_PAREN, sqlglot.TokenType.R_BRACKET, sqlglot.TokenType.R_BRACE,
                     sqlglot.TokenType.END})
 _FORMAT_NUMBER = re.compile(r"\d+")
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A statement that passed validation and the tables it reads."""
-
-    sql: str
-    tables: tuple[str, ...]
 
 
 def check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:

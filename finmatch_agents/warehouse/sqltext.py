@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+#: longest statement the guard reads (a model can send megabytes of tool arguments)
+MAX_SQL_CHARS = 100_000
 IDENTIFIER_PARAMS = frozenset({"table", "products", "goals", "column", "group_column", "group_alias", "count_column"})
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A statement that passed the guard and the tables it reads."""
+
+    sql: str
+    tables: tuple[str, ...]
 
 
 def quote_ident(name: str) -> str:
