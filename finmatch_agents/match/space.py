@@ -140,7 +140,8 @@ def distances(t: np.ndarray, space: Space, weights: np.ndarray, *, mahalanobis: 
         return out
     use = ~np.isnan(t) & (weights > 0)[None, :]
     codes = use @ (1 << np.arange(len(space.dims)))
-    for code in np.unique(codes):
+    ordered = np.sort(codes)  # its distinct values without np.unique, which loads numpy.ma (start-up)
+    for code in ordered[np.r_[True, ordered[1:] != ordered[:-1]]]:
         rows = np.flatnonzero(codes == code)
         idx = np.flatnonzero(use[rows[0]])
         if not len(idx):
