@@ -28,6 +28,8 @@ def reason(arrays: dict[str, np.ndarray], kind: str, c: int, slot: int) -> str:
     if kind == "match_engine":
         return "the matching engine ranks it first among the suitable products not held"
     base = f"accepted by {int(pop[j]):,} customers ({pop[j] / max(int(arrays['customers_known']), 1):.1%})"
+    if kind == "item_cf":  # no product the customer accepted co-occurs with this one: its score is 0
+        return f"no product they accepted points here (score 0), so ranked by overall acceptance: {base}"
     if b >= 0:
         base += f"; also {int(co[b, j]):,} of the {int(pop[b]):,} holders of {names[b]}"
     return base
