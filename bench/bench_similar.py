@@ -8,6 +8,7 @@ constraint precision 100%; NDCG@10 embedding > lexical. The machine is shared; t
 average beside the numbers. Prints numbers (not a test).
 
     python bench/bench_similar.py [--customers 250000] [--eval-customers 25000] [--keep DIR] [--threads 2]
+    python bench/bench_similar.py --dev    # only the development set (seed 7 data), what design choices are tuned on
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def generate(db: Path, customers: int) -> None:
+def generate(db: Path, customers: int, seed: int = 42) -> None:
     if not db.exists():
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "finmatch_agents", "data", "generate", "--customers", str(customers),
-                        "--seed", "42", "--db", str(db)], check=True, capture_output=True)
+                        "--seed", str(seed), "--db", str(db)], check=True, capture_output=True)
         print(f"generated {customers:,} customers in {time.perf_counter() - started:.0f} s")
 
 
@@ -59,12 +60,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="in-process runs of each question (median)")
     parser.add_argument("--no-build", action="store_true", help="skip the forced index build (it is kept)")
     parser.add_argument("--no-processes", action="store_true", help="skip the own-process timings")
+    parser.add_argument("--dev", action="store_true", help="score only the development set (tests/similar/"
+                        "dev_cases.py, seed 7 data) and stop: design choices are tuned on it, not on the evaluation "
+                        "set")
     opts = parser.parse_args()
     work = opts.keep or Path(tempfile.mkdtemp(prefix="finmatch-bench-similar-"))
     work.mkdir(parents=True, exist_ok=True)
     db, state = work / f"bench-{opts.customers}.duckdb", work / "state"
     os.environ.update({"FINMATCH_DB": str(db), "FINMATCH_STATE_DIR": str(state), "FINMATCH_THREADS": str(opts.threads)})
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+    if opts.dev:
+        score_sets(opts, work, state)
+        return
     generate(db, opts.customers)
 
     out = work / "index.json"
@@ -124,25 +131,40 @@ def main() -> None:
         print(f"  look-alike audience of 'accepted Mortgage in 2025' ({r['seed_size']:,} seeds): "
               f"{r['lookalikes']:,} resemble it, {(time.perf_counter() - started) * 1000:.0f} ms")
 
-    from tests.similar.cases import CASES
-    from tests.similar.evaluate import evaluate, truth
+    score_sets(opts, work, state)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
-    eval_db = work / f"eval-{opts.eval_customers}.duckdb"
-    generate(eval_db, opts.eval_customers)
-    t = truth(eval_db)
+
+def score_sets(opts: argparse.Namespace, work: Path, state: Path) -> None:
+    """NDCG@10 of both rankers and constraint precision: the evaluation set, or with --dev the development set."""
+    from finmatch_agents.config import load_settings
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+    from tests.similar.cases import CASES
+    from tests.similar.dev_cases import DEV_CASES, DEV_SEED
+    from tests.similar.evaluate import evaluate, paired, truth
+
+    title, cases, seed = ("development set", DEV_CASES, DEV_SEED) if opts.dev else ("evaluation set", CASES, 42)
+    eval_db = work / f"{'dev' if opts.dev else 'eval'}-{opts.eval_customers}.duckdb"
+    generate(eval_db, opts.eval_customers, seed)
+    t = truth(eval_db, cases)
     settings = load_settings(config_path=None, allow_missing=True, db=eval_db, state_dir=state)
     with DuckDBEngine(eval_db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=300, threads=opts.threads)) as engine:
-        scores = evaluate(settings, engine, QueryLog(), t)
-    print(f"evaluation set: {len(CASES)} questions on the default data ({opts.eval_customers:,} customers, seed 42)")
+        scores = evaluate(settings, engine, QueryLog(), t, cases=cases)
+    print(f"{title}: {len(cases)} questions ({opts.eval_customers:,} customers, seed {seed})")
     for name, s in scores.items():
         print(f"  {name:9} constraint precision {s.precision:.2%} (recall {s.recall:.2%}, {s.selected:,} selected), "
               f"top-10 outside the constraints {s.listed_wrong}, refused {len(s.refused)}, NDCG@10 "
               f"{s.mean_ndcg:.3f} over {len(s.ndcgs)} questions; ranking after the filter median "
               f"{statistics.median(s.ms):.0f} ms")
+    d = paired(scores["embedding"], scores["lexical"])
+    print(f"  paired over questions, embedding - lexical: {d.mean:+.3f} (standard error {d.se:.3f}, t {d.t:.2f}; "
+          f"embedding better on {d.wins}, worse on {d.losses}, tied on {d.ties} of {d.n})")
+    if opts.dev:
+        return
     for i, case in enumerate(CASES[:3]):
         print(f"  example {i + 1}: NDCG@10 embedding {scores['embedding'].per_case[i]['ndcg10']:.3f}, lexical "
               f"{scores['lexical'].per_case[i]['ndcg10']:.3f} — {case.question}")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

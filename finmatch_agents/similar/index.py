@@ -139,6 +139,37 @@ class Index:
         out = np.where(ids >= 0, sims[np.maximum(ids, 0)] if len(sims) else 0.0, 0.0)
         return out.astype(np.float32)
 
+    def combinations(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A multi-valued field's distinct combinations of values (bool, combinations x values) and each
+        customer's combination (int32), computed once per index: few customers' sets differ (at most 2^values,
+        a few hundred on the default data), so a per-customer best value is one gather."""
+        cache = self.__dict__.setdefault("_combinations", {})
+        if name not in cache:
+            member = self.fields[name].member
+            assert member is not None
+            width = member.shape[1]
+            if width <= 62:  # each customer's set as the bits of one integer: a 1-d unique, fast
+                codes = member.astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
+                unique, inverse = np.unique(codes, return_inverse=True)
+                combos = ((unique[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(bool)
+            else:
+                combos, inverse = np.unique(member, axis=0, return_inverse=True)
+            cache[name] = (combos, inverse.reshape(-1).astype(np.int32))
+        got: tuple[np.ndarray, np.ndarray] = cache[name]
+        return got
+
+    def field_best(self, name: str, sims: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per customer of ``rows``: the similarity of its value (a multi-valued field: its best value), 0 when it
+        has none."""
+        f = self.fields[name]
+        if f.member is None:
+            return self.field_scores(name, sims, rows)
+        combos, ids = self.combinations(name)
+        best = np.where(combos, sims.astype(np.float32)[None, :], np.float32(-np.inf)).max(axis=1, initial=-np.inf)
+        best = np.where(np.isfinite(best), best, np.float32(0.0)).astype(np.float32)
+        out: np.ndarray = best[ids if len(rows) == self.n else ids[rows]]
+        return out
+
     def composed(self, rows: np.ndarray) -> np.ndarray:
         """The customers' composed text vectors (unnormalised): sum over fields of weight x field vector."""
         dim = next(iter(self.vectors.values())).shape[1]

@@ -16,7 +16,16 @@ import numpy as np
 
 from finmatch_agents.errors import DataError, UsageError
 from finmatch_agents.similar.embed import load_embedder
-from finmatch_agents.similar.rank import EMBEDDING, LEXICAL, RANKER_LABELS, Lexical, Scores, order, vector_scores
+from finmatch_agents.similar.rank import (
+    EMBEDDING,
+    LEXICAL,
+    RANKER_LABELS,
+    Lexical,
+    Scores,
+    intent_scores,
+    order,
+    vector_scores,
+)
 from finmatch_agents.similar.text import FIELDS, wording
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP
 
@@ -222,7 +231,7 @@ def search(layer: SemanticLayer, engine: Engine, log: QueryLog, index: Index, ra
 def _intent_scores(index: Index, ranker: Ranker, intent: str, rows: np.ndarray) -> Scores:
     if ranker.name == EMBEDDING:
         assert ranker.embedder is not None
-        return vector_scores(index, ranker.embedder.embed_query(intent), rows)
+        return intent_scores(index, ranker.embedder.embed_query(intent), rows)
     assert ranker.lexical is not None
     return ranker.lexical.scores(intent, rows)
 

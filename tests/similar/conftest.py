@@ -12,6 +12,7 @@ import pytest
 from finmatch_agents.config import load_settings
 from finmatch_agents.evidence import QueryLog
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+from tests.similar.dev_cases import DEV_CASES
 from tests.similar.evaluate import Truth, truth
 
 
@@ -22,12 +23,20 @@ def similar_truth(small_db: Path) -> Truth:
 
 
 @pytest.fixture(scope="session")
+def similar_dev_truth(small_db: Path) -> Truth:
+    """The development set's truth, likewise."""
+    return truth(small_db, DEV_CASES)
+
+
+@pytest.fixture(scope="session")
 def similar_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("similar-state")
 
 
 @pytest.fixture
-def sim(small_db: Path, similar_truth: Truth, similar_state: Path) -> Iterator[dict[str, Any]]:
+def sim(small_db: Path, similar_truth: Truth, similar_dev_truth: Truth, similar_state: Path
+        ) -> Iterator[dict[str, Any]]:
     settings = load_settings(config_path=None, env={}, allow_missing=True, db=small_db, state_dir=similar_state)
     with DuckDBEngine(small_db, SandboxLimits(max_rows=HARD_ROW_CAP)) as engine:
-        yield {"settings": settings, "engine": engine, "log": QueryLog(), "db": small_db, "truth": similar_truth}
+        yield {"settings": settings, "engine": engine, "log": QueryLog(), "db": small_db, "truth": similar_truth,
+               "dev_truth": similar_dev_truth}

@@ -123,3 +123,29 @@ def evaluate(settings: Any, engine: Any, log: Any, t: Truth, rankers: tuple[str,
                                    "ndcg10": value, "interpretation": result["interpretation"],
                                    "top": listed[:3]})
     return scores
+
+
+@dataclass
+class Paired:
+    """Per-question differences of NDCG@10 between two rankers (the questions both could score)."""
+
+    mean: float
+    se: float  # standard error of the mean difference
+    n: int
+    wins: int
+    losses: int
+    ties: int
+
+    @property
+    def t(self) -> float:
+        return self.mean / self.se if self.se > 0 else 0.0
+
+
+def paired(a: Score, b: Score) -> Paired:
+    diffs = np.array([x["ndcg10"] - y["ndcg10"] for x, y in zip(a.per_case, b.per_case, strict=True)
+                      if x["ndcg10"] is not None and y["ndcg10"] is not None], dtype=np.float64)
+    n = len(diffs)
+    se = float(diffs.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return Paired(float(diffs.mean()) if n else 0.0, se, n, int((diffs > 1e-12).sum()), int((diffs < -1e-12).sum()),
+                  int((abs(diffs) <= 1e-12).sum()))
+
