@@ -146,7 +146,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def memory(pid: int) -> tuple[float, float]:
-    """(current, peak) resident MiB of process ``pid``."""
+    """(current, peak) resident MiB of one worker: process ``pid``, or with ``--workers N`` the largest of
+    uvicorn's worker processes (the supervisor holds no engines)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    if children:
+        return max(memory(c) for c in children)
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
