@@ -9,8 +9,9 @@ requests; ask verified/compiled p50 <= 50 ms; one worker on 1M records <= 1.5 GB
 The server is a real `finmatch serve` process (uvicorn, one worker); the clients are a small asyncio HTTP/1.1
 client with keep-alive connections in this process (the cheapest client there is, because it shares the two
 cores with the server). Latency is measured per request at the client, from writing the request to reading
-the last byte, so it includes the wait behind the other 49 clients. The machine is shared: the load average
-is printed beside the numbers. Prints numbers (not a test).
+the last byte, so it includes the wait behind the other 49 clients. The machine is shared, so wall latency
+is noisy: each row also gives the server's CPU time (user + system, from /proc) and this client's per request,
+and `uptime` is printed before and after. Prints numbers (not a test).
 
     python bench/bench_serve.py [--customers 25000] [--clients 50] [--requests 20000] [--keep DIR]
     python bench/bench_serve.py --customers 250000 --requests 2000   # ~1M records: memory
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -47,6 +49,12 @@ def finmatch(*args: str, env: dict[str, str]) -> str:
     if done.returncode != 0:
         raise SystemExit(f"finmatch {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout
+
+
+def uptime() -> str:
+    """``uptime``'s line (the load averages of the shared machine)."""
+    done = subprocess.run(["uptime"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or f"load average {os.getloadavg()}"
 
 
 def free_port() -> int:
@@ -101,10 +109,12 @@ async def load(port: int, key: str, paths: list[str], clients: int, body: bytes 
     return out, errors, time.perf_counter() - started
 
 
-def report(name: str, lat: list[float], errors: list[str], seconds: float, target: str, cpu: float
-           ) -> dict[str, object]:
+def report(name: str, lat: list[float], errors: list[str], seconds: float, target: str, cpu: float,
+           client_cpu: float = 0.0) -> dict[str, object]:
     row = {"name": name, "requests": len(lat), "errors": len(errors), "rps": round(len(lat) / seconds),
-           "server_cpu_ms_per_request": round(cpu * 1000 / max(1, len(lat)), 2),
+           "server_cpu_ms_per_request": round(cpu * 1000 / max(1, len(lat)), 3),
+           "client_cpu_ms_per_request": round(client_cpu * 1000 / max(1, len(lat)), 3),
+           "load_average_1m": round(os.getloadavg()[0], 2),
            "p50_ms": round(pct(lat, 0.50) * 1000, 1), "p90_ms": round(pct(lat, 0.90) * 1000, 1),
            "p99_ms": round(pct(lat, 0.99) * 1000, 1), "max_ms": round(max(lat) * 1000, 1),
            "mean_ms": round(statistics.fmean(lat) * 1000, 1), "target": target}
@@ -114,14 +124,36 @@ def report(name: str, lat: list[float], errors: list[str], seconds: float, targe
     return row
 
 
+def own_cpu() -> float:
+    """User + system CPU seconds of this process (the load client)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process ``pid`` has used (its threads included)."""
+    """User + system CPU seconds the process ``pid`` and its live children have used (threads included; with
+    ``--workers N`` the children are uvicorn's worker processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            total += cpu_seconds(int(child))
+    return total
 
 
 def memory(pid: int) -> tuple[float, float]:
-    """(current, peak) resident MiB of process ``pid``."""
+    """(current, peak) resident MiB of one worker: process ``pid``, or with ``--workers N`` the largest of
+    uvicorn's worker processes (the supervisor holds no engines)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    if children:
+        return max(memory(c) for c in children)
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
@@ -148,7 +180,7 @@ def main() -> None:
            "FINMATCH_THREADS": str(opts.threads), "FINMATCH_CONFIG": str(work / "finmatch.toml"),
            "FINMATCH_SERVE_RATE_LIMIT": "0"}
     (work / "finmatch.toml").touch()
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
+    print(f"uptime before: {uptime()} ({os.cpu_count()} cores)", flush=True)
     if not db.exists():
         finmatch("data", "generate", "--customers", str(opts.customers), "--seed", "7", env=env)
     for task in ("conversion", "churn"):
@@ -192,12 +224,12 @@ def main() -> None:
             paths = [f"/v1/customers/{rng.choice(customers)}/{name}" for _ in range(opts.requests)]
             asyncio.run(load(port, key, paths[:500], opts.clients))  # warm-up (not counted)
             for clients, share in ((1, paths[: max(200, opts.requests // 20)]), (opts.clients, paths)):
-                cpu = cpu_seconds(server.pid)
+                cpu, mine = cpu_seconds(server.pid), own_cpu()
                 lat, errors, seconds = asyncio.run(load(port, key, share, clients))
                 rows.append(report(f"{name} x{clients}", lat, errors, seconds,
                                    "p50 <= 20 ms, p99 <= 50 ms, 0 errors" if clients > 1 else "(service time)",
-                                   cpu_seconds(server.pid) - cpu))
-        for kind, questions in QUESTIONS.items():
+                                   cpu_seconds(server.pid) - cpu, own_cpu() - mine))
+        for kind, questions in QUESTIONS.items() if opts.ask > 0 else ():
             for question in questions:  # each question must be answered the way the row says
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/ask", method="POST",
                                                  data=json.dumps({"question": question}).encode(),
@@ -209,13 +241,14 @@ def main() -> None:
                     raise SystemExit(f"{question!r} was answered as {got}, not {kind}")
             body = b'{"question": "@Q@", "session": "bench"}'
             asked = [questions[i % len(questions)] for i in range(opts.ask)]
-            cpu = cpu_seconds(server.pid)
+            cpu, mine = cpu_seconds(server.pid), own_cpu()
             lat, errors, seconds = asyncio.run(load(port, key, asked, opts.ask_clients, body))
             rows.append(report(f"ask {kind} x{opts.ask_clients}", lat, errors, seconds, "p50 <= 50 ms",
-                               cpu_seconds(server.pid) - cpu))
+                               cpu_seconds(server.pid) - cpu, own_cpu() - mine))
         rss, peak = memory(server.pid)
         print(json.dumps({"rss_mib_after": round(rss), "peak_mib": round(peak), "target_mib": 1536,
                           "load_average_after": round(os.getloadavg()[0], 2)}), flush=True)
+        print(f"uptime after: {uptime()}", flush=True)
     finally:
         server.terminate()
         try:

@@ -125,40 +125,57 @@ class Gates:
 
     def reason(self, rule: str, row: int, j: int) -> str:
         """Why ``rule`` fails for customer ``row`` and product ``j``, in words with the numbers."""
-        f, c, p = self.f, self.c, self.p
+        before, after = self.customer_text(rule, row)
+        return before + self.product_text(rule, j) + after
 
-        def val(name: str) -> float:
-            return float(f.values[name][row])
+    def product_text(self, rule: str, j: int) -> str:
+        """The product's part of :meth:`reason` (the same for every customer: a server keeps it)."""
+        c = self.c
 
         def raw(name: str) -> float:
             return float(c.raw[name][j]) if c.has(name) else math.nan
+
+        if rule == "H1":
+            return ""
+        if rule == "E1":
+            lo, hi = raw("min_age"), raw("max_age")
+            return (f"{lo:.0f}–{hi:.0f}" if not (math.isnan(lo) or math.isnan(hi))
+                    else f"{lo:.0f}+" if not math.isnan(lo) else f"up to {hi:.0f}")
+        if rule in ("A1", "A2"):
+            return f"{raw('min_balance' if rule == 'A1' else 'min_income'):,.0f}"
+        if rule == "S1":
+            return f"{raw('risk_to_customer'):.0f}"
+        if rule == "S2":
+            return f"{raw('complexity'):.0f}"
+        return f"{raw('lock_in_months'):.0f}"
+
+    def customer_text(self, rule: str, row: int) -> tuple[str, str]:
+        """The customer's parts of :meth:`reason`, before and after the product's part."""
+        f, p = self.f, self.p
+
+        def val(name: str) -> float:
+            return float(f.values[name][row])
 
         def known(x: float, fmt: str = "{:,.0f}") -> str:
             return "unknown" if math.isnan(x) else fmt.format(x)
 
         if rule == "H1":
-            return "already held"
+            return "already held", ""
         if rule == "E1":
-            lo, hi = raw("min_age"), raw("max_age")
-            span = (f"{lo:.0f}–{hi:.0f}" if not (math.isnan(lo) or math.isnan(hi))
-                    else f"{lo:.0f}+" if not math.isnan(lo) else f"up to {hi:.0f}")
-            return f"age {known(val('age'))} is outside the product's ages ({span})"
+            return f"age {known(val('age'))} is outside the product's ages (", ")"
         if rule == "A1":
-            return f"balance {known(val('balance'))} is below the minimum {raw('min_balance'):,.0f}"
+            return f"balance {known(val('balance'))} is below the minimum ", ""
         if rule == "A2":
-            return f"income {known(val('income'))} is below the minimum {raw('min_income'):,.0f}"
+            return f"income {known(val('income'))} is below the minimum ", ""
         if rule == "S1":
             a = val("risk_appetite")
-            return f"risk level {raw('risk_to_customer'):.0f} is above the level {_level(a)} " \
-                   f"allowed by risk appetite {known(a, '{:.2f}')}"
+            return "risk level ", f" is above the level {_level(a)} allowed by risk appetite {known(a, '{:.2f}')}"
         if rule == "S2":
             a = val("financial_acumen")
-            return f"complexity {raw('complexity'):.0f} needs more acumen than {known(a, '{:.2f}')} " \
-                   f"(allows up to {_level(a) + 1})"
-        months = raw("lock_in_months")
+            return "complexity ", f" needs more acumen than {known(a, '{:.2f}')} (allows up to {_level(a) + 1})"
         if rule == "L1":
-            return f"{months:.0f}-month lock-in for a customer likely to leave (churn " \
-                   f"{known(val('churn_probability'), '{:.2f}')} ≥ {p.high_churn_threshold:g})"
+            return "", (f"-month lock-in for a customer likely to leave (churn "
+                        f"{known(val('churn_probability'), '{:.2f}')} ≥ {p.high_churn_threshold:g})")
         cover = val("balance") / (val("income") / 12) if val("income") else math.nan
-        return f"{months:.0f}-month lock-in while the balance covers {known(cover, '{:.1f}')} months of income " \
-               f"(needs {p.liquidity_months:g})"
+        return "", (f"-month lock-in while the balance covers {known(cover, '{:.1f}')} months of income "
+                    f"(needs {p.liquidity_months:g})")

@@ -40,6 +40,7 @@ from finmatch_agents.predict.explain import describe_reasons, reason_effects, to
 from finmatch_agents.predict.score import scoring_frame
 from finmatch_agents.predict.tasks import TASKS
 from finmatch_agents.serve.errors import ApiError, engine_unavailable, not_found
+from finmatch_agents.serve.match_body import MatchBody
 from finmatch_agents.warehouse import named
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, open_engine
 
@@ -217,6 +218,8 @@ class Loaded:
     unavailable: dict[str, str] = field(default_factory=dict)  # engine or task -> why
     queries: dict[str, str] = field(default_factory=dict)
     _matchers: OrderedDict[tuple[Any, ...], Matcher] = field(default_factory=OrderedDict)
+    _bodies: dict[tuple[Any, ...], MatchBody] = field(default_factory=dict)  # beside each kept matcher
+    _params: dict[tuple[Any, ...], MatchParams] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def knows(self, customer_id: str) -> bool | None:
@@ -227,7 +230,17 @@ class Loaded:
         return i < len(self.customer_ids) and self.customer_ids[i] == customer_id
 
     def params(self, mode: str, top: int | None, weights: str | None, shortlist: int | None) -> MatchParams:
-        """The match parameters of a request; a bad one is 422 naming the query parameter."""
+        """The match parameters of a request; a bad one is 422 naming the query parameter. Valid ones are kept
+        (a few per worker: requests mostly repeat the same query), so a request parses none."""
+        found = self._params.get((mode, top, weights, shortlist))
+        if found is not None:
+            return found
+        parsed = self._parse_params(mode, top, weights, shortlist)
+        if len(self._params) < MATCHER_CACHE * 4:
+            self._params[(mode, top, weights, shortlist)] = parsed
+        return parsed
+
+    def _parse_params(self, mode: str, top: int | None, weights: str | None, shortlist: int | None) -> MatchParams:
         products = self.catalogue.m if self.catalogue is not None else None
         if top is None:
             top = min(DEFAULT_TOP, products) if products else DEFAULT_TOP
@@ -247,7 +260,7 @@ class Loaded:
         ``keep_blocks``: it computes the engine's blocks now and keeps them (the default parameters only, at
         load, so the memory stays one matcher's: about 2 KB per customer, books up to 50,000 customers)."""
         assert self.features is not None and self.catalogue is not None
-        key = (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
+        key = _matcher_key(params)
         with self._lock:
             found = self._matchers.get(key)
             if found is not None:
@@ -261,12 +274,12 @@ class Loaded:
         with self._lock:
             self._matchers[key] = built
             while len(self._matchers) > MATCHER_CACHE:
-                self._matchers.popitem(last=False)
+                evicted, _ = self._matchers.popitem(last=False)
+                self._bodies.pop(evicted, None)
         return built, True
 
     def has_matcher(self, params: MatchParams) -> bool:
-        key = (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
-        return key in self._matchers
+        return _matcher_key(params) in self._matchers
 
     def explain(self, customer_id: str, params: MatchParams) -> dict[str, Any]:
         """``finmatch match customer ID --json`` for one customer of the loaded book."""
@@ -278,6 +291,28 @@ class Loaded:
         matcher, _ = self.matcher(params)
         detail = explain_customer(self.features, self.catalogue, params, row, matcher)
         return {**detail, "params": params.to_dict()}
+
+    def explain_json(self, customer_id: str, params: MatchParams) -> bytes:
+        """:meth:`explain` as the JSON bytes the API sends (the same bytes, written without the objects: see
+        :mod:`serve.match_body`)."""
+        if self.features is None or self.catalogue is None:
+            raise engine_missing("match", self.unavailable.get("match", "not loaded"))
+        row = self.features.index_of(customer_id)
+        if row is None:
+            raise KeyError(customer_id)
+        matcher, _ = self.matcher(params)
+        key = _matcher_key(params)
+        body = self._bodies.get(key)
+        if body is None or body.matcher is not matcher:
+            body = MatchBody(self.features, self.catalogue, params, matcher)
+            with self._lock:
+                if self._matchers.get(key) is matcher:
+                    self._bodies[key] = body
+        return body.body(row)
+
+
+def _matcher_key(params: MatchParams) -> tuple[Any, ...]:
+    return (params.mode, params.top, tuple(sorted(params.weights.items())), params.shortlist)
 
 
 def invalid(name: str, message: str) -> ApiError:

@@ -404,3 +404,51 @@ def test_feedback_is_stored_append_only_with_the_key_name(served: Served) -> Non
                             "WHERE source = 'api:writer' ORDER BY feedback_id", log=QueryLog()).rows
     assert rows[-2:] == [(CUSTOMER, "CHK-01", 4, None, "liked it", "api:writer"),
                          (CUSTOMER, "CHK-01", None, "declined", None, "api:writer")]
+
+
+def _answer(r) -> tuple[int, str, bytes, str | None]:
+    return r.status_code, r.headers["content-type"], r.content, r.headers.get("www-authenticate")
+
+
+def test_the_fast_reads_answer_what_the_routes_answer(served: Served) -> None:
+    """`/matches` and `/scores` without a query string skip FastAPI's per-request machinery (FastReads); with
+    an explicit default query they go through the routes. Both give the same bytes, errors included, and the
+    matches body is the engine's explanation as the API serialises it."""
+    from finmatch_agents.serve.app import dumps
+
+    snap = served.server.engines.current  # type: ignore[attr-defined]
+    params = snap.params("auto", None, None, None)
+    slow = {"matches": "?mode=auto", "scores": "?task=conversion&task=churn"}
+    cases = [("reader", f"C{n:07d}") for n in (1, 42, 777, 1999)] + [
+        ("reader", "C000004"), ("writer", CUSTOMER), (None, CUSTOMER), ("bogus", CUSTOMER)]
+    served.keys.setdefault("bogus", "fm_not_a_key")
+    for key, customer in cases:
+        with served.client(key) as c:
+            for what, query in slow.items():
+                path = f"/v1/customers/{customer}/{what}"
+                fast, routed = c.get(path), c.get(path + query)
+                assert _answer(fast) == _answer(routed), (key, customer, what)
+                if key == "reader" and customer != "C000004" and what == "matches":
+                    assert fast.status_code == 200 and fast.content == dumps(snap.explain(customer, params))
+    statuses = {}
+    with served.client("reader") as c:
+        for path in ("/v1/customers/C000004/matches", f"/v1/customers/{CUSTOMER}/matches"):
+            statuses[path] = c.get(path).status_code
+    assert list(statuses.values()) == [404, 200]
+    with served.client(None) as c:
+        assert c.get(f"/v1/customers/{CUSTOMER}/scores").status_code == 401
+    with served.client("reader") as c:  # the fast reads are counted and labelled as the routes are
+        text = c.get("/metrics").text
+    assert 'route="/v1/customers/{customer_id}/matches",status="404"' in text
+
+
+def test_the_fast_reads_keep_the_rate_limit(served: Served) -> None:
+    from finmatch_agents.serve.keys import add_key
+
+    served.keys["fastlimit"] = add_key(served.state, "fastlimit", ["read"], rate_limit=6)[1]
+    served.server.keys.reload()  # type: ignore[attr-defined]
+    with served.client("fastlimit") as c:
+        first, second = c.get(f"/v1/customers/{CUSTOMER}/matches"), c.get(f"/v1/customers/{CUSTOMER}/scores")
+    assert first.status_code == 200
+    assert second.status_code == 429 and error_of(second)["code"] == "rate-limited"
+    assert 1 <= int(second.headers["retry-after"]) <= 10
