@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import Engine
 
 SCORES = "scores"
+#: batch conversion scoring: the open offers with the text inputs encoded in SQL (``task.score_query`` as text)
+CODED_QUERY = "predict/open_offers_coded"
 RUNS = "score_runs"
 SCORES_COLUMNS = (
     ("score_run_id", "VARCHAR", "The scoring run that wrote the row (score_runs.score_run_id)."),
@@ -77,10 +79,10 @@ def scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, *,
     """The rows the model scores, encoded as at training (``labelled``: the task's labelled rows, for
     metrics on new outcomes). Missing or changed columns: exit 3.
 
-    Conversion scoring gets its text inputs encoded by SQL (``predict/open_offers``: each value's position in
-    the model's vocabulary, mapped here to the input's category index), so no text value of an input becomes
-    a Python object; the matrix equals the one :func:`~finmatch_agents.predict.frame.assemble` builds from
-    the text (tests compare them)."""
+    Batch conversion scoring gets its text inputs encoded by SQL (``predict/open_offers_coded``: each value's
+    position in the model's vocabulary, mapped here to the input's category index), so no text value of an
+    input becomes a Python object; the matrix equals the one :func:`~finmatch_agents.predict.frame.assemble`
+    builds from the text (tests compare them)."""
     if customers is not None:  # one customer: small arrays, no reason to touch NumPy's page advice
         return _scoring_frame(engine, log, table, info, customers, every_offer, labelled)
     with small_pages():
@@ -105,8 +107,9 @@ def _scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, c
         used["predict/rows"] = res.id
         rows = int(res.first()["records"])
     params: dict[str, Any] = {"table": table, "column": column, "features": wanted}
-    #: the text inputs come encoded from SQL (their vocabulary positions), not as text
-    positions = not labelled and task.name == "conversion"
+    #: a batch of offers gets its text inputs encoded by SQL (vocabulary positions), not as text; one customer's
+    #: few rows come as text (parsing the vocabulary literal in the sandbox's guard costs more than it saves)
+    positions = not labelled and task.name == "conversion" and customers is None
     vocab = vocabulary(features) if positions else []
     if not labelled:
         params["customers"] = customers
@@ -117,7 +120,7 @@ def _scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, c
         params["numbers"] = [f.name for f in features if f.source == "records" and f.kind == "numeric"]
         params["texts"] = [f.name for f in features if f.source == "records" and f.kind == "categorical"]
         params["vocabulary"] = vocab
-    query = task.frame_query if labelled else task.score_query
+    query = task.frame_query if labelled else CODED_QUERY if positions else task.score_query
     cols, qid = fetch(engine, log, query, present, params, rows, len(wanted))
     used[query] = qid
     layer: dict[str, np.ndarray] = {}
