@@ -3,7 +3,8 @@
 process (the open offers), and one customer inside a running process (the API facade: engine open, model
 loaded once, reasons included or not).
 
-Targets (issue 14): scoring 1M <= 10 s; one customer <= 50 ms inside a running process.
+Targets (issue 14): scoring 1M <= 10 s; one customer <= 50 ms inside a running process. CPU seconds are user +
+system of every thread of the process (``time.process_time``).
 The machine is shared: the script prints the load average and the CPU seconds beside the wall times (on a
 busy machine the wall time of a step is its CPU time stretched by the load). Prints numbers (not a test).
 
@@ -78,9 +79,12 @@ def main() -> None:
     with Clock() as write:
         write_scores(db, "conversion", info.id, rows, {"table": "fpr_records", "bench": True})
     total = read.wall + predict.wall + table.wall + write.wall
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"score every record: {len(scores):,} rows x {len(info.features)} inputs in {total:.1f} s wall "
           f"({read.cpu + predict.cpu + table.cpu + write.cpu:.1f} s CPU): read + encode {read}, predict {predict}, "
-          f"arrow table {table}, write scores {write}")
+          f"arrow table {table}, write scores {write}; peak {peak:,.0f} MiB in this process")
     seconds, mib, cpu = measure_cpu(["predict", "score", "conversion"])
     print(f"`finmatch predict score conversion` (open offers, own process, import and fingerprint included): "
           f"{seconds:.1f} s wall ({cpu:.1f} s CPU), peak {mib:,.0f} MiB")

@@ -26,7 +26,17 @@ import pyarrow as pa
 from finmatch_agents.data import queries, writer
 from finmatch_agents.errors import DataError
 from finmatch_agents.features import present_columns
-from finmatch_agents.predict.frame import Frame, assemble, fetch, layer_values, order_column, require_columns
+from finmatch_agents.predict.frame import (
+    Frame,
+    assemble,
+    assemble_positions,
+    fetch,
+    layer_values,
+    order_column,
+    require_columns,
+    small_pages,
+    vocabulary,
+)
 from finmatch_agents.predict.tasks import get_task
 from finmatch_agents.warehouse import named
 
@@ -41,6 +51,8 @@ if TYPE_CHECKING:
     from finmatch_agents.warehouse.engine import Engine
 
 SCORES = "scores"
+#: batch conversion scoring: the open offers with the text inputs encoded in SQL (``task.score_query`` as text)
+CODED_QUERY = "predict/open_offers_coded"
 RUNS = "score_runs"
 SCORES_COLUMNS = (
     ("score_run_id", "VARCHAR", "The scoring run that wrote the row (score_runs.score_run_id)."),
@@ -65,7 +77,20 @@ def new_run_id() -> str:
 def scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, *,
                   customers: list[str] | None = None, every_offer: bool = False, labelled: bool = False) -> Frame:
     """The rows the model scores, encoded as at training (``labelled``: the task's labelled rows, for
-    metrics on new outcomes). Missing or changed columns: exit 3."""
+    metrics on new outcomes). Missing or changed columns: exit 3.
+
+    Batch conversion scoring gets its text inputs encoded by SQL (``predict/open_offers_coded``: each value's
+    position in the model's vocabulary, mapped here to the input's category index), so no text value of an
+    input becomes a Python object; the matrix equals the one :func:`~finmatch_agents.predict.frame.assemble`
+    builds from the text (tests compare them)."""
+    if customers is not None:  # one customer: small arrays, no reason to touch NumPy's page advice
+        return _scoring_frame(engine, log, table, info, customers, every_offer, labelled)
+    with small_pages():
+        return _scoring_frame(engine, log, table, info, customers, every_offer, labelled)
+
+
+def _scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, customers: list[str] | None,
+                   every_offer: bool, labelled: bool) -> Frame:
     task = get_task(info.task)
     present = present_columns(engine, table)
     types = {c.name: c.type for c in engine.columns(table)}
@@ -82,11 +107,20 @@ def scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, *,
         used["predict/rows"] = res.id
         rows = int(res.first()["records"])
     params: dict[str, Any] = {"table": table, "column": column, "features": wanted}
+    #: a batch of offers gets its text inputs encoded by SQL (vocabulary positions), not as text; one customer's
+    #: few rows come as text (parsing the vocabulary literal in the sandbox's guard costs more than it saves)
+    positions = not labelled and task.name == "conversion" and customers is None
+    vocab = vocabulary(features) if positions else []
     if not labelled:
         params["customers"] = customers
         if task.name == "conversion":
             params["every_offer"] = every_offer
-    query = task.frame_query if labelled else task.score_query
+    if positions:
+        del params["features"]
+        params["numbers"] = [f.name for f in features if f.source == "records" and f.kind == "numeric"]
+        params["texts"] = [f.name for f in features if f.source == "records" and f.kind == "categorical"]
+        params["vocabulary"] = vocab
+    query = task.frame_query if labelled else CODED_QUERY if positions else task.score_query
     cols, qid = fetch(engine, log, query, present, params, rows, len(wanted))
     used[query] = qid
     layer: dict[str, np.ndarray] = {}
@@ -103,7 +137,10 @@ def scoring_frame(engine: Engine, log: QueryLog, table: str, info: ModelInfo, *,
         empty = np.zeros((0, len(features)))
         return Frame(task.name, empty, None, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, object), features,
                      extra={"customer_id": np.zeros(0, object), "product_id": np.zeros(0, object)}, queries=used)
-    X, y = assemble(task, cols, features, layer, labelled=labelled)
+    if positions:
+        X, y = assemble_positions(cols, features, layer, vocab), None
+    else:
+        X, y = assemble(task, cols, features, layer, labelled=labelled)
     if labelled:
         return Frame(task.name, X, y, cols.ints("__rix"), cols.floats("__day"), cols.objects("__row"), features,
                      queries=used)
