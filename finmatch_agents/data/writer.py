@@ -138,7 +138,10 @@ def _atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -
         with _temp_database(db) as tmp:
             con = connect_writable(tmp)
             try:
+                # one transaction here too: each statement's commit would otherwise sync the file to disk
+                con.execute("BEGIN TRANSACTION")
                 work(con)
+                con.execute("COMMIT")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
