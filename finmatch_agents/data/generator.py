@@ -354,9 +354,16 @@ def _draw(customers: int, seed: int, co_acceptance: bool) -> _Draws:
     by_type = [[i for i, row in enumerate(catalogue) if row["product_type"] == t] for t in PRODUCT_TYPES]
     type_first = np.array([by_type[t][0] for t in range(len(PRODUCT_TYPES))])
     prod = _filled(m, np.int8, lambda a, b: type_first[ptype[a:b]] + rng.integers(0, 5, b - a))
-    shown = np.arange(3)[None, :]
-    match = _filled(m, np.bool_, lambda a, b: ((interest_type[cust[a:b]] == ptype[a:b, None])
-                                               & (shown < n_interests[cust[a:b]][:, None])).any(axis=1))
+    # a recommendation matches when its product type is one of the customer's (first n_interests) interests: one
+    # bit per product type and customer, so each record tests one bit instead of comparing three interests
+    shown = np.arange(3)[None, :] < n_interests[:, None]
+    interest_bits = np.bitwise_or.reduce(np.where(shown, np.left_shift(1, interest_type.astype(np.int32)), 0), axis=1)
+    del shown
+
+    def matches(customer: np.ndarray, product_type: np.ndarray) -> np.ndarray:
+        return (np.right_shift(interest_bits[customer], product_type.astype(np.int32)) & 1).astype(np.bool_)
+
+    match = _filled(m, np.bool_, lambda a, b: matches(cust[a:b], ptype[a:b]))
 
     def affinity_of(a: int, b: int) -> np.ndarray:
         rtrend = trend[cust[a:b]]
@@ -445,8 +452,7 @@ def _draw(customers: int, seed: int, co_acceptance: bool) -> _Draws:
     f_prod = partner[prod[anchors]]
     type_of = np.array([PRODUCT_TYPES.index(row["product_type"]) for row in catalogue])
     f_ptype = type_of[f_prod]
-    f_match = ((interest_type[f_cust] == f_ptype[:, None])
-               & (np.arange(3)[None, :] < n_interests[f_cust][:, None])).any(axis=1)
+    f_match = matches(f_cust, f_ptype)
     f_trend = trend[f_cust]
     f_aff = np.digitize(0.9 * f_match + 0.3 * (f_trend == 0) - 0.25 * (f_trend == 2) + rng2.normal(0, 0.6, f),
                         [0.05, 0.75])
