@@ -268,6 +268,17 @@ def _filled(size: int, dtype: Any, fn: Callable[[int, int], np.ndarray], width: 
     return out
 
 
+def _categories(u: np.ndarray, cum: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """``(u[:, None] > cum[group]).sum(axis=1)``: how many of its group's cumulative shares each uniform draw
+    exceeds (the category it falls in), by a binary search per group instead of comparing every share of every row
+    (``searchsorted`` on the left counts the shares strictly below the draw: the same comparisons, the same result)."""
+    out = np.empty(u.size, np.int64)
+    for g in range(cum.shape[0]):
+        rows = np.flatnonzero(group == g)
+        out[rows] = np.searchsorted(cum[g], u[rows], side="left")
+    return out
+
+
 #: what a local array is set to once it is no longer needed (its memory is freed; closures see the change)
 _FREED: Any = np.empty(0)
 
@@ -301,7 +312,7 @@ def _draw(customers: int, seed: int, co_acceptance: bool) -> _Draws:
     balance = np.round(np.exp(rng.normal(np.log(income * 0.18), 1.0)), 2)
     stage = rng.choice(len(LIFECYCLE_STAGES), size=n, p=LIFECYCLE_SHARE).astype(np.int8)
     trend_cum = np.cumsum(np.array(LIFECYCLE_TREND), axis=1)
-    trend = _filled(n, np.int8, lambda a, b: (rng.random(b - a)[:, None] > trend_cum[stage[a:b]]).sum(axis=1))
+    trend = _filled(n, np.int8, lambda a, b: _categories(rng.random(b - a), trend_cum, stage[a:b]))
     increasing, decreasing = trend == 0, trend == 2  # trend: 0 Increasing, 1 Stable, 2 Decreasing
     usage = np.clip(np.array([68.0, 55.0, 32.0])[trend] + rng.normal(0, 14, n) - 12 * (stage == 4), 0, 100).round(1)
     aff_trend = np.where(rng.random(n) < 0.6, trend, rng.integers(0, 3, n)).astype(np.int8)
@@ -350,7 +361,7 @@ def _draw(customers: int, seed: int, co_acceptance: bool) -> _Draws:
     m = cust.size
     mix_cum = np.cumsum(np.array(SEGMENT_PRODUCT_MIX), axis=1)
     mix_cum /= mix_cum[:, -1:]
-    ptype = _filled(m, np.int8, lambda a, b: (rng.random(b - a)[:, None] > mix_cum[seg[cust[a:b]]]).sum(axis=1))
+    ptype = _filled(m, np.int8, lambda a, b: _categories(rng.random(b - a), mix_cum, seg[cust[a:b]]))
     by_type = [[i for i, row in enumerate(catalogue) if row["product_type"] == t] for t in PRODUCT_TYPES]
     type_first = np.array([by_type[t][0] for t in range(len(PRODUCT_TYPES))])
     prod = _filled(m, np.int8, lambda a, b: type_first[ptype[a:b]] + rng.integers(0, 5, b - a))

@@ -118,3 +118,13 @@ def test_the_batches_fill_whole_row_groups(tmp_path: Path) -> None:
         sizes = {r[0] for r in con.execute("SELECT count FROM pragma_storage_info('t') "
                                            "WHERE row_group_id = 0 AND column_id = 0").fetchall()}
     assert sizes == {generator.ROW_GROUP_ROWS}
+
+
+def test_a_category_draw_by_binary_search_is_the_comparison_of_every_share() -> None:
+    rng = np.random.default_rng(0)
+    cum = np.cumsum(np.array(generator.SEGMENT_PRODUCT_MIX), axis=1)  # with zero shares: repeated boundaries
+    cum /= cum[:, -1:]
+    group = rng.integers(0, cum.shape[0], 50_000)
+    u = rng.random(50_000)
+    u[:cum.size] = cum.ravel()  # draws exactly on a boundary
+    assert np.array_equal(generator._categories(u, cum, group), (u[:, None] > cum[group]).sum(axis=1))
