@@ -132,16 +132,15 @@ def atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) ->
 
 
 def _atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    """A new database is built statement by statement in a temporary file (no transaction: DuckDB holds what a
+    transaction's statements appended until it commits, about 100 MB per million generated records)."""
     import duckdb
 
     if not db.exists():
         with _temp_database(db) as tmp:
             con = connect_writable(tmp)
             try:
-                # one transaction here too: each statement's commit would otherwise sync the file to disk
-                con.execute("BEGIN TRANSACTION")
                 work(con)
-                con.execute("COMMIT")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()

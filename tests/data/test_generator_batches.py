@@ -100,8 +100,8 @@ def _stored_digest(db: Path) -> dict[str, str]:
 @pytest.mark.parametrize("batch_rows", [None, 1_000])
 def test_the_stored_tables_are_the_ones_written_before_the_row_group_batches(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int | None) -> None:
-    # digests of the database `write_synthetic` wrote before its batches were sized to whole row groups (and
-    # before its new-file writes ran in one transaction): same rows, same values, same order, same types
+    # digests of the database `write_synthetic` wrote before its batches were sized to whole row groups: same
+    # rows, same values, same order, same types
     if batch_rows is not None:
         monkeypatch.setattr(generator, "BATCH_ROWS", batch_rows)
     db = tmp_path / "g.duckdb"
