@@ -407,11 +407,14 @@ def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapp
             return _load(db, file, scan, table, mapping, replace)
         except _Fallback:
             pass
-        except duckdb.Error as exc:
-            if scan.format != "parquet":
+        except Exception as exc:
+            if not scan.settle():
+                pass  # not one record a line after all: the Python readers read it, and their messages count
+            elif not isinstance(exc, duckdb.Error) or scan.format != "parquet":
                 raise
-            raise DataError(f"cannot read Parquet ({str(exc).strip().splitlines()[0]}); the file may be truncated "
-                            "or not Parquet", file=str(file)) from exc
+            else:
+                raise DataError(f"cannot read Parquet ({str(exc).strip().splitlines()[0]}); the file may be "
+                                "truncated or not Parquet", file=str(file)) from exc
     read = read_file(file, fmt, delimiter=delimiter, encoding=mapping.encoding)
     return _load(db, file, read, table, mapping, replace)
 
@@ -421,8 +424,13 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
     import duckdb
 
     in_db = isinstance(read, FileScan)
-    rows = (read.rows if read.rows is not None else (read.lines or 1) - 1) if isinstance(read, FileScan) \
-        else read.table.num_rows
+    # a CSV's line count comes from the byte scan, still running beside the database's read (at least one data
+    # line, or scan_file would have left the file to the Python readers)
+    counting = isinstance(read, FileScan) and read.pending is not None
+    if isinstance(read, FileScan):
+        rows = read.rows if read.rows is not None else (1 if counting else (read.lines or 1) - 1)
+    else:
+        rows = read.table.num_rows
     if rows == 0:
         raise DataError("the file has no data rows (only a header); nothing was loaded", file=str(file),
                         hint="check that the export finished and wrote its rows")
@@ -433,11 +441,13 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
     labels: dict[str, str] = _resolve_keys("labels", mapping.labels, mapping, targets, file)
     value_maps: dict[str, dict[str, str]] = _resolve_keys("values", mapping.values, mapping, targets, file)
     dictionary = columns_of(table)
-    has_line = read.lines is not None if isinstance(read, FileScan) else LINE_COL in read.table.column_names
+    has_line = (read.lines is not None or counting) if isinstance(read, FileScan) \
+        else LINE_COL in read.table.column_names
     report = LoadReport(file=str(file), table=table, format=read.format, rows=rows,
                         columns=[t.name for t in targets], delimiter=read.delimiter, ignored_source_columns=ignored,
                         absent_columns=[c.name for c in dictionary or () if c.name not in {t.name for t in targets}],
-                        sha256=(read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
+                        sha256="" if counting else
+                        (read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
                         extra_columns={t.name: t.source for t in targets if t.source},
                         labels=labels, currency=mapping.currency, notes=_notes(targets, table))
 
@@ -451,7 +461,17 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
         # scan_file read no NUL byte in a CSV: the text taken from it as it is has none either
         nul_free = frozenset(t.name for t in targets if read.format == "csv" and t.name not in value_maps
                              and t.origin.startswith("from '"))
-        expect_rows = rows if read.format == "csv" else None
+
+        def expect_rows() -> int | None:
+            """The CSV's data rows by its line count (the byte scan's, waited for), which the database's read must
+            match; :class:`_Fallback` when the file is not one record a line after all."""
+            if not isinstance(read, FileScan) or read.format != "csv":
+                return None
+            if not read.settle() or read.lines is None:
+                raise _Fallback
+            report.rows, report.sha256 = read.lines - 1, read.sha256 or _sha256(file)
+            return report.rows
+
         # a new table from a file the database reads itself: one scan checks every value and inserts the rows,
         # failing at the first bad one (then a check of its own names the first bad rows, exactly as before);
         # appending checks first, so that its own refusals come after the values' as they always have
@@ -461,7 +481,7 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
             try:
                 con.execute(f"{view}({read.select})")
                 if not one_scan:
-                    _validate(con, targets, file, has_line, expect_rows=expect_rows, nul_free=nul_free)
+                    _validate(con, targets, file, has_line, expect_rows=expect_rows(), nul_free=nul_free)
             except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
                 if read.format == "csv":  # the strict reader refused it: read_file names the line and the cause
                     raise _Fallback from exc
@@ -517,12 +537,14 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
             if checks and _BAD_ROW in str(exc) and isinstance(read, FileScan):
                 # this transaction is void now: name the bad rows from a scan of the file on a connection of its own
-                _revalidate(f"{view}({read.select})", targets, file, has_line, expect_rows, nul_free, read.format)
+                _revalidate(f"{view}({read.select})", targets, file, has_line, expect_rows(), nul_free,
+                            read.format)
             # the first scan reads only the columns it checks: the reader may refuse the file only now
             if in_db and read.format == "csv":
                 raise _Fallback from exc
             raise
-        if one_scan and expect_rows is not None and (inserted or (None,))[0] != expect_rows:
+        expected = expect_rows()
+        if expected is not None and (inserted or (None,))[0] != expected:
             raise _Fallback  # the reader saw other rows than the file's lines: line numbers would be wrong
         con.execute(f"DROP {'VIEW' if in_db else 'TABLE'} _mapped")
         details: dict[str, Any] = {"file": file.name, "sha256": report.sha256, "format": read.format,

@@ -133,3 +133,28 @@ def test_only_values_of_spaces_are_missing(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
         names = [r[0] for r in con.execute("SELECT customer_name FROM fpr_records").fetchall()]
     assert names == [None, "\t", " x ", None]
+
+
+def test_the_byte_scan_runs_beside_the_database_and_still_decides(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    path = tmp_path / "recs.csv"
+    path.write_text(HEADER + ROWS)
+    report = loader.load_file(tmp_path / "db.duckdb", path)
+    assert report.rows == 399 and report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # a NUL byte late in the file: the database's read may have started, but the Python reader decides
+    path.write_bytes((HEADER + ROWS + "C9,Savings,Accepted,high,B\x00o\n").encode())
+    with pytest.raises(DataError) as exc:
+        loader.load_file(tmp_path / "db2.duckdb", path)
+    expected = exc.value
+    with monkeypatch.context() as m:
+        m.setattr(loader, "scan_file", lambda *a, **k: None)
+        with pytest.raises(DataError) as exc:
+            loader.load_file(tmp_path / "db2.duckdb", path)
+    assert (exc.value.message, exc.value.line, exc.value.column) == (expected.message, expected.line,
+                                                                     expected.column)
+    assert not (tmp_path / "db2.duckdb").exists()
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(HEADER)
+    assert readers.scan_file(header_only, "csv") is None
