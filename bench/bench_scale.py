@@ -5,7 +5,9 @@ Each step runs as its own `finmatch` process (as a user would run it); the scrip
 files loaded are exports of the generated table (written by DuckDB, not measured). Not a test: the numbers go
 in docs/benchmarks.md with the machine's load (`uptime`), which the script prints before and after each size.
 
-    python bench/bench_scale.py [--sizes 100k,1M,10M] [--keep DIR]
+    python bench/bench_scale.py [--sizes 100k,1M,10M] [--keep DIR] [--data-only]
+
+``--data-only`` runs only the data steps (generate, the two loads), for work on the generator and the loader.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100k,1M,10M", help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep its files")
+    parser.add_argument("--data-only", action="store_true", help="only data generate and data load")
     opts = parser.parse_args()
     sizes = [s.strip() for s in opts.sizes.split(",")]
     unknown = [s for s in sizes if s not in SIZES]
@@ -74,9 +77,11 @@ def main() -> None:
                                        work / "load.out", env)
         steps["data load (Parquet)"] = run(["data", "load", str(parquet), "--db", str(loaded), "--replace"],
                                            work / "load.out", env)
-        steps["analyze (offline)"] = run(["analyze", "--db", str(db), "--json"], work / f"analyze-{size}.jsonl", env)
-        steps["metrics"] = run(["metrics", "--json", "--db", str(db)], work / "metrics.out", env)
-        steps["ask (one question)"] = run(["ask", QUESTION, "--db", str(db)], work / "ask.out", env)
+        if not opts.data_only:
+            steps["analyze (offline)"] = run(["analyze", "--db", str(db), "--json"], work / f"analyze-{size}.jsonl",
+                                             env)
+            steps["metrics"] = run(["metrics", "--json", "--db", str(db)], work / "metrics.out", env)
+            steps["ask (one question)"] = run(["ask", QUESTION, "--db", str(db)], work / "ask.out", env)
         results[size] = {"records": records, "load_before": before, "load_after": load_average(),
                          "steps": {k: {"wall_s": round(w, 2), "cpu_s": round(c, 2), "peak_mib": round(m)}
                                    for k, (w, c, m) in steps.items()}}

@@ -136,11 +136,24 @@ def source_idents(columns: list[str]) -> dict[str, str]:
     return {src: f"__c{i}" for i, src in enumerate(columns)}
 
 
+#: the code points DuckDB's ``trim`` removes (Unicode category Zs; tests/data checks the list against DuckDB): 32, 160
+#: or from 5760 up, so a value that starts with any other character is not blank
+TRIMMED = (32, 160, 5760, *range(8192, 8203), 8239, 8287, 12288)
+
+
 def _text(source: str, nulls: tuple[str, ...]) -> str:
     ref = f"CAST({source} AS VARCHAR)"
     if not nulls:
         return ref
-    return f"CASE WHEN trim({ref}) IN ({', '.join(literal(v) for v in nulls)}) THEN NULL ELSE {ref} END"
+    tests = []
+    if "" in nulls:  # ``trim(v) = ''``, trimming only a value that may start with a space (trim allocates per value;
+        # comparisons, not an IN list: the database turns a long one into a join)
+        first = f"ascii({ref})"
+        tests.append(f"{ref} = '' OR (({first} = 32 OR {first} = 160 OR {first} >= 5760) AND trim({ref}) = '')")
+    others = [v for v in nulls if v != ""]
+    if others:
+        tests.append(f"trim({ref}) IN ({', '.join(literal(v) for v in others)})")
+    return f"CASE WHEN {' OR '.join(tests)} THEN NULL ELSE {ref} END"
 
 
 def _targets(read_columns: list[str], mapping: Mapping, table: str, file: Path) -> tuple[list[_Target], list[str]]:
@@ -249,6 +262,16 @@ class _Fallback(Exception):
     """The database's reader refused the file or read it differently: read it with :func:`read_file` instead."""
 
 
+def _checks(targets: list[_Target], nul_free: frozenset[str]) -> list[tuple[_Target, str, str]]:
+    """(target, SQL condition that flags a bad value, what was expected) for every rule the loaded values obey."""
+    checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, t.ref)]
+    return checks + [(t, NUL_CHECK[0].format(ref=t.ref), NUL_CHECK[1]) for t in targets if t.name not in nul_free]
+
+
+#: what the one-scan insert raises (DuckDB's ``error()``) at the first row that breaks a rule
+_BAD_ROW = "finmatch: a value breaks a rule"
+
+
 def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path, has_line: bool,
               expect_rows: int | None = None, nul_free: frozenset[str] = frozenset()) -> None:
     """Refuse the rows of ``_mapped`` that break a rule, naming the first few (one scan when all is well).
@@ -256,8 +279,7 @@ def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path
     ``expect_rows``: the row count the reader must have seen (one record per line of the file), else
     :class:`_Fallback`: line numbers would not be the file's. ``nul_free``: targets known to hold no NUL byte (the
     file's text as it is, in a file found to have none), whose NUL check is skipped."""
-    checks = [(t, cond, expect) for t in targets if t.column for cond, expect in value_checks(t.column, t.ref)]
-    checks += [(t, NUL_CHECK[0].format(ref=t.ref), NUL_CHECK[1]) for t in targets if t.name not in nul_free]
+    checks = _checks(targets, nul_free)
     counts = con.execute("SELECT " + ", ".join(["count(*)", *(f"count(*) FILTER (WHERE {cond})"
                                                               for _, cond, _ in checks)])
                          + " FROM _mapped").fetchone() or ()
@@ -283,6 +305,25 @@ def _validate(con: duckdb.DuckDBPyConnection, targets: list[_Target], file: Path
     if problems:
         raise DataError(f"{len(problems)} problem(s) found; nothing was loaded", file=str(file), line=first[1],
                         row=first[0], column=first[2], problems=problems)
+
+
+def _revalidate(view: str, targets: list[_Target], file: Path, has_line: bool, expect_rows: int | None,
+                nul_free: frozenset[str], fmt: str) -> None:
+    """:func:`_validate` on a connection of its own (an in-memory database that reads only the file); raises its
+    :class:`DataError`, or :class:`_Fallback` when the reader refuses the file or the checks find nothing wrong
+    after all (then the Python readers decide)."""
+    import duckdb
+
+    with duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}) as con:
+        con.execute(f"SET memory_limit = '{writer.WRITE_MEMORY_LIMIT}'")
+        try:
+            con.execute(view)
+            _validate(con, targets, file, has_line, expect_rows=expect_rows, nul_free=nul_free)
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            if fmt == "csv":
+                raise _Fallback from exc
+            raise
+    raise _Fallback
 
 
 #: a number written with a leading zero ("01234", "007") is an identifier or a code: it stays text
@@ -366,11 +407,14 @@ def load_file(db: Path, file: Path, *, table: str = "fpr_records", mapping: Mapp
             return _load(db, file, scan, table, mapping, replace)
         except _Fallback:
             pass
-        except duckdb.Error as exc:
-            if scan.format != "parquet":
+        except Exception as exc:
+            if not scan.settle():
+                pass  # not one record a line after all: the Python readers read it, and their messages count
+            elif not isinstance(exc, duckdb.Error) or scan.format != "parquet":
                 raise
-            raise DataError(f"cannot read Parquet ({str(exc).strip().splitlines()[0]}); the file may be truncated "
-                            "or not Parquet", file=str(file)) from exc
+            else:
+                raise DataError(f"cannot read Parquet ({str(exc).strip().splitlines()[0]}); the file may be "
+                                "truncated or not Parquet", file=str(file)) from exc
     read = read_file(file, fmt, delimiter=delimiter, encoding=mapping.encoding)
     return _load(db, file, read, table, mapping, replace)
 
@@ -380,8 +424,13 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
     import duckdb
 
     in_db = isinstance(read, FileScan)
-    rows = (read.rows if read.rows is not None else (read.lines or 1) - 1) if isinstance(read, FileScan) \
-        else read.table.num_rows
+    # a CSV's line count comes from the byte scan, still running beside the database's read (at least one data
+    # line, or scan_file would have left the file to the Python readers)
+    counting = isinstance(read, FileScan) and read.pending is not None
+    if isinstance(read, FileScan):
+        rows = read.rows if read.rows is not None else (1 if counting else (read.lines or 1) - 1)
+    else:
+        rows = read.table.num_rows
     if rows == 0:
         raise DataError("the file has no data rows (only a header); nothing was loaded", file=str(file),
                         hint="check that the export finished and wrote its rows")
@@ -392,11 +441,13 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
     labels: dict[str, str] = _resolve_keys("labels", mapping.labels, mapping, targets, file)
     value_maps: dict[str, dict[str, str]] = _resolve_keys("values", mapping.values, mapping, targets, file)
     dictionary = columns_of(table)
-    has_line = read.lines is not None if isinstance(read, FileScan) else LINE_COL in read.table.column_names
+    has_line = (read.lines is not None or counting) if isinstance(read, FileScan) \
+        else LINE_COL in read.table.column_names
     report = LoadReport(file=str(file), table=table, format=read.format, rows=rows,
                         columns=[t.name for t in targets], delimiter=read.delimiter, ignored_source_columns=ignored,
                         absent_columns=[c.name for c in dictionary or () if c.name not in {t.name for t in targets}],
-                        sha256=(read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
+                        sha256="" if counting else
+                        (read.sha256 if isinstance(read, FileScan) else None) or _sha256(file),
                         extra_columns={t.name: t.source for t in targets if t.source},
                         labels=labels, currency=mapping.currency, notes=_notes(targets, table))
 
@@ -406,16 +457,31 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
             expr = _value_map(t.expr, value_maps[t.name]) if t.name in value_maps else t.expr
             exprs.append(f"{_canonical(expr, t.column) if t.column else expr} AS {t.ref}")
         line = LINE_COL if has_line else f"NULL::BIGINT AS {LINE_COL}"
+        view = f"CREATE OR REPLACE TEMP VIEW _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} FROM "
+        # scan_file read no NUL byte in a CSV: the text taken from it as it is has none either
+        nul_free = frozenset(t.name for t in targets if read.format == "csv" and t.name not in value_maps
+                             and t.origin.startswith("from '"))
+
+        def expect_rows() -> int | None:
+            """The CSV's data rows by its line count (the byte scan's, waited for), which the database's read must
+            match; :class:`_Fallback` when the file is not one record a line after all."""
+            if not isinstance(read, FileScan) or read.format != "csv":
+                return None
+            if not read.settle() or read.lines is None:
+                raise _Fallback
+            report.rows, report.sha256 = read.lines - 1, read.sha256 or _sha256(file)
+            return report.rows
+
+        # a new table from a file the database reads itself: one scan checks every value and inserts the rows,
+        # failing at the first bad one (then a check of its own names the first bad rows, exactly as before);
+        # appending checks first, so that its own refusals come after the values' as they always have
+        one_scan = in_db and (replace or table not in writer.existing_tables(con))
         if isinstance(read, FileScan):  # a view: every scan reads the file again, nothing is held in memory
             con.execute(f"SET memory_limit = '{writer.WRITE_MEMORY_LIMIT}'")
             try:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW _mapped AS SELECT {ROW_COL}, {line}, {', '.join(exprs)} "
-                            f"FROM ({read.select})")
-                # scan_file read no NUL byte in a CSV: the text taken from it as it is has none either
-                nul_free = frozenset(t.name for t in targets if read.format == "csv" and t.name not in value_maps
-                                     and t.origin.startswith("from '"))
-                _validate(con, targets, file, has_line, expect_rows=rows if read.format == "csv" else None,
-                          nul_free=nul_free)
+                con.execute(f"{view}({read.select})")
+                if not one_scan:
+                    _validate(con, targets, file, has_line, expect_rows=expect_rows(), nul_free=nul_free)
             except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
                 if read.format == "csv":  # the strict reader refused it: read_file names the line and the cause
                     raise _Fallback from exc
@@ -449,19 +515,37 @@ def _load(db: Path, file: Path, read: ReadResult | FileScan, table: str, mapping
             report.labels = {**previous.get("labels", {}), **labels}
             report.extra_columns = {**previous.get("extra_columns", {}), **report.extra_columns}
         else:
-            types = {t.name: (t.column.type if t.column else _infer_type(con, t.ref)) for t in targets}
+            try:
+                types = {t.name: (t.column.type if t.column else _infer_type(con, t.ref)) for t in targets}
+            except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+                if one_scan and read.format == "csv":  # values not checked yet: the reader may refuse the file
+                    raise _Fallback from exc
+                raise
             report.replaced = table in existing
             con.execute(writer.table_ddl(table, list(types), {n: ty for n, ty in types.items()
                                                               if column(table, n) is None}))
-        select = ", ".join(f"TRY_CAST({t.ref} AS {types[t.name]}) AS {quote_ident(t.name)}" for t in targets)
+        values = [f"TRY_CAST({t.ref} AS {types[t.name]})" for t in targets]
+        checks = _checks(targets, nul_free) if one_scan else []
+        if checks:
+            bad = " OR ".join(f"({cond})" for _, cond, _ in checks)
+            values[0] = f"CASE WHEN {bad} THEN error({literal(_BAD_ROW)}) ELSE {values[0]} END"
+        select = ", ".join(f"{v} AS {quote_ident(t.name)}" for v, t in zip(values, targets, strict=True))
         order = "" if in_db else f" ORDER BY {ROW_COL}"  # a view gives the rows in file order
         try:
-            con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} FROM _mapped{order}")
+            inserted = con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT {select} FROM _mapped{order}"
+                                   ).fetchone()
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            if checks and _BAD_ROW in str(exc) and isinstance(read, FileScan):
+                # this transaction is void now: name the bad rows from a scan of the file on a connection of its own
+                _revalidate(f"{view}({read.select})", targets, file, has_line, expect_rows(), nul_free,
+                            read.format)
             # the first scan reads only the columns it checks: the reader may refuse the file only now
             if in_db and read.format == "csv":
                 raise _Fallback from exc
             raise
+        expected = expect_rows()
+        if expected is not None and (inserted or (None,))[0] != expected:
+            raise _Fallback  # the reader saw other rows than the file's lines: line numbers would be wrong
         con.execute(f"DROP {'VIEW' if in_db else 'TABLE'} _mapped")
         details: dict[str, Any] = {"file": file.name, "sha256": report.sha256, "format": read.format,
                                    "rows": report.rows, "mapping": mapping.path, "appended": report.appended}

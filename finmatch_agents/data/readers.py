@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -314,10 +315,13 @@ CSV_FIELD_LIMIT = 131_072
 _SCAN_BLOCK = 1 << 24
 
 
-@dataclass(frozen=True)
+@dataclass
 class FileScan:
     """A file the database reads itself, with no copy in Python: ``select`` gives its rows with ``__row`` (and
-    ``__line``) and its columns as ``__c0``, ``__c1``... (see :func:`loader.source_idents`)."""
+    ``__line``) and its columns as ``__c0``, ``__c1``... (see :func:`loader.source_idents`).
+
+    For CSV the byte scan that counts the lines and takes the SHA-256 runs in a thread beside the database's
+    read (``pending``); :meth:`settle` waits for it. Until then ``lines`` and ``sha256`` are None."""
 
     select: str
     format: str
@@ -326,6 +330,19 @@ class FileScan:
     rows: int | None  # known up front (Parquet), or counted by the first scan and checked against ``lines``
     lines: int | None = None  # CSV: physical lines; each record is exactly one line, so __line is __row + 1
     sha256: str | None = None  # the file's, when the line count read it anyway
+    pending: Future[tuple[int, str] | None] | None = None  # CSV: the byte scan, while it runs
+    one_record_a_line: bool | None = None  # CSV: what the byte scan found, once settled
+
+    def settle(self) -> bool:
+        """Wait for the byte scan; False when the file is not one record a line (then the Python readers read it,
+        and nothing the database's read gave may be reported)."""
+        if self.pending is not None:
+            shape = self.pending.result()
+            self.pending = None
+            self.one_record_a_line = shape is not None
+            if shape is not None:
+                self.lines, self.sha256 = shape
+        return self.one_record_a_line is not False
 
 
 def scan_file(path: Path, fmt: str, *, delimiter: str | None = None, encoding: str = "utf-8") -> FileScan | None:
@@ -343,24 +360,41 @@ def scan_file(path: Path, fmt: str, *, delimiter: str | None = None, encoding: s
     if fmt != "csv" or path.suffix.lower() == ".gz" or _codec(path, encoding) != "utf-8-sig":
         return None
     delim = delimiter or sniff_delimiter(path, encoding)
-    shape = _single_line_records(path)
-    if shape is None or shape[0] < 2:
+    if _at_most_one_line(path):
         return None
-    lines, sha256 = shape
-    header = next(csv.reader(text_lines(path, encoding), delimiter=delim, strict=True), None)
+    # the byte scan (one thread reading the whole file) runs while the database reads the file
+    pool = ThreadPoolExecutor(1, thread_name_prefix="finmatch-bytescan")
+    scan = FileScan("", "csv", delim, [], rows=None, pending=pool.submit(_single_line_records, path))
+    pool.shutdown(wait=False)
+    try:
+        header = next(csv.reader(text_lines(path, encoding), delimiter=delim, strict=True), None)
+        if header:
+            header = [h.strip() for h in header]
+            _check_header(path, header)
+    except DataError:
+        if not scan.settle():
+            return None  # a file that is not one record a line goes to the Python readers, whose messages count
+        raise
     if not header or len(header) < 2:
+        scan.settle()
         return None
-    header = [h.strip() for h in header]
-    _check_header(path, header)
     columns = ", ".join(f"'__c{i}': 'VARCHAR'" for i in range(len(header)))
     options = (f"delim = {_sql_text(delim)}, quote = '\"', escape = '\"', header = false, skip = 1, "
                f"auto_detect = false, columns = {{{columns}}}, strict_mode = true, null_padding = false, "
                f"max_line_size = {CSV_FIELD_LIMIT + 2}, encoding = 'utf-8'")  # LF or CRLF, never mixed (checked)
     # empty fields are empty text, as the strict reader gives them (null values are the mapping's business)
     fields = ", ".join(f"coalesce(__c{i}, '') AS __c{i}" for i in range(len(header)))
-    select = (f"SELECT {ROW_COL}, {ROW_COL} + 1 AS {LINE_COL}, {fields} FROM (SELECT row_number() OVER () AS "
-              f"{ROW_COL}, * FROM read_csv({_sql_text(str(path))}, {options}))")
-    return FileScan(select, "csv", delim, header, rows=None, lines=lines, sha256=sha256)
+    scan.select = (f"SELECT {ROW_COL}, {ROW_COL} + 1 AS {LINE_COL}, {fields} FROM (SELECT row_number() OVER () "
+                   f"AS {ROW_COL}, * FROM read_csv({_sql_text(str(path))}, {options}))")
+    scan.source_columns = header
+    return scan
+
+
+def _at_most_one_line(path: Path) -> bool:
+    """True when the file has no line after the first (what the byte scan's line count would say: < 2 lines)."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+        return not first.endswith(b"\n") or fh.read(1) == b""
 
 
 def _sql_text(value: str) -> str:

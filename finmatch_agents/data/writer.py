@@ -132,6 +132,8 @@ def atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) ->
 
 
 def _atomic_write(db: Path, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    """A new database is built statement by statement in a temporary file (no transaction: DuckDB holds what a
+    transaction's statements appended until it commits, about 100 MB per million generated records)."""
     import duckdb
 
     if not db.exists():

@@ -81,3 +81,50 @@ def test_the_database_holds_the_generated_rows_in_order(tmp_path: Path, monkeypa
     for name in records.column_names:
         assert stored.column(name).to_pylist() == records.column(name).to_pylist(), name
     assert goals.equals(generator.generate_goals(records, 4))
+
+
+def _stored_digest(db: Path) -> dict[str, str]:
+    """A digest of each stored table: its column names and types, then every row in the order it is stored."""
+    out = {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table in ("fpr_records", "products", "customer_goals"):
+            digest = hashlib.sha256()
+            cursor = con.execute(f"SELECT * FROM {table}")
+            digest.update(repr([(c[0], c[1]) for c in cursor.description or ()]).encode())
+            while rows := cursor.fetchmany(1_000):
+                digest.update(repr(rows).encode())
+            out[table] = digest.hexdigest()[:16]
+    return out
+
+
+@pytest.mark.parametrize("batch_rows", [None, 1_000])
+def test_the_stored_tables_are_the_ones_written_before_the_row_group_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int | None) -> None:
+    # digests of the database `write_synthetic` wrote before its batches were sized to whole row groups: same
+    # rows, same values, same order, same types
+    if batch_rows is not None:
+        monkeypatch.setattr(generator, "BATCH_ROWS", batch_rows)
+    db = tmp_path / "g.duckdb"
+    write_synthetic(db, 900, 4, force=False, co_acceptance=True)
+    assert _stored_digest(db) == {"fpr_records": "4cc38f3663e71a99", "products": "beca50d6e815d802",
+                                  "customer_goals": "0ac338b29ea0371a"}
+
+
+def test_the_batches_fill_whole_row_groups(tmp_path: Path) -> None:
+    # a part-filled row group at the end of each batch made CHECKPOINT rewrite the whole table
+    assert generator.BATCH_ROWS % generator.ROW_GROUP_ROWS == 0
+    with duckdb.connect(str(tmp_path / "rg.duckdb")) as con:  # the row group size of this DuckDB
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(300000)")
+        sizes = {r[0] for r in con.execute("SELECT count FROM pragma_storage_info('t') "
+                                           "WHERE row_group_id = 0 AND column_id = 0").fetchall()}
+    assert sizes == {generator.ROW_GROUP_ROWS}
+
+
+def test_a_category_draw_by_binary_search_is_the_comparison_of_every_share() -> None:
+    rng = np.random.default_rng(0)
+    cum = np.cumsum(np.array(generator.SEGMENT_PRODUCT_MIX), axis=1)  # with zero shares: repeated boundaries
+    cum /= cum[:, -1:]
+    group = rng.integers(0, cum.shape[0], 50_000)
+    u = rng.random(50_000)
+    u[:cum.size] = cum.ravel()  # draws exactly on a boundary
+    assert np.array_equal(generator._categories(u, cum, group), (u[:, None] > cum[group]).sum(axis=1))

@@ -79,3 +79,82 @@ def test_a_file_the_database_reader_refuses_is_read_by_python_which_names_the_li
     with pytest.raises(DataError) as exc:
         loader.load_file(tmp_path / "db.duckdb", path)
     assert exc.value.line == 401 and "expected 5 fields" in " ".join(exc.value.problems or [])
+
+
+def _problems(db: Path, path: Path, *, replace: bool) -> tuple[str, int | None, str | None, list[str]]:
+    with pytest.raises(DataError) as exc:
+        loader.load_file(db, path, replace=replace)
+    return exc.value.message, exc.value.line, exc.value.column, list(exc.value.problems or [])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_one_scan_load_refuses_bad_values_as_the_separate_check_does_and_changes_nothing(
+        tmp_path: Path, fmt: str) -> None:
+    # a new table is checked while it is inserted (one scan); appending checks first: the same refusal, word for word
+    bad = (HEADER + ROWS.replace(",0.7,", ",1.7,") + "C9,Savings,Accepted,high,Bo\n"
+           + ",Savings,Declined,0.1,Al\n")
+    path = tmp_path / f"bad.{fmt}"
+    if fmt == "csv":
+        path.write_text(bad)
+    else:
+        (tmp_path / "bad.csv").write_text(bad)
+        with duckdb.connect() as con:
+            con.execute(f"COPY (SELECT * FROM read_csv('{tmp_path / 'bad.csv'}', all_varchar = true, "
+                        f"header = true)) TO '{path}' (FORMAT parquet)")
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + ROWS)
+    db = tmp_path / "db.duckdb"
+    loader.load_file(db, good)
+    before = table(db)
+    replaced = _problems(db, path, replace=True)  # one scan
+    appended = _problems(db, path, replace=False)  # checks, then inserts
+    assert replaced == appended
+    message, line, column, problems = replaced
+    assert "nothing was loaded" in message and column == "recommendation_score"
+    assert (line == 8) if fmt == "csv" else (line is None)
+    assert len(problems) == 3 and "column 'customer_id'" in problems[-1]
+    assert table(db) == before  # the failed loads left the table as it was
+    fresh = tmp_path / "fresh.duckdb"
+    assert _problems(fresh, path, replace=False) == replaced and not fresh.exists()
+
+
+def test_only_values_of_spaces_are_missing(tmp_path: Path) -> None:
+    # the loader tests trim(value) = '' without trimming every value: the code points DuckDB trims are known
+    with duckdb.connect() as con:
+        trimmed = con.execute("SELECT list(range ORDER BY range) FROM range(1, 1114112) WHERE (range < 55296 OR "
+                              "range > 57343) AND trim(chr(range::INTEGER)) = ''").fetchone()
+    assert trimmed is not None and tuple(trimmed[0]) == loader.TRIMMED
+    assert all(c in (32, 160) or c >= 5760 for c in loader.TRIMMED)  # what the loader's SQL assumes
+    path = tmp_path / "spaces.csv"
+    path.write_text("customer_id,product_type,product_recommendation_status,customer_name\n"
+                    "C1,Savings,Accepted,\u3000 \u00a0\nC2,Savings,Accepted,\t\nC3,Savings,Accepted, x \n"
+                    "C4,Savings,Accepted,\n")
+    loader.load_file(tmp_path / "db.duckdb", path)
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT customer_name FROM fpr_records").fetchall()]
+    assert names == [None, "\t", " x ", None]
+
+
+def test_the_byte_scan_runs_beside_the_database_and_still_decides(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    path = tmp_path / "recs.csv"
+    path.write_text(HEADER + ROWS)
+    report = loader.load_file(tmp_path / "db.duckdb", path)
+    assert report.rows == 399 and report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # a NUL byte late in the file: the database's read may have started, but the Python reader decides
+    path.write_bytes((HEADER + ROWS + "C9,Savings,Accepted,high,B\x00o\n").encode())
+    with pytest.raises(DataError) as exc:
+        loader.load_file(tmp_path / "db2.duckdb", path)
+    expected = exc.value
+    with monkeypatch.context() as m:
+        m.setattr(loader, "scan_file", lambda *a, **k: None)
+        with pytest.raises(DataError) as exc:
+            loader.load_file(tmp_path / "db2.duckdb", path)
+    assert (exc.value.message, exc.value.line, exc.value.column) == (expected.message, expected.line,
+                                                                     expected.column)
+    assert not (tmp_path / "db2.duckdb").exists()
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(HEADER)
+    assert readers.scan_file(header_only, "csv") is None
