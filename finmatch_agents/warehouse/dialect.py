@@ -20,6 +20,9 @@ about the differences that change results:
   ``ASOF JOIN``, fixed-size ``FLOAT[n]`` arrays) are refused with a :class:`SQLRefused` of rule
   ``dialect`` naming the construct, instead of reaching the engine as text that cannot run.
 
+A text that starts with :data:`DIALECT_MARKER` is written in Spark SQL already (a variant file): for ``spark``
+and ``databricks`` it is checked by the guard in that dialect and returned as it is; DuckDB refuses it.
+
 A named query that cannot be written portably has a variant file beside it, ``name.spark.sql`` (used for
 ``spark`` and ``databricks``; see :mod:`finmatch_agents.warehouse.named`). Variant texts go through
 :func:`to_dialect` too: they are written in Spark's SQL, which the DuckDB-side rules cannot parse, so a
@@ -44,6 +47,9 @@ DIALECTS: tuple[str, ...] = ("duckdb", "spark", "databricks")
 #: the family of per-dialect variant files each dialect reads (``name.spark.sql`` serves Databricks too)
 VARIANT_FAMILY: dict[str, str] = {"duckdb": "duckdb", "spark": "spark", "databricks": "spark"}
 
+#: first line of a text already written in Spark SQL (a ``.spark.sql`` variant): checked, not translated again
+DIALECT_MARKER = "-- dialect: spark"
+
 #: DuckDB constructs Spark and Databricks cannot run: (node type name, what to call it in the refusal)
 _NOT_PORTABLE: tuple[tuple[str, str], ...] = (
     ("Columns", "COLUMNS(...)"),
@@ -67,8 +73,14 @@ def to_dialect(sql: str, dialect: str, *, known_tables: Iterable[str] | None = N
     that runs it checks its tables). Raises :class:`SQLRefused` (rule ``dialect``) for a statement that cannot
     be translated, and the guard's own refusals."""
     check_dialect(dialect)
+    written_for_spark = sql.lstrip().startswith(DIALECT_MARKER)
     if dialect == SOURCE:
+        if written_for_spark:
+            raise SQLRefused("dialect", "this statement is written in Spark SQL (a .spark.sql variant); DuckDB runs "
+                             "the query's own .sql file", sql=sql)
         return sql
+    if written_for_spark and VARIANT_FAMILY[dialect] == "spark":
+        return check_variant(sql, dialect, known_tables=known_tables)
     known = frozenset(t.lower() for t in known_tables) if known_tables is not None else None
     return _translate(sql, dialect, known)
 
