@@ -235,6 +235,10 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     unknown = set(flags) - {o.name for o in OPTIONS}
     if unknown:
         raise TypeError(f"unknown settings: {sorted(unknown)}")
+    if values["engine"] == "databricks" and sources["table"] == "default":  # the seed app's UC_TABLE names it
+        uc_table = env.get("UC_TABLE") or _lookup(raw, "engine.databricks.table")
+        if uc_table:
+            values["table"], sources["table"] = str(uc_table), "env" if env.get("UC_TABLE") else "config"
     settings = Settings(**values, config_path=cfg_path, sources=sources, raw=raw)
     _validate(settings)
     return settings

@@ -69,6 +69,20 @@ PREFETCH_THREADS = 4
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
 
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.|'')*)'")
+
+
+def _redact(message: str, *sql: str) -> str:
+    """``message`` without the data values a server quotes in runtime errors (Spark's ``The value 'Ann Lee' of
+    the type "STRING" cannot be cast``): quoted text that is not in the statement itself becomes ``'…'``."""
+
+    def keep_or_hide(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        return match.group(0) if not inner or any(inner in s for s in sql) else "'…'"
+
+    return _QUOTED.sub(keep_or_hide, message)
+
+
 class EngineFailed(Exception):
     """Raised by an engine's ``_run`` with the server's message (first line) when a statement fails there."""
 
@@ -353,8 +367,7 @@ class RemoteEngine:
 
         def stop() -> None:
             fired.set()
-            with contextlib.suppress(Exception):
-                self._interrupt(held)
+            self._stop_until_done(held)
 
         def ms() -> float:
             return round((time.perf_counter() - started) * 1000, 1)
@@ -391,7 +404,7 @@ class RemoteEngine:
             if self._cancel.is_set() or held.interrupted:
                 log.add(record(status="error", elapsed_ms=ms(), error="interrupted"))
                 raise Interrupted("query interrupted") from None
-            message = f"{self.name}: {first_line(exc)}"
+            message = f"{self.name}: {_redact(first_line(exc), text, native)}"
             log.add(record(status="error", elapsed_ms=ms(), error=message))
             raise QueryFailed(message, hint="the statement is valid DuckDB SQL but this engine could not run it: "
                               "write it portably, or (a named query) add a `.spark.sql` variant") from None
@@ -476,9 +489,23 @@ class RemoteEngine:
         with self._running_lock:
             running = list(self._running.values())
         for held in running:
-            with contextlib.suppress(Exception):
-                held.interrupted = True
-                self._interrupt(held)
+            held.interrupted = True
+            self._stop_until_done(held)
+
+    def _stop_until_done(self, held: _Held) -> None:
+        """Interrupt ``held`` now and again every quarter second until its statement has ended: a job that was
+        still being planned when the first interrupt came is stopped as soon as it starts."""
+
+        def keep_stopping() -> None:
+            while True:
+                with self._running_lock:
+                    if held.tag not in self._running:
+                        return
+                with contextlib.suppress(Exception):
+                    self._interrupt(held)
+                time.sleep(0.25)
+
+        threading.Thread(target=keep_stopping, name="finmatch-stop", daemon=True).start()
 
     def _close_pool(self) -> None:
         with self._prefetch_lock:

@@ -304,8 +304,7 @@ class SparkEngine(RemoteEngine):
 
             def stop() -> None:
                 fired.set()
-                with contextlib.suppress(Exception):
-                    self._interrupt(held)
+                self._stop_until_done(held)
 
             timer = threading.Timer(self.limits.timeout, stop)
             timer.daemon = True
