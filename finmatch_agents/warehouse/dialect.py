@@ -12,6 +12,11 @@ about the differences that change results:
 
 - division: DuckDB gives NULL for ``x / 0``; Spark and Databricks (ANSI mode) raise. Every division whose
   divisor is not a non-zero constant becomes ``try_divide`` (NULL on zero, as DuckDB), never ANSI off;
+- decimal constants: DuckDB reads ``1.0`` as a DECIMAL but averages it as a DOUBLE; Spark keeps a DECIMAL of
+  a few digits (``avg(CASE ... THEN 1.0 ...)`` was 0.12986 instead of 0.129858...). Non-integer constants are
+  written as DOUBLEs;
+- ``list_contains(NULL, x)`` (a parameter left empty) is NULL; Spark refuses ``array_contains`` of an untyped
+  NULL, so it is written as a typed NULL;
 - NULL ordering: DuckDB sorts NULLs last; Spark first for ascending keys. sqlglot writes ``NULLS LAST``;
 - quantiles: ``quantile_cont`` / ``median`` / ``percentile_cont ... WITHIN GROUP`` become Spark's exact
   ``percentile`` (sqlglot would write ``percentile_approx`` for the last, an approximation);
@@ -101,8 +106,8 @@ def _translate(sql: str, dialect: str, known: frozenset[str] | None) -> str:
     except (ParseError, TokenError) as exc:  # the guard parsed it: this is a sqlglot inconsistency
         raise SQLRefused("dialect", f"cannot read the statement to translate it to {dialect}: {exc}",
                          sql=sql) from exc
-    _refuse_not_portable(tree, dialect, sql)
     tree = _portable(tree)
+    _refuse_not_portable(tree, dialect, sql)  # what the rewrites could not make portable
     try:
         text = tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -155,21 +160,143 @@ def _refuse_not_portable(tree: exp.Expr, dialect: str, sql: str) -> None:
 
 
 def _portable(tree: exp.Expr) -> exp.Expr:
-    """The rewrites that keep DuckDB's results on Spark (see the module docstring)."""
-    return tree.transform(_rewrite, copy=True)
+    """The rewrites that keep DuckDB's results on Spark (see the module docstring). Each kind of rewrite is one
+    pass over the nodes found before it starts, so a rewritten node's arguments are rewritten too."""
+    tree = tree.copy()
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)  # AS [NOT] MATERIALIZED: Spark plans CTEs itself
+    for columns in list(tree.find_all(exp.Columns)):
+        _expand_columns(columns)
+    for star in list(tree.find_all(exp.Star)):
+        _resolve_exclude(star)
+    for literal in list(tree.find_all(exp.Literal)):
+        if not literal.is_string and not _is_integer(literal.this) and not isinstance(literal.parent, exp.Cast):
+            literal.replace(exp.Cast(this=literal.copy(), to=exp.DataType.build("DOUBLE")))
+    for contains in list(tree.find_all(exp.ArrayContains)):
+        if isinstance(contains.this, exp.Null):  # list_contains(NULL, x): a parameter left empty
+            contains.replace(exp.Cast(this=exp.Null(), to=exp.DataType.build("BOOLEAN")))
+    for any_value in list(tree.find_all(exp.AnyValue)):
+        _any_value_ordered(any_value)
+    for node in list(tree.find_all(exp.WithinGroup, exp.PercentileCont, exp.PercentileDisc, exp.Median,
+                                   exp.Quantile)):
+        replacement = _quantile(node)
+        if replacement is not None:
+            node.replace(replacement)
+    for tup in list(tree.find_all(exp.Tuple)):
+        if not isinstance(tup.parent, exp.In | exp.Values | exp.Group):  # (a, b) as a value: a row
+            tup.replace(exp.Struct(expressions=[e.copy() for e in tup.expressions]))
+    for func in list(tree.find_all(exp.Anonymous)):
+        if str(func.name).lower() == "hash" and isinstance(func.parent, exp.Mod):
+            # DuckDB's hash() is unsigned; Spark's is a signed INT, and a negative one fails `% parts = part`
+            func.replace(exp.Anonymous(this="PMOD", expressions=[
+                exp.Anonymous(this="XXHASH64", expressions=[e.copy() for e in func.expressions]),
+                exp.Literal.number(str(2**63 - 1))]))
+    for div in list(tree.find_all(exp.Div)):
+        if not _nonzero_constant(div.expression):
+            div.replace(exp.Anonymous(this="TRY_DIVIDE", expressions=[div.this, div.expression]))
+    return tree
 
 
-def _rewrite(node: exp.Expr) -> exp.Expr:
-    if isinstance(node, exp.Div) and not _nonzero_constant(node.expression):
-        return exp.Anonymous(this="TRY_DIVIDE", expressions=[node.this, node.expression])
+def _expand_columns(node: exp.Columns) -> None:
+    """``COLUMNS(lambda c: list_contains(['a', 'b'], c))`` over a constant list names its columns: the select
+    item holding it becomes one item per column (``f(COLUMNS(...))`` -> ``f(a) AS a, f(b) AS b``, as DuckDB names
+    them). The columns come in the list's order (DuckDB: the table's)."""
+    names = _lambda_list(node)
+    item: exp.Expr = node
+    while item.parent is not None and not isinstance(item.parent, exp.Select):
+        item = item.parent
+    select = item.parent
+    if names is None or not isinstance(select, exp.Select) or item.arg_key != "expressions":
+        return  # left as it is: refused by name in _refuse_not_portable
+    expanded: list[exp.Expr] = []
+    for name in names:
+        copy = item.copy()
+        target = copy.find(exp.Columns)
+        assert target is not None
+        column = exp.column(name, quoted=True)
+        if target is copy:
+            expanded.append(column)
+            continue
+        target.replace(column)
+        expanded.append(exp.alias_(copy.this if isinstance(copy, exp.Alias) else copy, name, quoted=True))
+    position = select.expressions.index(item)
+    select.set("expressions", select.expressions[:position] + expanded + select.expressions[position + 1:])
+
+
+def _lambda_list(node: exp.Columns) -> list[str] | None:
+    body = node.this
+    if not isinstance(body, exp.Lambda) or len(body.expressions) != 1:
+        return None
+    var = str(body.expressions[0].name)
+    test = body.this
+    if not isinstance(test, exp.ArrayContains) or not isinstance(test.this, exp.Array) \
+            or str(test.expression.name) != var:
+        return None
+    items = test.this.expressions
+    if not all(isinstance(i, exp.Literal) and i.is_string for i in items):
+        return None
+    return [str(i.this) for i in items]
+
+
+def _resolve_exclude(star: exp.Star) -> None:
+    """``SELECT * EXCLUDE (a, b) FROM cte``: the CTE's other output columns, when its projections are explicit."""
+    excluded = star.args.get("except_")
+    select = star.parent
+    if not excluded or not isinstance(select, exp.Select) or select.args.get("joins"):
+        return
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    if not isinstance(table, exp.Table) or table.db:
+        return
+    cte = next((c for w in _withs_above(select) for c in w.expressions
+                if str(c.alias_or_name).lower() == str(table.name).lower()), None)
+    body = cte.this if cte is not None else None
+    if not isinstance(body, exp.Select) or any(isinstance(e, exp.Star) or isinstance(e.this if isinstance(
+            e, exp.Alias) else e, exp.Star) for e in body.expressions):
+        return
+    drop = {str(e.name).lower() for e in excluded}
+    kept = [exp.column(e.alias_or_name, quoted=True) for e in body.expressions
+            if str(e.alias_or_name).lower() not in drop]
+    position = select.expressions.index(star)
+    select.set("expressions", select.expressions[:position] + kept + select.expressions[position + 1:])
+
+
+def _withs_above(node: exp.Expr) -> list[exp.With]:
+    found = []
+    current: exp.Expr | None = node
+    while current is not None:
+        with_ = current.args.get("with_") or current.args.get("with")
+        if isinstance(with_, exp.With):
+            found.append(with_)
+        current = current.parent
+    return found
+
+
+def _any_value_ordered(node: exp.AnyValue) -> None:
+    """DuckDB's ``any_value(a ORDER BY b)``: the first non-NULL ``a`` by ``b`` (Spark has no ordered any_value)."""
+    inner = node.this
+    if not isinstance(inner, exp.Order) or len(inner.expressions) != 1:
+        return
+    value, key = inner.this, inner.expressions[0]
+    if value == key.this:
+        agg: exp.Expr = (exp.Max if key.args.get("desc") else exp.Min)(this=value.copy())
+    else:
+        agg = exp.Anonymous(this="MAX_BY" if key.args.get("desc") else "MIN_BY", expressions=[value.copy(),
+                                                                                                key.this.copy()])
+        agg = exp.Filter(this=agg, expression=exp.Where(this=exp.Not(this=exp.Is(this=value.copy(),
+                                                                                   expression=exp.Null()))))
+    (node.parent if isinstance(node.parent, exp.IgnoreNulls) else node).replace(agg)
+
+
+def _quantile(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.WithinGroup):
         order = node.expression
         keys = order.expressions if isinstance(order, exp.Order) else []
         if isinstance(node.this, exp.PercentileCont) and len(keys) == 1 and not keys[0].args.get("desc"):
             return _percentile(keys[0].this, node.this.this)
-        return node
+        return None
     if isinstance(node.parent, exp.WithinGroup):
-        return node
+        return None
     if isinstance(node, exp.PercentileCont) and node.expression is not None:  # quantile_cont(x, p)
         return _percentile(node.this, node.expression)
     if isinstance(node, exp.Median):
@@ -178,7 +305,7 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return _percentile_disc(node.this, node.expression)
     if isinstance(node, exp.Quantile):  # DuckDB's quantile() is quantile_disc()
         return _percentile_disc(node.this, node.args["quantile"])
-    return node
+    return None
 
 
 def _percentile(value: exp.Expr, fraction: exp.Expr) -> exp.Expr:
@@ -189,6 +316,10 @@ def _percentile(value: exp.Expr, fraction: exp.Expr) -> exp.Expr:
 def _percentile_disc(value: exp.Expr, fraction: exp.Expr) -> exp.Expr:
     return exp.WithinGroup(this=exp.Anonymous(this="PERCENTILE_DISC", expressions=[fraction]),
                            expression=exp.Order(expressions=[exp.Ordered(this=value, nulls_first=False)]))
+
+
+def _is_integer(text: str) -> bool:
+    return text.lstrip("+-").isdigit()
 
 
 def _nonzero_constant(node: exp.Expr) -> bool:

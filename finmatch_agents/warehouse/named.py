@@ -43,8 +43,9 @@ answers the same question, so it may leave out the header (it is the original's)
 does give must equal the original's (``title``, ``requires``, ``units``, ``run-variant``, ``reads``,
 ``run-check``; a mismatch fails when the file is loaded). Its text starts with the line ``-- dialect: spark``
 (:data:`~finmatch_agents.warehouse.dialect.DIALECT_MARKER`), which tells ``to_dialect`` that it is written in
-Spark SQL already: the guard checks it in that dialect and it is not translated again. Fragments
-(``{{> folder/_x}}``) expand to their own ``.spark.sql`` variant when there is one. :func:`run`,
+Spark SQL already: the guard checks it in that dialect and it is not translated again. In a variant,
+fragments (``{{> folder/_x}}``) expand to their own ``.spark.sql`` variant when there is one (a query without
+a variant is DuckDB SQL throughout, translated whole). :func:`run`,
 :func:`statement` and :func:`build_run_table` pick the text by ``engine.dialect`` (``"duckdb"`` for an engine
 without one); DuckDB never reads a variant, so its statements are exactly what they were.
 """
@@ -155,6 +156,12 @@ def _units(name: str, text: str) -> dict[str, Unit]:
     return units
 
 
+def render_sql(sql: str, **params: object) -> str:
+    """A loaded query's text with its placeholders filled: as Spark SQL writes values for a variant's text (it
+    starts with :data:`DIALECT_MARKER`), as DuckDB does otherwise."""
+    return render(sql, spark=sql.startswith(DIALECT_MARKER), **params)
+
+
 def engine_dialect(engine: object) -> str:
     """The SQL dialect ``engine`` speaks (``"duckdb"`` for an engine that does not say)."""
     return str(getattr(engine, "dialect", "duckdb"))
@@ -170,8 +177,8 @@ def load(name: str, dialect: str = "duckdb") -> NamedQuery:
     original = folder.joinpath(stem + ".sql")
     variant = folder.joinpath(f"{stem}.{family}.sql") if family != "duckdb" else None
     if variant is None or not variant.is_file():
-        query = _parse(name, original.read_text(encoding="utf-8"))
-        sql = _INCLUDE.sub(lambda m: load(m.group(1), dialect).sql, query.sql)
+        query = _parse(name, original.read_text(encoding="utf-8"))  # DuckDB SQL, with DuckDB's fragments
+        sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
         return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads,
                           query.check)
     base = load(name)  # the DuckDB query: the header the variant must agree with
@@ -243,9 +250,9 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
         built = all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads)
         if built and (variant.check is None or engine.run_table_note(variant.check) is True):  # type: ignore[attr-defined]
             said = variant.title[len(query.title):] if variant.title.startswith(query.title) else ""
-            return engine.query(render(variant.sql, **params), log=log, units=variant.units,
+            return engine.query(render_sql(variant.sql, **params), log=log, units=variant.units,
                                 title=title + said if title else _header(variant.title, params))
-    return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
+    return engine.query(render_sql(query.sql, **params), log=log, title=heading, units=query.units)
 
 
 def statement(name: str, *, present: set[str], dialect: str = "duckdb", **params: object) -> str | None:
@@ -254,7 +261,7 @@ def statement(name: str, *, present: set[str], dialect: str = "duckdb", **params
     query = load(name, dialect)
     if query.variant is not None or any(_header(r, params) not in present for r in query.requires):
         return None
-    return render(query.sql, **params)
+    return render_sql(query.sql, **params)
 
 
 def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present: set[str], **params: object) -> bool:
@@ -269,7 +276,7 @@ def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present
     query = load(definition, dialect)
     if any(_header(r, params) not in present for r in query.requires):
         return False
-    sql, failed = render(query.sql, **params), f"{run_table}:failed"
+    sql, failed = render_sql(query.sql, **params), f"{run_table}:failed"
     if engine.run_table_note(failed) == sql:  # type: ignore[attr-defined]  # it failed once: do not retry
         return False
     try:
@@ -277,7 +284,7 @@ def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present
                        units=query.units) is not None:  # built now: check it (the results are kept with it)
             for name in checks:
                 check = load(name, dialect)
-                result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
+                result = engine.query(render_sql(check.sql, **params), log=log, title=_header(check.title, params),
                                       units=check.units)
                 engine.note_run_table(run_table, name,  # type: ignore[attr-defined]
                                       result.first().get("usable") is True)
