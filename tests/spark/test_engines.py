@@ -62,6 +62,7 @@ def test_catalog_and_soft_deleted_rows_as_duckdb(engines) -> None:
     total = duck.query("SELECT count(*) FROM fpr_records", log=QueryLog()).scalar()
     assert spark.query("SELECT count(*) FROM fpr_records", log=QueryLog()).scalar() == total
     assert spark.query("SELECT count(*) FROM fpr_records WHERE _fivetran_deleted", log=QueryLog()).scalar() == 0
+    assert "Physical Plan" in spark.explain("SELECT count(*) AS n FROM fpr_records")
 
 
 def test_row_cap_marks_truncation_and_logs(engines) -> None:
@@ -184,3 +185,26 @@ def _same(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return _close(a, b)
     return type(a) is type(b) and a == b
+
+
+def test_doctor_shows_the_spark_engine_and_that_it_connects(spark_data, cli, tmp_path) -> None:
+    (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    result = cli("doctor", "--engine", "spark", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["engine"]["ok"] and checks["engine"]["detail"].startswith(f"spark local[2]: {spark_data.parquet}")
+    assert checks["database"]["ok"] and "fpr_records has" in checks["database"]["detail"]
+    assert "no access control" in checks["read-only credentials"]["detail"]
+
+
+@pytest.mark.parametrize("question", ["Which segment has the highest churn?", "acceptance rate by channel"])
+def test_ask_answers_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch, question) -> None:
+    (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    answers = {}
+    for engine in ("duckdb", "spark"):
+        monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))  # each session numbers its queries from Q1
+        result = cli("ask", question, "--db", spark_data.db, "--engine", engine, "--json")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        answer = json.loads(result.stdout)
+        answers[engine] = (answer["markdown"], [table["rows"] for table in answer["tables"]])
+    assert answers["spark"][0] == answers["duckdb"][0] and answers["duckdb"][1]
+    assert _same(answers["spark"][1], answers["duckdb"][1])

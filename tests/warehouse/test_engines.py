@@ -72,3 +72,13 @@ def test_missing_spark_tables_folder_exits_2_naming_it(cli, tmp_path) -> None:
 def test_doctor_names_the_duckdb_engine(cli, db_copy) -> None:
     result = cli("doctor", "--json")
     assert '"name": "engine", "ok": true, "detail": "duckdb' in result.stdout
+
+
+def test_duckdb_explain_checks_and_plans_without_running(small_db) -> None:
+    from finmatch_agents.errors import SQLRefused
+
+    with DuckDBEngine(small_db) as engine:
+        plan = engine.explain("SELECT customer_segment, count(*) AS n FROM fpr_records GROUP BY 1")
+        assert "fpr_records" in plan.lower() or "scan" in plan.lower()
+        with pytest.raises(SQLRefused):
+            engine.explain("DELETE FROM fpr_records")
