@@ -678,5 +678,6 @@ def require_duckdb(settings: Any, command: str) -> None:
     if kind != "duckdb":
         raise UsageError(f"`finmatch {command}` runs on the DuckDB engine only; the selected engine is {kind} "
                          "(--engine, FINMATCH_ENGINE or [engine] name in finmatch.toml)",
-                         hint=f"run it with --engine duckdb on a DuckDB copy of the data (--db PATH); analyze, ask, "
-                         f"chat, report and doctor run on {kind}")
+                         hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
+                         f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info and "
+                         f"doctor run on {kind}")
