@@ -175,6 +175,18 @@ def _portable(tree: exp.Expr) -> exp.Expr:
     for contains in list(tree.find_all(exp.ArrayContains)):
         if isinstance(contains.this, exp.Null):  # list_contains(NULL, x): a parameter left empty
             contains.replace(exp.Cast(this=exp.Null(), to=exp.DataType.build("BOOLEAN")))
+    for arg in list(tree.find_all(exp.ArgMax, exp.ArgMin)):
+        _skip_null_args(arg)
+    for epoch in list(tree.find_all(exp.UnixToTime)):
+        if isinstance(epoch.this, exp.Cast | exp.TryCast) and epoch.this.to.is_type(*exp.DataType.TEMPORAL_TYPES):
+            # epoch_ms(<a timestamp>) is the milliseconds since 1970 (sqlglot reads it the other way round); counted
+            # without a time zone, as DuckDB does, whatever the session's zone
+            epoch.replace(exp.Anonymous(this="TIMESTAMPDIFF", expressions=[
+                exp.Var(this="MILLISECOND"),
+                exp.Cast(this=exp.Literal.string("1970-01-01 00:00:00"), to=exp.DataType.build("TIMESTAMP_NTZ")),
+                epoch.this.copy()]))
+    for agg in list(tree.find_all(exp.ArrayAgg)):
+        _ordered_list(agg)
     for any_value in list(tree.find_all(exp.AnyValue)):
         _any_value_ordered(any_value)
     for node in list(tree.find_all(exp.WithinGroup, exp.PercentileCont, exp.PercentileDisc, exp.Median,
@@ -209,6 +221,7 @@ def _expand_columns(node: exp.Columns) -> None:
     if names is None or not isinstance(select, exp.Select) or item.arg_key != "expressions":
         return  # left as it is: refused by name in _refuse_not_portable
     expanded: list[exp.Expr] = []
+    taken = {str(e.alias_or_name).lower() for e in select.expressions if e is not item}
     for name in names:
         copy = item.copy()
         target = copy.find(exp.Columns)
@@ -218,7 +231,12 @@ def _expand_columns(node: exp.Columns) -> None:
             expanded.append(column)
             continue
         target.replace(column)
-        expanded.append(exp.alias_(copy.this if isinstance(copy, exp.Alias) else copy, name, quoted=True))
+        alias, n = name, 0
+        while alias.lower() in taken:  # DuckDB names a second column of the same name name_1
+            n += 1
+            alias = f"{name}_{n}"
+        taken.add(alias.lower())
+        expanded.append(exp.alias_(copy.this if isinstance(copy, exp.Alias) else copy, alias, quoted=True))
     position = select.expressions.index(item)
     select.set("expressions", select.expressions[:position] + expanded + select.expressions[position + 1:])
 
@@ -270,6 +288,40 @@ def _withs_above(node: exp.Expr) -> list[exp.With]:
             found.append(with_)
         current = current.parent
     return found
+
+
+def _ordered_list(node: exp.ArrayAgg) -> None:
+    """``list(v ORDER BY k)``: Spark's collect_list has no order (sqlglot drops it), so the values are collected
+    with their keys and sorted: ``transform(array_sort(collect_list(struct(k, v))), s -> s.v)`` (ascending keys;
+    the NULL values are kept, as DuckDB keeps them)."""
+    order = node.this
+    if not isinstance(order, exp.Order) or not order.expressions or any(
+            k.args.get("desc") for k in order.expressions):
+        return
+    fields = [exp.alias_(k.this.copy(), f"k{i}") for i, k in enumerate(order.expressions)]
+    collected: exp.Expr = exp.Anonymous(this="COLLECT_LIST", expressions=[
+        exp.Struct(expressions=[*fields, exp.alias_(order.this.copy(), "v")])])
+    target: exp.Expr = node
+    if isinstance(node.parent, exp.Filter):
+        collected = exp.Filter(this=collected, expression=node.parent.expression.copy())
+        target = node.parent
+    target.replace(exp.Anonymous(this="TRANSFORM", expressions=[
+        exp.Anonymous(this="ARRAY_SORT", expressions=[collected]),
+        exp.Lambda(this=exp.Dot(this=exp.column("s"), expression=exp.to_identifier("v")),
+                   expressions=[exp.to_identifier("s")])]))
+
+
+def _skip_null_args(node: exp.Expr) -> None:
+    """DuckDB's ``arg_max(a, k)`` skips the rows where ``a`` is NULL; Spark's ``max_by`` returns their NULL."""
+    value = node.this
+    if isinstance(value, exp.Columns):
+        return  # expanded first (see _expand_columns); its copies are rewritten then
+    condition: exp.Expr = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+    parent = node.parent
+    if isinstance(parent, exp.Filter) and isinstance(parent.expression, exp.Where):
+        parent.expression.set("this", exp.And(this=exp.Paren(this=parent.expression.this.copy()), expression=condition))
+        return
+    node.replace(exp.Filter(this=node.copy(), expression=exp.Where(this=condition)))
 
 
 def _any_value_ordered(node: exp.AnyValue) -> None:

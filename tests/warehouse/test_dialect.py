@@ -74,8 +74,9 @@ def test_columns_over_a_constant_list_is_expanded_and_exclude_resolved() -> None
            "c)), (d, k)) FROM fpr_records GROUP BY k), q AS (SELECT 1 AS r, * EXCLUDE (k, first) FROM p) "
            "SELECT * FROM q WHERE hash(r) % 4 = 1")
     assert to_dialect(sql, "spark") == (
-        "WITH p AS (SELECT k, MIN(d) AS first, MAX_BY(`b`, STRUCT(d, k)) AS `b`, MAX_BY(`a`, STRUCT(d, k)) AS `a` "
-        "FROM fpr_records GROUP BY k), q AS (SELECT 1 AS r, `b`, `a` FROM p) SELECT * FROM q "
+        "WITH p AS (SELECT k, MIN(d) AS first, MAX_BY(`b`, STRUCT(d, k)) FILTER(WHERE NOT `b` IS NULL) AS `b`, "
+        "MAX_BY(`a`, STRUCT(d, k)) FILTER(WHERE NOT `a` IS NULL) AS `a` FROM fpr_records GROUP BY k), "
+        "q AS (SELECT 1 AS r, `b`, `a` FROM p) SELECT * FROM q "
         "WHERE PMOD(XXHASH64(r), 9223372036854775807) % 4 = 1")
 
 
@@ -84,6 +85,19 @@ def test_ordered_any_value_and_an_empty_list_parameter() -> None:
                      "WHERE NULL IS NULL OR list_contains(NULL, customer_id)", "spark")
     assert out == ("SELECT MIN(g), MAX_BY(a, b) FILTER(WHERE NOT a IS NULL) FROM fpr_records "
                    "WHERE NULL IS NULL OR CAST(NULL AS BOOLEAN)")
+
+
+def test_arg_max_skips_null_values_and_ordered_lists_keep_their_order() -> None:
+    out = to_dialect("SELECT arg_max(a, d), arg_min(a, d) FILTER (WHERE c), list(t ORDER BY i) FROM fpr_records",
+                     "spark")
+    assert out == ("SELECT MAX_BY(a, d) FILTER(WHERE NOT a IS NULL), MIN_BY(a, d) FILTER(WHERE (c) AND NOT a IS NULL), "
+                   "TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(i AS k0, t AS v))), s -> s.v) FROM fpr_records")
+
+
+def test_epoch_ms_of_a_timestamp_counts_milliseconds() -> None:
+    assert to_dialect("SELECT epoch_ms(TRY_CAST(d AS TIMESTAMP)) FROM fpr_records", "spark") == (
+        "SELECT TIMESTAMPDIFF(MILLISECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ), TRY_CAST(d AS TIMESTAMP_NTZ)) "
+        "FROM fpr_records")
 
 
 def test_a_variant_text_is_checked_in_spark_and_not_translated() -> None:
