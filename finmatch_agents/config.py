@@ -67,6 +67,10 @@ class Settings:
                            "DuckDB worker threads for analysis connections (0 = number of CPUs, at most 8).")
     memory_limit: str = _option("4GB", "FINMATCH_MEMORY_LIMIT", "sql.memory_limit",
                                 "DuckDB memory limit for analysis connections.")
+    engine: str = _option("duckdb", "FINMATCH_ENGINE", "engine.name",
+                          "Where SQL runs: duckdb (the --db file), spark (a local session or a Spark Connect URL, "
+                          "[engine.spark]) or databricks (a Databricks SQL warehouse, [engine.databricks] and "
+                          "DATABRICKS_* variables); docs/engines.md.")
     serve_rate_limit: int = _option(600, "FINMATCH_SERVE_RATE_LIMIT", "serve.rate_limit",
                                     "finmatch serve: requests per minute one API key may make (0 = no limit); more get "
                                     "429 with Retry-After.")
@@ -122,8 +126,15 @@ LLM_LIMITS: dict[str, int] = {
     "max_chat_tool_calls": 6,  # tool calls of one chat answer
     "max_session_calls": 400,  # model calls of one chat session (a named session, across restarts)
 }
+#: engines besides DuckDB and the keys of their ``[engine.NAME]`` tables (docs/engines.md); tokens are never read
+#: from the file, only from the environment
+ENGINES = ("duckdb", "spark", "databricks")
+ENGINE_SECTIONS: dict[str, frozenset[str]] = {
+    "spark": frozenset({"master", "tables", "catalog", "schema", "conf"}),
+    "databricks": frozenset({"host", "http_path", "catalog", "schema", "table"}),
+}
 #: keys of finmatch.toml sections that are not options of their own
-OTHER_KEYS: dict[str, frozenset[str]] = {"llm": frozenset(LLM_LIMITS)}
+OTHER_KEYS: dict[str, frozenset[str]] = {"llm": frozenset(LLM_LIMITS), "engine": frozenset(ENGINE_SECTIONS)}
 #: top-level tables whose content other modules validate: [models.NAME], [schedule.jobs.NAME], ...
 OWNED_SECTIONS = frozenset({"models", "schedule", "assumptions", "privacy", "semantic"})
 
@@ -224,6 +235,10 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
     unknown = set(flags) - {o.name for o in OPTIONS}
     if unknown:
         raise TypeError(f"unknown settings: {sorted(unknown)}")
+    if values["engine"] == "databricks" and sources["table"] == "default":  # the seed app's UC_TABLE names it
+        uc_table = env.get("UC_TABLE") or _lookup(raw, "engine.databricks.table")
+        if uc_table:
+            values["table"], sources["table"] = str(uc_table), "env" if env.get("UC_TABLE") else "config"
     settings = Settings(**values, config_path=cfg_path, sources=sources, raw=raw)
     _validate(settings)
     return settings
@@ -238,5 +253,16 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"serve_rate_limit must be 0 (no limit) or more (got {s.serve_rate_limit})")
     if s.serve_max_body < 1:
         raise ConfigError(f"serve_max_body must be at least 1 byte (got {s.serve_max_body})")
+    if s.engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (got {s.engine!r})")
+    for name, keys in ENGINE_SECTIONS.items():
+        table = s.section(f"engine.{name}")
+        unknown = sorted(set(table) - keys)
+        if "token" in unknown:
+            raise ConfigError(f"{s.config_path}: [engine.{name}] token: tokens are read only from the environment "
+                              "(DATABRICKS_TOKEN), never from finmatch.toml; remove the key")
+        if unknown:
+            raise ConfigError(f"{s.config_path}: [engine.{name}] {unknown[0]}: unknown key; known: "
+                              f"{', '.join(sorted(keys))}")
     if not s.table.replace("_", "").isalnum():
         raise ConfigError(f"table must be a plain identifier (got {s.table!r})")

@@ -168,3 +168,11 @@ class Interrupted(FinMatchError):
 
 class RunCancelled(Interrupted):
     """Raised inside a graph node when the run was asked to stop (Ctrl-C, SIGTERM)."""
+
+
+class EngineUnavailable(UsageError):
+    """The selected engine (Spark, Databricks SQL) cannot be reached or used as configured: no connection, no
+    credentials, a catalogue / schema / table that does not exist. Names the engine, the object and the server's
+    message (never a token)."""
+
+    title = "Engine unavailable"

@@ -19,6 +19,7 @@ def analyze(
                                               "offline analyst).", envvar="FINMATCH_MODEL", show_default=False,
                                               metavar="NAME")] = None,
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Reports folder.", envvar="FINMATCH_REPORTS_DIR",
                                              show_default=False, metavar="DIR")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Finish an interrupted run without re-running its "
@@ -58,7 +59,8 @@ def analyze(
 
         raise UsageError("--format cannot be combined with --resume (a resumed run writes the files it was asked for)")
     focus_list = resolve_focus(focus or ["all"])
-    s = common.settings(db=db, reports_dir=out, model=model, table=table, strict_grounding=strict_grounding,
+    s = common.settings(db=db, engine=engine_name, reports_dir=out, model=model, table=table,
+                        strict_grounding=strict_grounding,
                         model_fallback=False if no_fallback else None)
     sink: Any
     view: contextlib.AbstractContextManager[Any]

@@ -21,6 +21,7 @@ def chat(
                                                 show_default=False, metavar="NAME")] = None,
     list_sessions: Annotated[bool, typer.Option("--list", help="List saved sessions and exit.")] = False,
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
 ) -> None:
     """Ask questions about the data in a conversation: slash commands, verified questions, or a model.
 
@@ -29,7 +30,7 @@ def chat(
     from finmatch_agents.chat.session import ChatSession
     from finmatch_agents.cli.repl import run_repl
 
-    s = common.settings(db=db, model=model)
+    s = common.settings(db=db, engine=engine_name, model=model)
     if list_sessions:
         _list(s)
         return
@@ -73,6 +74,7 @@ def ask(
     session: Annotated[str, typer.Option("--session", help="Session to record the question in.",
                                          metavar="NAME")] = "ask",
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Answer one question non-interactively (the same answer the chat gives), e.g. for scripts."""
@@ -80,7 +82,7 @@ def ask(
     from finmatch_agents.cli.repl import render_answer
 
     common.want_json(json_out)
-    s = common.settings(db=db, model=model)
+    s = common.settings(db=db, engine=engine_name, model=model)
     chat_session = ChatSession(s, session, notify=lambda m: common.err().print(m, markup=False))
     try:
         answer = chat_session.ask(question)

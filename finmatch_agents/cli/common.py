@@ -39,6 +39,8 @@ def _help(name: str) -> str:
 
 DbOpt = Annotated[Path | None, typer.Option("--db", help=_help("db"), envvar="FINMATCH_DB", show_default=False,
                                             metavar="PATH")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help=_help("engine"), envvar="FINMATCH_ENGINE",
+                                                show_default=False, metavar="duckdb|spark|databricks")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 

@@ -116,6 +116,7 @@ def load(
 @app.command()
 def info(
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
     table: common.TableOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
@@ -123,7 +124,7 @@ def info(
     from finmatch_agents.data.profile import profile_dataset
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, engine=engine_name, table=table)
     engine, log = common.open_sandbox(s, "data-info")
     with engine:
         common.require_table(engine, s.table)

@@ -41,6 +41,9 @@ def run_checks(s: Settings) -> list[Check]:
     for folder in ("state_dir", "reports_dir"):
         path: Path = getattr(s, folder)
         checks.append(Check(folder, _writable(path), f"{path} ({'writable' if _writable(path) else 'NOT writable'})"))
+    if s.engine != "duckdb":
+        return checks + engine_checks(s)
+    checks.append(Check("engine", True, "duckdb (the --db file)"))
     if not s.db.exists():
         note = "will be created with synthetic data on first use" if s.db_is_default else "missing"
         checks.append(Check("database", s.db_is_default, f"{s.db} ({note})"))
@@ -62,12 +65,47 @@ def run_checks(s: Settings) -> list[Check]:
     return checks
 
 
-def doctor(json_out: common.JsonOpt = False) -> None:
+#: the client library each engine other than DuckDB needs
+ENGINE_PACKAGES = {"spark": "pyspark", "databricks": "databricks-sql-connector"}
+
+
+def engine_checks(s: Settings) -> list[Check]:
+    """Spark / Databricks: the client library, whether the engine connects, the records table, and whether the
+    credentials can write (they should only read: docs/engines.md)."""
+    from importlib import metadata
+
+    from finmatch_agents.errors import FinMatchError
+    from finmatch_agents.evidence import QueryLog
+    from finmatch_agents.warehouse.engine import open_engine
+
+    package = ENGINE_PACKAGES[s.engine]
+    try:
+        checks = [Check(package, True, metadata.version(package))]
+    except metadata.PackageNotFoundError:
+        return [Check(package, False, f"not installed (pip install 'finmatch-agents[{s.engine}]')"),
+                Check("engine", False, f"{s.engine}: cannot connect without {package}")]
+    try:
+        with open_engine(s) as engine:
+            checks.append(Check("engine", True, f"{engine.location} (connected; {len(engine.tables())} tables)"))
+            if engine.has_table(s.table):
+                rows = engine.query(f'SELECT count(*) FROM "{s.table}"', log=QueryLog(), title="doctor").scalar()
+                checks.append(Check("database", True, f"{engine.location}: {s.table} has {rows:,} rows"))
+            else:
+                checks.append(Check("database", False, f"{engine.location}: no table {s.table} "
+                                    f"(tables: {engine.tables()})"))
+            writes, detail = engine.write_access()  # type: ignore[attr-defined]
+            checks.append(Check("read-only credentials", writes is not True, detail))
+    except FinMatchError as exc:
+        checks.append(Check("engine", False, exc.message))
+    return checks
+
+
+def doctor(json_out: common.JsonOpt = False, engine_name: common.EngineOpt = None) -> None:
     """Check the installation: Python and packages, settings and where each came from, folders, database."""
     from rich.table import Table
 
     common.want_json(json_out)
-    s = common.settings()
+    s = common.settings(engine=engine_name)
     checks = run_checks(s)
     resolved = {o.name: {"value": str(getattr(s, o.name)), "source": s.sources.get(o.name, "default"), "env": o.env}
                 for o in OPTIONS}

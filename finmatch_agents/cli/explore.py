@@ -24,6 +24,7 @@ def explore(
     page: Annotated[int, typer.Option("--page", min=1, help="Page number.")] = 1,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Rows per page.")] = 20,
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Browse a table page by page; --where filters through the SQL sandbox.
@@ -34,7 +35,7 @@ def explore(
     from finmatch_agents.explore import check_where, choose_columns, fetch_page
 
     common.want_json(json_out)
-    s = common.settings(db=db)
+    s = common.settings(db=db, engine=engine_name)
     engine, log = common.open_sandbox(s, "explore")
     with engine:
         name = table or s.table

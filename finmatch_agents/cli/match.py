@@ -58,8 +58,9 @@ def _params(s: Settings, mode: str, top: int | None, weights: str | None, shortl
 def _open(s: Settings, source: str) -> tuple[DuckDBEngine, QueryLog]:
     """The sandbox with the hard row cap: the engine reads one row per customer (larger results are split)."""
     from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
 
+    require_duckdb(s, source.replace("-", " "))
     common.ensure_database(s)
     engine = DuckDBEngine(s.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=s.sql_timeout,
                                               threads=s.effective_threads, memory_limit=s.memory_limit))

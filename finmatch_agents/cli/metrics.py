@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def metrics(
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
     table: common.TableOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
@@ -25,7 +26,7 @@ def metrics(
     from finmatch_agents.metrics import compute_dashboard
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, engine=engine_name, table=table)
     engine, log = common.open_sandbox(s, "metrics")
     with engine:
         check = check_recommendations_table(engine, s.table)

@@ -41,8 +41,9 @@ ProductsOpt = Annotated[str, typer.Option("--products", metavar="TABLE", help="C
 def _open(s: Settings, source: str) -> tuple[DuckDBEngine, QueryLog]:
     """The sandbox with the hard row cap (frames are read in partitions below it) and a longer deadline."""
     from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
 
+    require_duckdb(s, source.replace("-", " "))
     common.ensure_database(s)
     engine = DuckDBEngine(s.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(s.sql_timeout, 120.0),
                                               threads=s.effective_threads, memory_limit=s.memory_limit))

@@ -81,6 +81,9 @@ def serve(
     from finmatch_agents.serve.server import WORKER_ENV, run
 
     s = common.settings(db=db, table=table)
+    from finmatch_agents.warehouse.engine import require_duckdb
+
+    require_duckdb(s, "serve")
     check_port(host, port)
     common.ensure_database(s)
     keys = read_keys(s.state_dir)

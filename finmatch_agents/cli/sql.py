@@ -24,6 +24,7 @@ def sql(
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, help="Deadline in seconds "
                                                   "(default FINMATCH_SQL_TIMEOUT, 30).", show_default=False)] = None,
     db: common.DbOpt = None,
+    engine_name: common.EngineOpt = None,
 ) -> None:
     """Run one read-only SELECT against the data through the SQL sandbox.
 
@@ -36,7 +37,7 @@ def sql(
     if fmt not in FORMATS:
         raise UsageError(f"--format: '{fmt}' is not one of {', '.join(FORMATS)}")
     text = sys.stdin.read() if query == "-" else query
-    s = common.settings(db=db)
+    s = common.settings(db=db, engine=engine_name)
     engine, log = common.open_sandbox(s, "sql")
     with engine:
         result = engine.query(text, log=log, title="ad-hoc query", max_rows=limit, timeout=timeout)

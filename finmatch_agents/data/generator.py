@@ -782,7 +782,7 @@ def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> boo
 
     Only the default path is created: a mistyped --db must be an error, not a silent new database.
     """
-    if settings.db.exists() or not settings.db_is_default:
+    if settings.db.exists() or not settings.db_is_default or getattr(settings, "engine", "duckdb") != "duckdb":
         return False
     notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "
            f"customers, seed {DEFAULT_SEED}); see data/README.md.")

@@ -93,7 +93,8 @@ def profile_dataset(engine: Engine, log: QueryLog, table: str, *, distinct: bool
                        **({f"{name}__d": "count"} if distinct else {})}
     prefetch = getattr(engine, "prefetch", None)
     if prefetch is not None:  # the independent full scans below run concurrently; ids and order stay as written
-        scans = [queries.statement("profile/fingerprint", present=present, table=table),
+        scans = [queries.statement("profile/fingerprint", present=present, table=table,
+                                   dialect=named.engine_dialect(engine)),
                  _customers_sql(table) if "customer_id" in present else None,
                  _checks_sql(table, _value_checks(dictionary, cols, present)),
                  _duplicates_sql(table) if "record_id" in present else None]

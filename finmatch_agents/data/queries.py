@@ -25,6 +25,6 @@ def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: s
     return named.run(engine, log, name, present=present, title=title, **{**STATUS_PARAMS, **params})
 
 
-def statement(name: str, *, present: set[str], **params: object) -> str | None:
-    """The statement :func:`run` would send (None when it would skip it)."""
-    return named.statement(name, present=present, **{**STATUS_PARAMS, **params})
+def statement(name: str, *, present: set[str], dialect: str = "duckdb", **params: object) -> str | None:
+    """The statement :func:`run` would send to an engine speaking ``dialect`` (None when it would skip it)."""
+    return named.statement(name, present=present, dialect=dialect, **{**STATUS_PARAMS, **params})

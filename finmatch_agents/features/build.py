@@ -180,6 +180,10 @@ class _Columnar:
     def query(self, sql: str, **kw: Any) -> QueryResult:
         return self.engine.query(sql, columnar=True, **kw)  # type: ignore[call-arg]
 
+    @property
+    def dialect(self) -> str:  # named queries pick their variant by it
+        return named.engine_dialect(self.engine)
+
 
 class QueryRunner:
     """Runs feature queries with the shared parameters, partitioning results larger than the row cap.

@@ -104,6 +104,10 @@ class _Columnar:
     def query(self, sql: str, **kw: Any) -> QueryResult:
         return self.engine.query(sql, columnar=True, **kw)  # type: ignore[call-arg]
 
+    @property
+    def dialect(self) -> str:  # named queries pick their variant by it
+        return named.engine_dialect(self.engine)
+
 
 #: up to this many rows a result comes back as tuples (no numpy.ma start-up: one customer's rows)
 ROWS_AS_TUPLES = 2_000

@@ -27,7 +27,7 @@ from finmatch_agents.recommend import feedback, registry
 from finmatch_agents.recommend.common import FEEDBACK_TABLE, GATE_K, NEGATIVE_RATING, POSITIVE_RATING, REQUIRED
 from finmatch_agents.recommend.reasons import reason
 from finmatch_agents.warehouse import named
-from finmatch_agents.warehouse.engine import open_engine
+from finmatch_agents.warehouse.engine import open_engine, require_duckdb
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -219,6 +219,7 @@ def record_feedback(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
     entry = feedback.Entry(str(item["customer_id"]), str(item["product_id"]), item.get("rating"),
                            None if accepted is None else "accepted" if accepted else "declined", item.get("note"))
     feedback.check_entry(entry)
+    require_duckdb(settings, "recommend feedback")
     with open_engine(settings) as engine:
         log = QueryLog(sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", "recommend-feedback")])
         customers, products = feedback.known_ids(engine, log, settings.table)

@@ -20,7 +20,7 @@ from finmatch_agents.predict import registry
 from finmatch_agents.predict.models import limit_threads
 from finmatch_agents.predict.monitor import monitor_model, record_drift, summarise
 from finmatch_agents.predict.train import train_task
-from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits
+from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def retrain(settings: Settings, tasks: tuple[str, ...], *, keep: int | None, log: Callable[[str], None]) -> list[str]:
     saved: list[str] = []
     pending: list[dict[str, Any]] = []
+    require_duckdb(settings, "schedule (model retraining)")
     engine = DuckDBEngine(settings.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(settings.sql_timeout, 120.0),
                                                      threads=settings.effective_threads,
                                                      memory_limit=settings.memory_limit))

@@ -165,7 +165,7 @@ def _open(settings: Settings, engine: Engine, log: QueryLog, ranker: Ranker, *, 
           progress: Progress | None = None) -> _Loaded:
     """The index for the engine's data (memory, then disk, then built), with the ranker's vectors attached."""
     table = settings.table
-    if not engine.has_table(table):  # type: ignore[attr-defined]
+    if not engine.has_table(table):
         known = ", ".join(engine.tables()) or "none"
         raise UsageError(f"table '{table}' is not in {engine.location} (tables: {known})",
                          hint="load data with `finmatch data load FILE` or pick another --table")

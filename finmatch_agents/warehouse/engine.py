@@ -31,9 +31,8 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import duckdb
 import numpy as np
@@ -47,21 +46,25 @@ from finmatch_agents.errors import (
     QueryFailed,
     QueryTimeout,
     SQLRefused,
+    UsageError,
 )
 from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
 from finmatch_agents.warehouse import verdicts
 from finmatch_agents.warehouse.locking import busy_from, is_lock_error
+from finmatch_agents.warehouse.results import HARD_ROW_CAP as HARD_ROW_CAP
+from finmatch_agents.warehouse.results import MAX_CELL_BYTES as MAX_CELL_BYTES
+from finmatch_agents.warehouse.results import MAX_RESULT_BYTES as MAX_RESULT_BYTES
+from finmatch_agents.warehouse.results import SOFT_DELETE_COLUMN as SOFT_DELETE_COLUMN
+from finmatch_agents.warehouse.results import ColumnInfo as ColumnInfo
+from finmatch_agents.warehouse.results import QueryResult as QueryResult
+from finmatch_agents.warehouse.results import SandboxLimits as SandboxLimits
+from finmatch_agents.warehouse.results import _Catalog, _check_cells, _Detached, _Oversized
+from finmatch_agents.warehouse.results import first_line as first_line
 from finmatch_agents.warehouse.sqltext import MAX_SQL_CHARS, quote_ident
 
 if TYPE_CHECKING:
     from finmatch_agents.units import Unit
 
-SOFT_DELETE_COLUMN = "_fivetran_deleted"
-HARD_ROW_CAP = 1_000_000
-#: Arrow bytes one result may hold (measured batch by batch while fetching, before conversion to Python)
-MAX_RESULT_BYTES = 128 * 1024 * 1024
-#: bytes one value may hold, nested contents included (a string, a list, a struct, a map)
-MAX_CELL_BYTES = 4 * 1024 * 1024
 #: rows per Arrow batch while fetching (DuckDB's vector size); limits and deadline are checked per batch
 FETCH_BATCH_ROWS = 2048
 #: result types whose Arrow values convert to exactly the Python values DuckDB's fetchall() gives; other types
@@ -74,48 +77,20 @@ _VALUE_ERRORS = ("Conversion Error", "Invalid Input Error", "Out of Range Error"
 _QUOTED = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
 
 
-@dataclass(frozen=True)
-class ColumnInfo:
-    name: str
-    type: str
-
-
-@dataclass
-class _Detached:
-    """What a prefetched statement left: its result or error, and the records it would have logged."""
-
-    result: QueryResult | None
-    records: list[QueryRecord]
-    error: FinMatchError | None
-
-
-@dataclass
-class QueryResult:
-    columns: list[str]
-    types: list[str]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
-    record: QueryRecord
-    #: ``columnar=True`` results: one numpy array per column (masked where NULL) instead of ``rows``
-    arrays: dict[str, Any] | None = None
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
-
-    def first(self) -> dict[str, Any]:
-        """The first row as a dict (``{}`` when the result is empty)."""
-        return dict(zip(self.columns, self.rows[0], strict=True)) if self.rows else {}
-
-    def scalar(self) -> Any:
-        return self.rows[0][0] if self.rows else None
-
-
 class Engine(Protocol):
-    """What analyses need from a warehouse; a later engine (Databricks SQL, Postgres...) implements this."""
+    """What analyses need from a warehouse. Three implement it: :class:`DuckDBEngine` (the default, embedded),
+    :class:`finmatch_agents.warehouse.spark.SparkEngine` and
+    :class:`finmatch_agents.warehouse.databricks.DatabricksEngine` (docs/engines.md).
+
+    Every engine takes DuckDB SQL (named queries are authored once, in DuckDB's dialect), checks it with the guard,
+    translates it to its :attr:`dialect` (:func:`finmatch_agents.warehouse.dialect.to_dialect`), runs it under a
+    deadline and a row cap, hides soft-deleted rows, logs it, and returns values of the Python types DuckDB's own
+    ``fetchall()`` gives, so a figure is the same whichever engine computed it. Opening an engine connects
+    (errors name the engine, the object and the server's message)."""
+
+    #: ``"duckdb"``, ``"spark"`` or ``"databricks"``: the SQL dialect the engine runs (picks variant files)
+    @property
+    def dialect(self) -> str: ...
 
     @property
     def location(self) -> str: ...
@@ -124,30 +99,20 @@ class Engine(Protocol):
 
     def columns(self, table: str) -> list[ColumnInfo]: ...
 
+    def has_table(self, table: str) -> bool: ...
+
     def query(self, sql: str, *, log: QueryLog, title: str = "", max_rows: int | None = None,
               timeout: float | None = None, units: dict[str, Unit] | None = None) -> QueryResult: ...
 
+    def explain(self, sql: str) -> str: ...
+
     def soft_deleted_count(self, table: str, *, log: QueryLog) -> int: ...
 
+    def cancel(self) -> None: ...
+
+    def interrupt_running(self) -> None: ...
+
     def close(self) -> None: ...
-
-
-@dataclass
-class SandboxLimits:
-    max_rows: int = 10_000
-    timeout: float = 30.0
-    threads: int = 2
-    memory_limit: str = "4GB"
-
-
-@dataclass
-class _Catalog:
-    tables: dict[str, list[ColumnInfo]] = field(default_factory=dict)
-    soft_delete: list[str] = field(default_factory=list)
-    #: table -> SQL condition that is true for soft-deleted rows (``_fivetran_deleted`` as a BOOLEAN)
-    deleted_when: dict[str, str] = field(default_factory=dict)
-    #: table -> why it cannot be read safely (its soft-delete column holds values that are not true/false)
-    unusable: dict[str, str] = field(default_factory=dict)
 
 
 class DuckDBEngine:
@@ -245,6 +210,24 @@ class DuckDBEngine:
     @property
     def location(self) -> str:
         return str(self.path)
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb"
+
+    @property
+    def name(self) -> str:
+        return "duckdb"
+
+    def explain(self, sql: str) -> str:
+        """The plan DuckDB would run for ``sql`` (checked by the guard first; nothing is executed)."""
+        text = sql if isinstance(sql, str) else str(sql)
+        verdicts.check(text, frozenset(self._catalog.tables) | frozenset(self._run_tables))
+        try:
+            rows = self._cursor().execute(f"EXPLAIN {text}").fetchall()
+        except duckdb.Error as exc:
+            raise QueryFailed(redact_values(first_line(exc), text)) from exc
+        return "\n".join(str(row[-1]) for row in rows)
 
     def tables(self) -> list[str]:
         return sorted(self._catalog.tables)
@@ -469,7 +452,7 @@ class DuckDBEngine:
                 if total > MAX_RESULT_BYTES:
                     raise _Oversized("result-size", f"the result is larger than {MAX_RESULT_BYTES:,} bytes "
                                      f"(after {count:,} rows)")
-                _check_cells(batch, columns)
+                _check_cells(batch, columns, MAX_CELL_BYTES)
                 if count + batch.num_rows > cap + 1:
                     batch = batch.slice(0, cap + 1 - count)
                 if columnar:
@@ -651,10 +634,6 @@ class DuckDBEngine:
         self.close()
 
 
-def first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def redact_values(message: str, sql: str) -> str:
     """``message`` without the data values DuckDB quotes in runtime errors ("Could not convert string 'Ann
     Lee' to INT32"): such text reaches the audit log and, through tools, a model. Quoted text that appears in
@@ -669,74 +648,36 @@ def redact_values(message: str, sql: str) -> str:
     return _QUOTED.sub(keep_or_hide, message)
 
 
-class _Oversized(Exception):
-    """A result or a value over the byte limits (becomes an :class:`SQLRefused` with ``rule``)."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule, self.message = rule, message
-
-
-def _check_cells(batch: pa.RecordBatch, columns: list[str]) -> None:
-    for name, array in zip(columns, batch.columns, strict=True):
-        if array.nbytes <= MAX_CELL_BYTES:
-            continue  # no value can be larger than its whole column
-        sizes = _cell_sizes(array)
-        if sizes is not None and len(sizes) and int(sizes.max()) > MAX_CELL_BYTES:
-            raise _Oversized("cell-size", f"column '{name}' holds a value of {int(sizes.max()):,} bytes; the limit "
-                             f"for one value is {MAX_CELL_BYTES:,} bytes")
-
-
-def _summed(child: pa.Array, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Per-parent sums of the sizes of ``child[starts[i]:ends[i]]`` (the values of list ``i``)."""
-    sizes = _cell_sizes(child)
-    if sizes is None:
-        width = max(1, getattr(child.type, "bit_width", 64) // 8)
-        return (ends - starts) * width
-    sums = np.concatenate([np.zeros(1, np.int64), np.cumsum(sizes, dtype=np.int64)])
-    return sums[ends] - sums[starts]
-
-
-def _cell_sizes(array: pa.Array) -> np.ndarray | None:
-    """Bytes of each value of ``array``, nested contents included; ``None`` for fixed-width types.
-
-    Linear and vectorised: list sizes are sums over the child sizes by offsets."""
-    kind = array.type
-    if isinstance(array, pa.ExtensionArray):
-        return _cell_sizes(array.storage)
-    if pa.types.is_dictionary(kind):
-        values = _cell_sizes(array.dictionary)
-        if values is None:
-            return None
-        index = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        return np.where(array.is_null().to_numpy(zero_copy_only=False), 0, values[index]) if len(values) else \
-            np.zeros(len(array), np.int64)
-    if (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind)):
-        import pyarrow.compute as pc  # only for a column over MAX_CELL_BYTES: keeps start-up fast (~50 ms)
-
-        return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    if pa.types.is_fixed_size_binary(kind):
-        return np.full(len(array), kind.byte_width, np.int64)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
-        offsets = array.offsets.to_numpy(zero_copy_only=False).astype(np.int64)  # into .values (a map: entries)
-        return _summed(array.values, offsets[:-1], offsets[1:])
-    if pa.types.is_fixed_size_list(kind):
-        first = array.offset * kind.list_size
-        starts = first + np.arange(len(array), dtype=np.int64) * kind.list_size
-        return _summed(array.values, starts, starts + kind.list_size)
-    if pa.types.is_struct(kind):
-        parts = [p for p in (_cell_sizes(f) for f in array.flatten()) if p is not None]
-        return np.sum(parts, axis=0) if parts else None
-    if pa.types.is_union(kind):  # children are not aligned with the rows: take the largest member value
-        parts = [p for p in (_cell_sizes(array.field(i)) for i in range(kind.num_fields)) if p is not None]
-        largest = max((int(p.max()) for p in parts if len(p)), default=0)
-        return np.full(len(array), largest, np.int64) if parts else None
-    return None
-
-
 def open_engine(settings: Any) -> DuckDBEngine:
-    """The sandbox for ``settings`` (a :class:`finmatch_agents.config.Settings`)."""
-    return DuckDBEngine(settings.db, SandboxLimits(max_rows=settings.sql_max_rows, timeout=settings.sql_timeout,
-                                                   threads=settings.effective_threads,
-                                                   memory_limit=settings.memory_limit))
+    """The engine ``settings`` (a :class:`finmatch_agents.config.Settings`) select: ``settings.engine`` is
+    ``duckdb`` (the sandbox over ``settings.db``), ``spark`` or ``databricks`` (docs/engines.md).
+
+    Typed as :class:`DuckDBEngine` for the callers: the remote engines implement its whole public surface (every
+    public method and property, same parameters; tests/warehouse/test_engines.py checks it), so callers need not
+    know which engine they hold."""
+    kind = getattr(settings, "engine", "duckdb")
+    limits = SandboxLimits(max_rows=settings.sql_max_rows, timeout=settings.sql_timeout,
+                           threads=settings.effective_threads, memory_limit=settings.memory_limit)
+    if kind == "spark":
+        from finmatch_agents.warehouse.spark import SparkEngine  # start-up speed: pyspark only when chosen
+
+        return cast("DuckDBEngine", SparkEngine.from_settings(settings, limits))
+    if kind == "databricks":
+        from finmatch_agents.warehouse.databricks import DatabricksEngine  # start-up speed: the connector when chosen
+
+        return cast("DuckDBEngine", DatabricksEngine.from_settings(settings, limits))
+    if kind != "duckdb":
+        raise UsageError(f"unknown engine {kind!r}; expected duckdb, spark or databricks")
+    return DuckDBEngine(settings.db, limits)
+
+
+def require_duckdb(settings: Any, command: str) -> None:
+    """Refuse ``command`` on an engine other than DuckDB (the engines that read every customer's features in bulk
+    as Arrow run on DuckDB only for now), naming the engine and the command; never fall back silently."""
+    kind = getattr(settings, "engine", "duckdb")
+    if kind != "duckdb":
+        raise UsageError(f"`finmatch {command}` runs on the DuckDB engine only; the selected engine is {kind} "
+                         "(--engine, FINMATCH_ENGINE or [engine] name in finmatch.toml)",
+                         hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
+                         f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info and "
+                         f"doctor run on {kind}")

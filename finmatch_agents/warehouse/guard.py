@@ -26,6 +26,9 @@ from finmatch_agents.errors import SQLRefused
 from finmatch_agents.warehouse.sqltext import MAX_SQL_CHARS, Checked
 
 DIALECT = "duckdb"
+#: dialects the guard can parse: the authored one, and the ones :mod:`finmatch_agents.warehouse.dialect` writes
+#: (the transpiled text is checked again, in its own dialect, before a Spark or Databricks engine runs it)
+DIALECTS = frozenset({"duckdb", "spark", "databricks"})
 
 #: deepest nesting of brackets and CASE ... END; sqlglot's recursive parser overflows the stack near 40
 MAX_NESTING = 32
@@ -44,10 +47,13 @@ FORBIDDEN_FUNCTIONS = frozenset({
     "enable_logging", "disable_logging", "make_timestamp_ns_tz_from_env", "getvariable", "enable_profiling",
     "disable_profiling", "truncate_duckdb_logs",
     "error",  # error(customer_name) would carry a data value out in the error text
+    # Spark / Databricks: JVM reflection, files, secrets, the network, model calls, values carried out in errors
+    "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
+    "input_file_block_length", "secret", "try_secret", "http_request", "raise_error", "assert_true",
 })
 FORBIDDEN_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "iceberg_", "delta_", "sqlite_", "postgres_",
                       "mysql_", "http_", "st_read", "json_execute", "icu_", "checkpoint", "force_checkpoint",
-                      "pg_get_")
+                      "pg_get_", "ai_", "vector_search", "cloud_files", "list_secrets")
 #: catalog objects refused by name wherever they appear (also as CTE names): the sandbox's own views,
 #: settings, databases and secrets live there. Listing tables and columns is what /tables and describe are for.
 SYSTEM_NAMES = frozenset({"information_schema", "pg_catalog", "system", "temp", "sqlite_master", "sqlite_schema",
@@ -75,15 +81,18 @@ _CLOSE = frozenset({sqlglot.TokenType.R_PAREN, sqlglot.TokenType.R_BRACKET, sqlg
 _FORMAT_NUMBER = re.compile(r"\d+")
 
 
-def check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
-    """Validate ``sql``; raise :class:`SQLRefused` naming the rule that failed.
+def check(sql: str, known_tables: set[str] | frozenset[str], *, dialect: str = DIALECT) -> Checked:
+    """Validate ``sql`` (written in ``dialect``, one of :data:`DIALECTS`); raise :class:`SQLRefused` naming the rule
+    that failed.
 
     Fails closed: an unexpected failure while analysing the statement is a refusal too. A statement that
     passed is remembered with the tables it may read (the verdict depends on nothing else): named queries and
     a chat's verified questions run the same text again and again, and parsing it cost ~10 ms each time."""
     try:
-        return _check_cached(sql, frozenset(known_tables))
-    except SQLRefused:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {', '.join(sorted(DIALECTS))}")
+        return _check_cached(sql, frozenset(known_tables), dialect)
+    except (SQLRefused, ValueError):
         raise
     except RecursionError as exc:
         raise SQLRefused("complexity", "the statement is nested too deeply to check", sql=sql,
@@ -93,17 +102,17 @@ def check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
 
 
 @functools.lru_cache(maxsize=256)  # at most ~25 MB of statement text
-def _check_cached(sql: str, known_tables: frozenset[str]) -> Checked:
-    return _check(sql, known_tables)  # a refusal raises, and an exception is never cached
+def _check_cached(sql: str, known_tables: frozenset[str], dialect: str) -> Checked:
+    return _check(sql, known_tables, dialect)  # a refusal raises, and an exception is never cached
 
 
-def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
+def _check(sql: str, known_tables: set[str] | frozenset[str], dialect: str = DIALECT) -> Checked:
     if not sql or not sql.strip().strip(";").strip():
         raise SQLRefused("empty", "no statement given", sql=sql)
     if len(sql) > MAX_SQL_CHARS:
         raise SQLRefused("complexity", f"the statement is {len(sql):,} characters long; the limit is "
                          f"{MAX_SQL_CHARS:,}", sql=sql)
-    tokens = _tokens(sql)
+    tokens = _tokens(sql, dialect)
     depth = _nesting(tokens)
     if depth > MAX_NESTING:
         raise SQLRefused("complexity", f"the statement is nested {depth:,} levels deep; the limit is {MAX_NESTING}",
@@ -116,7 +125,7 @@ def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
                          "SELECT) can run", sql=sql)
     try:
         # the tokens read above, parsed as they are (sqlglot.parse would tokenize the text a second time)
-        statements = [s for s in _dialect().parser().parse(tokens, sql) if s is not None]
+        statements = [s for s in _dialect(dialect).parser().parse(tokens, sql) if s is not None]
     except (ParseError, TokenError) as exc:
         first = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
         where = f" (line {first.get('line')}, column {first.get('col')})" if first else ""
@@ -154,13 +163,13 @@ def _check(sql: str, known_tables: set[str] | frozenset[str]) -> Checked:
 
 # -- tokens ------------------------------------------------------------------------------------------------
 @functools.cache
-def _dialect() -> Dialect:
-    return Dialect.get_or_raise(DIALECT)
+def _dialect(name: str = DIALECT) -> Dialect:
+    return Dialect.get_or_raise(name)
 
 
-def _tokens(sql: str) -> list[sqlglot.Token]:
+def _tokens(sql: str, dialect: str = DIALECT) -> list[sqlglot.Token]:
     try:
-        return _dialect().tokenize(sql)
+        return _dialect(dialect).tokenize(sql)
     except TokenError as exc:
         raise SQLRefused("syntax", f"cannot tokenize the statement: {exc}", sql=sql) from exc
 

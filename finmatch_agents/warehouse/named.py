@@ -29,6 +29,25 @@ variant when the engine can hold run tables, the table's own columns are all pre
 and the check the variant names (``-- run-check:``) passed on it; otherwise it runs the standalone query. Both
 give the same figures (tests compare them), and each is a complete statement: the variant's appendix entry
 reads the run table, whose defining SELECT is in the appendix too.
+
+Every query is written once, in DuckDB SQL; an engine that speaks another dialect (Spark, Databricks SQL)
+translates it with :func:`finmatch_agents.warehouse.dialect.to_dialect`. A query that cannot be written
+portably has a **dialect variant** beside it, ``name.spark.sql`` (read for the ``spark`` and ``databricks``
+dialects; :data:`~finmatch_agents.warehouse.dialect.VARIANT_FAMILY`), written in Spark SQL::
+
+    metrics/acceptance.sql         the query (DuckDB SQL)
+    metrics/acceptance.spark.sql   the same question in Spark SQL
+
+:func:`load` with ``dialect="spark"`` (or ``"databricks"``) reads the variant when there is one. A variant
+answers the same question, so it may leave out the header (it is the original's) and any header line it
+does give must equal the original's (``title``, ``requires``, ``units``, ``run-variant``, ``reads``,
+``run-check``; a mismatch fails when the file is loaded). Its text starts with the line ``-- dialect: spark``
+(:data:`~finmatch_agents.warehouse.dialect.DIALECT_MARKER`), which tells ``to_dialect`` that it is written in
+Spark SQL already: the guard checks it in that dialect and it is not translated again. In a variant,
+fragments (``{{> folder/_x}}``) expand to their own ``.spark.sql`` variant when there is one (a query without
+a variant is DuckDB SQL throughout, translated whole). :func:`run`,
+:func:`statement` and :func:`build_run_table` pick the text by ``engine.dialect`` (``"duckdb"`` for an engine
+without one); DuckDB never reads a variant, so its statements are exactly what they were.
 """
 
 from __future__ import annotations
@@ -41,6 +60,7 @@ from typing import TYPE_CHECKING
 
 from finmatch_agents.errors import QueryFailed, QueryTimeout, SQLRefused
 from finmatch_agents.units import UNITS, Unit
+from finmatch_agents.warehouse.dialect import DIALECT_MARKER, VARIANT_FAMILY, check_dialect
 from finmatch_agents.warehouse.sqltext import render
 
 _HEADER_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -83,6 +103,21 @@ class Skipped:
         return f"needs column(s) absent from the data: {', '.join(self.absent)}"
 
 
+#: header lines and the NamedQuery field each fills (a dialect variant must agree with its original on them)
+_HEADER_FIELDS = {"title": "title", "requires": "requires", "units": "units", "run-variant": "variant",
+                  "reads": "reads", "run-check": "check"}
+
+
+def _header_keys(text: str) -> set[str]:
+    keys = set()
+    for line in text.splitlines():
+        stripped = line.strip().lower()
+        for key in _HEADER_FIELDS:
+            if stripped.startswith(f"-- {key}:"):
+                keys.add(key)
+    return keys
+
+
 def _parse(name: str, text: str) -> NamedQuery:
     title, body = name, []
     requires: tuple[str, ...] = ()
@@ -121,15 +156,62 @@ def _units(name: str, text: str) -> dict[str, Unit]:
     return units
 
 
+def render_sql(sql: str, **params: object) -> str:
+    """A loaded query's text with its placeholders filled: as Spark SQL writes values for a variant's text (it
+    starts with :data:`DIALECT_MARKER`), as DuckDB does otherwise."""
+    return render(sql, spark=sql.startswith(DIALECT_MARKER), **params)
+
+
+def engine_dialect(engine: object) -> str:
+    """The SQL dialect ``engine`` speaks (``"duckdb"`` for an engine that does not say)."""
+    return str(getattr(engine, "dialect", "duckdb"))
+
+
 @cache
-def load(name: str) -> NamedQuery:
-    """``load("metrics/acceptance")`` reads ``warehouse/sql/metrics/acceptance.sql`` (fragments expanded)."""
+def load(name: str, dialect: str = "duckdb") -> NamedQuery:
+    """``load("metrics/acceptance")`` reads ``warehouse/sql/metrics/acceptance.sql`` (fragments expanded);
+    ``dialect="spark"`` / ``"databricks"`` reads ``acceptance.spark.sql`` instead when it exists."""
+    family = VARIANT_FAMILY[check_dialect(dialect)]
     *folders, stem = name.split("/")
-    node = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders, stem + ".sql")
-    query = _parse(name, node.read_text(encoding="utf-8"))
-    sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
-    return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads,
-                      query.check)
+    folder = resources.files("finmatch_agents.warehouse").joinpath("sql", *folders)
+    original = folder.joinpath(stem + ".sql")
+    variant = folder.joinpath(f"{stem}.{family}.sql") if family != "duckdb" else None
+    if variant is None or not variant.is_file():
+        query = _parse(name, original.read_text(encoding="utf-8"))  # DuckDB SQL, with DuckDB's fragments
+        sql = _INCLUDE.sub(lambda m: load(m.group(1)).sql, query.sql)
+        return NamedQuery(query.name, query.title, query.requires, sql, query.units, query.variant, query.reads,
+                          query.check)
+    base = load(name)  # the DuckDB query: the header the variant must agree with
+    text = variant.read_text(encoding="utf-8")
+    given = _parse(name, text)
+    for key in _header_keys(text):
+        field_name = _HEADER_FIELDS[key]
+        if getattr(given, field_name) != getattr(base, field_name):
+            raise ValueError(f"{name}.{family}.sql: its '{key}' header ({getattr(given, field_name)!r}) differs from "
+                             f"{name}.sql's ({getattr(base, field_name)!r}); a dialect variant answers the same "
+                             "question: leave the header out or copy it")
+    body = _INCLUDE.sub(lambda m: _spark_fragment(load(m.group(1), dialect).sql), given.sql)
+    return NamedQuery(name, base.title, base.requires, f"{DIALECT_MARKER}\n{body}", base.units, base.variant,
+                      base.reads, base.check)
+
+
+def _spark_fragment(sql: str) -> str:
+    """A fragment's text inside a variant: without the marker of its own variant (the variant has one)."""
+    return sql.removeprefix(DIALECT_MARKER + "\n")
+
+
+def variants() -> list[str]:
+    """Names of the queries (and fragments) that have a dialect variant file, e.g. ``["metrics/x.spark"]``."""
+    root = resources.files("finmatch_agents.warehouse").joinpath("sql")
+    found: list[str] = []
+    for entry in root.iterdir():
+        files = list(entry.iterdir()) if entry.is_dir() else [entry]
+        prefix = f"{entry.name}/" if entry.is_dir() else ""
+        for f in files:
+            for family in set(VARIANT_FAMILY.values()) - {"duckdb"}:
+                if f.name.endswith(f".{family}.sql"):
+                    found.append(prefix + f.name[:-4])
+    return sorted(found)
 
 
 def all_names() -> list[str]:
@@ -138,10 +220,14 @@ def all_names() -> list[str]:
     for entry in root.iterdir():
         if entry.is_dir():
             names += [f"{entry.name}/{f.name[:-4]}" for f in entry.iterdir()
-                      if f.name.endswith(".sql") and not f.name.startswith("_")]
-        elif entry.name.endswith(".sql") and not entry.name.startswith("_"):
+                      if f.name.endswith(".sql") and not f.name.startswith("_") and not _is_variant(f.name)]
+        elif entry.name.endswith(".sql") and not entry.name.startswith("_") and not _is_variant(entry.name):
             names.append(entry.name[:-4])
     return sorted(names)
+
+
+def _is_variant(filename: str) -> bool:
+    return any(filename.endswith(f".{family}.sql") for family in VARIANT_FAMILY.values() if family != "duckdb")
 
 
 def _header(text: str, params: dict[str, object]) -> str:
@@ -151,29 +237,31 @@ def _header(text: str, params: dict[str, object]) -> str:
 
 def run(engine: Engine, log: QueryLog, name: str, *, present: set[str], title: str | None = None,
         **params: object) -> QueryResult | Skipped:
-    """Render and run a named query, or skip it when a required column is absent."""
-    query = load(name)
+    """Render and run a named query (its variant for ``engine``'s dialect), or skip it when a required column is
+    absent."""
+    dialect = engine_dialect(engine)
+    query = load(name, dialect)
     heading = title or _header(query.title, params)
     absent = tuple(c for c in (_header(r, params) for r in query.requires) if c not in present)
     if absent:
         return Skipped(name, heading, absent)
     if query.variant is not None:
-        variant = load(query.variant)
+        variant = load(query.variant, dialect)
         built = all(build_run_table(engine, log, run_table, present=present, **params) for run_table in variant.reads)
         if built and (variant.check is None or engine.run_table_note(variant.check) is True):  # type: ignore[attr-defined]
             said = variant.title[len(query.title):] if variant.title.startswith(query.title) else ""
-            return engine.query(render(variant.sql, **params), log=log, units=variant.units,
+            return engine.query(render_sql(variant.sql, **params), log=log, units=variant.units,
                                 title=title + said if title else _header(variant.title, params))
-    return engine.query(render(query.sql, **params), log=log, title=heading, units=query.units)
+    return engine.query(render_sql(query.sql, **params), log=log, title=heading, units=query.units)
 
 
-def statement(name: str, *, present: set[str], **params: object) -> str | None:
-    """The text :func:`run` sends for ``name`` (None when it would skip it), for an engine's ``prefetch``.
-    Only for queries without a run-table variant (which one runs depends on the run)."""
-    query = load(name)
+def statement(name: str, *, present: set[str], dialect: str = "duckdb", **params: object) -> str | None:
+    """The text :func:`run` sends for ``name`` to an engine speaking ``dialect`` (None when it would skip it), for
+    an engine's ``prefetch``. Only for queries without a run-table variant (which one runs depends on the run)."""
+    query = load(name, dialect)
     if query.variant is not None or any(_header(r, params) not in present for r in query.requires):
         return None
-    return render(query.sql, **params)
+    return render_sql(query.sql, **params)
 
 
 def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present: set[str], **params: object) -> bool:
@@ -184,18 +272,19 @@ def build_run_table(engine: Engine, log: QueryLog, run_table: str, /, *, present
     if materialize is None or run_table not in RUN_TABLES:
         return False
     definition, checks = RUN_TABLES[run_table]
-    query = load(definition)
+    dialect = engine_dialect(engine)
+    query = load(definition, dialect)
     if any(_header(r, params) not in present for r in query.requires):
         return False
-    sql, failed = render(query.sql, **params), f"{run_table}:failed"
+    sql, failed = render_sql(query.sql, **params), f"{run_table}:failed"
     if engine.run_table_note(failed) == sql:  # type: ignore[attr-defined]  # it failed once: do not retry
         return False
     try:
         if materialize(run_table, sql, log=log, title=_header(query.title, params),
                        units=query.units) is not None:  # built now: check it (the results are kept with it)
             for name in checks:
-                check = load(name)
-                result = engine.query(render(check.sql, **params), log=log, title=_header(check.title, params),
+                check = load(name, dialect)
+                result = engine.query(render_sql(check.sql, **params), log=log, title=_header(check.title, params),
                                       units=check.units)
                 engine.note_run_table(run_table, name,  # type: ignore[attr-defined]
                                       result.first().get("usable") is True)

@@ -30,6 +30,19 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_spark_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def spark_literal(value: object) -> str:
+    """``value`` as a Spark SQL literal (strings escape with a backslash there; lists are ``array(...)``)."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list | tuple):
+        return "array(" + ", ".join(spark_literal(v) for v in value) + ")"
+    return literal(value)
+
+
 def literal(value: object) -> str:
     if value is None:
         return "NULL"
@@ -50,14 +63,17 @@ def literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def render(sql: str, **params: object) -> str:
-    """Fill ``{{placeholders}}``; every placeholder must be given."""
+def render(sql: str, *, spark: bool = False, **params: object) -> str:
+    """Fill ``{{placeholders}}``; every placeholder must be given. ``spark``: quote and write values as Spark SQL
+    does (a ``.spark.sql`` variant's text; DuckDB texts are translated, literals and all, by sqlglot)."""
+    ident, value_of = (quote_spark_ident, spark_literal) if spark else (quote_ident, literal)
+
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in params:
             raise KeyError(f"SQL placeholder {{{{{key}}}}} has no value")
         value = params[key]
-        return quote_ident(str(value)) if key in IDENTIFIER_PARAMS else literal(value)
+        return ident(str(value)) if key in IDENTIFIER_PARAMS else value_of(value)
 
     return _PLACEHOLDER.sub(fill, sql)
 

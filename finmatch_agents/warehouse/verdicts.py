@@ -1,10 +1,10 @@
 """The guard's verdicts, remembered across processes, so a one-shot command need not load the SQL parser.
 
-A verdict (:func:`finmatch_agents.warehouse.guard.check`) depends only on the statement's text, the set of
-table names the engine knows, the guard's code and the sqlglot release it parses with. One-shot commands
+A verdict (:func:`finmatch_agents.warehouse.guard.check`) depends only on the statement's text and dialect, the
+set of table names the engine knows, the guard's code and the sqlglot release it parses with. One-shot commands
 (``match customer``, ``recommend for``) run the same few named statements every time, and importing and
 warming the parser is about a tenth of their start-up; so a statement that passed is remembered in the
-user's cache folder (``$XDG_CACHE_HOME/finmatch``, else ``~/.cache/finmatch``) under a hash of those four
+user's cache folder (``$XDG_CACHE_HOME/finmatch``, else ``~/.cache/finmatch``) under a hash of those
 inputs, and the next process that sends it skips the parser.
 
 What is stored: hashes and the tables each statement reads, never SQL text (user questions can hold
@@ -34,16 +34,16 @@ MAX_REMEMBERED = 4_000
 _FILE = "sql-guard-verdicts.json"
 
 
-def check(sql: str, known_tables: frozenset[str]) -> Checked:
+def check(sql: str, known_tables: frozenset[str], *, dialect: str = "duckdb") -> Checked:
     """:func:`guard.check` with the verdicts of earlier processes: the parser loads only for a statement no
     process has passed before (or that the guard refuses)."""
-    key = _key(sql, known_tables)
+    key = _key(sql, known_tables, dialect)
     tables = _store().get(key)
     if tables is not None:
         return Checked(sql=sql, tables=tables)
     from finmatch_agents.warehouse import guard  # start-up speed: the parser only for statements not seen before
 
-    checked = guard.check(sql, known_tables)  # raises on a refusal, which is never remembered
+    checked = guard.check(sql, known_tables, dialect=dialect)  # raises on a refusal, which is never remembered
     _store().put(key, checked.tables)
     return checked
 
@@ -70,8 +70,8 @@ def _version() -> str:
     return digest.hexdigest()[:32]
 
 
-def _key(sql: str, known_tables: frozenset[str]) -> str:
-    digest = hashlib.sha256(_version().encode())
+def _key(sql: str, known_tables: frozenset[str], dialect: str) -> str:
+    digest = hashlib.sha256(f"{_version()}\0{dialect}".encode())
     digest.update(b"\0".join(t.encode() for t in sorted(known_tables)))
     digest.update(b"\1")
     digest.update(sql.encode("utf-8", "surrogatepass"))
