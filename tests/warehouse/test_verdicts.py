@@ -31,9 +31,9 @@ def _parser_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = guard.check
 
-    def counting(sql: str, known: frozenset[str]) -> Checked:
+    def counting(sql: str, known: frozenset[str], *, dialect: str = "duckdb") -> Checked:
         calls.append(sql)
-        return real(sql, known)
+        return real(sql, known, dialect=dialect)
 
     monkeypatch.setattr(guard, "check", counting)
     return calls
@@ -78,6 +78,8 @@ def test_a_changed_guard_invalidates_every_remembered_verdict(monkeypatch: pytes
     monkeypatch.setattr(verdicts, "_version", lambda: "another guard")
     verdicts.check(SQL, KNOWN)
     assert len(calls) == 2
+    verdicts.check(SQL, KNOWN, dialect="spark")  # the same text in another dialect is another verdict
+    assert len(calls) == 3
 
 
 def test_a_corrupt_or_unwritable_cache_never_fails_a_query(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
