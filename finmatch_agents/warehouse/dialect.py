@@ -43,17 +43,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 
-from finmatch_agents.errors import SQLRefused, UsageError
+from finmatch_agents.errors import SQLRefused
 from finmatch_agents.warehouse import guard
+from finmatch_agents.warehouse.sqltext import DIALECT_MARKER as DIALECT_MARKER
+from finmatch_agents.warehouse.sqltext import DIALECTS as DIALECTS
+from finmatch_agents.warehouse.sqltext import VARIANT_FAMILY as VARIANT_FAMILY
+from finmatch_agents.warehouse.sqltext import check_dialect as check_dialect
 
 SOURCE = guard.DIALECT
-#: every dialect an engine may speak
-DIALECTS: tuple[str, ...] = ("duckdb", "spark", "databricks")
-#: the family of per-dialect variant files each dialect reads (``name.spark.sql`` serves Databricks too)
-VARIANT_FAMILY: dict[str, str] = {"duckdb": "duckdb", "spark": "spark", "databricks": "spark"}
-
-#: first line of a text already written in Spark SQL (a ``.spark.sql`` variant): checked, not translated again
-DIALECT_MARKER = "-- dialect: spark"
 
 #: DuckDB constructs Spark and Databricks cannot run: (node type name, what to call it in the refusal)
 _NOT_PORTABLE: tuple[tuple[str, str], ...] = (
@@ -61,13 +58,6 @@ _NOT_PORTABLE: tuple[tuple[str, str], ...] = (
     ("Comprehension", "a list comprehension"),
     ("PivotAny", "PIVOT ... ANY"),
 )
-
-
-def check_dialect(dialect: str) -> str:
-    """``dialect`` if it is one of :data:`DIALECTS`, else a :class:`UsageError` naming them."""
-    if dialect not in DIALECTS:
-        raise UsageError(f"unknown SQL dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
-    return dialect
 
 
 def to_dialect(sql: str, dialect: str, *, known_tables: Iterable[str] | None = None) -> str:

@@ -60,8 +60,7 @@ from typing import TYPE_CHECKING
 
 from finmatch_agents.errors import QueryFailed, QueryTimeout, SQLRefused
 from finmatch_agents.units import UNITS, Unit
-from finmatch_agents.warehouse.dialect import DIALECT_MARKER, VARIANT_FAMILY, check_dialect
-from finmatch_agents.warehouse.sqltext import render
+from finmatch_agents.warehouse.sqltext import DIALECT_MARKER, VARIANT_FAMILY, check_dialect, render
 
 _HEADER_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _INCLUDE = re.compile(r"\{\{>\s*([\w/]+)\s*\}\}")

@@ -12,10 +12,28 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from finmatch_agents.errors import UsageError
+
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 #: longest statement the guard reads (a model can send megabytes of tool arguments)
 MAX_SQL_CHARS = 100_000
 IDENTIFIER_PARAMS = frozenset({"table", "products", "goals", "column", "group_column", "group_alias", "count_column"})
+
+
+#: every dialect an engine may speak (the translator, :mod:`finmatch_agents.warehouse.dialect`, loads sqlglot; these
+#: names do not, so named queries can pick their variant without it)
+DIALECTS: tuple[str, ...] = ("duckdb", "spark", "databricks")
+#: the family of per-dialect variant files each dialect reads (``name.spark.sql`` serves Databricks too)
+VARIANT_FAMILY: dict[str, str] = {"duckdb": "duckdb", "spark": "spark", "databricks": "spark"}
+#: first line of a text already written in Spark SQL (a ``.spark.sql`` variant): checked, not translated again
+DIALECT_MARKER = "-- dialect: spark"
+
+
+def check_dialect(dialect: str) -> str:
+    """``dialect`` if it is one of :data:`DIALECTS`, else a :class:`UsageError` naming them."""
+    if dialect not in DIALECTS:
+        raise UsageError(f"unknown SQL dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
+    return dialect
 
 
 @dataclass(frozen=True)
