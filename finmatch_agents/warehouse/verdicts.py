@@ -29,8 +29,8 @@ from pathlib import Path
 
 from finmatch_agents.warehouse.sqltext import Checked
 
-#: most verdicts kept (the newest); a statement is ~100 bytes of hash and table names
-MAX_REMEMBERED = 4_000
+#: most verdicts kept (the newest; ~100 bytes each, so reading them stays ~1 ms): a run sends ~50-120 statements
+MAX_REMEMBERED = 1_000
 _FILE = "sql-guard-verdicts.json"
 
 
