@@ -30,6 +30,7 @@ from finmatch_agents.warehouse.dialect import to_dialect
 from finmatch_agents.warehouse.engine import HARD_ROW_CAP, SOFT_DELETE_COLUMN, open_engine
 from finmatch_agents.warehouse.sqltext import placeholders, render
 from tests.spark.capture import Call, capture
+from tests.spark.conftest import export_parquet
 
 REL = 1e-9
 #: at most this many different parameter sets of one query are compared (the first ones its callers used)
@@ -52,14 +53,50 @@ VARIANTS_OF: dict[str, list[dict[str, Any]]] = {
     "features/close_ids": [{"customer": "C0000042"}, {"customer": "c42x"}, {"customer": "C00000421"}],
 }
 #: tables written by other commands (scoring, match runs, feedback, drift monitoring): absent from fresh data
-ABSENT_TABLES = frozenset({"scores", "score_runs", "match_runs", "model_drift", "model_drift_inputs",
-                           "recommend_feedback"})
+ABSENT_TABLES = frozenset({"match_runs", "model_drift", "model_drift_inputs"})
+
+
+# -- the data: the shared records, and the tables scoring and feedback write ------------------------------------
+@pytest.fixture(scope="module")
+def parity_db(spark_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared data with the tables `predict score` and `recommend feedback` add, written by their
+    own writers (scores of every open offer and customer, a few feedback entries), so the queries over them
+    are compared too."""
+    import shutil
+
+    import duckdb
+
+    from finmatch_agents.predict.score import write_scores
+    from finmatch_agents.recommend.feedback import Entry, record
+
+    path = tmp_path_factory.mktemp("parity-data") / "finmatch.duckdb"
+    shutil.copyfile(spark_db, path)
+    path.chmod(0o644)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        offers = con.sql(
+            "SELECT customer_id, record_id, product_id, product_type, (hash(record_id) % 1000) / 1000.0 AS score, "
+            "CAST(NULL AS DOUBLE) AS expected_value, CAST(NULL AS INTEGER) AS rank FROM fpr_records "
+            "WHERE product_recommendation_status IN ('Pending', 'In Progress')").to_arrow_table()
+        customers = con.sql(
+            "SELECT customer_id, CAST(NULL AS VARCHAR) AS record_id, CAST(NULL AS VARCHAR) AS product_id, "
+            "CAST(NULL AS VARCHAR) AS product_type, (hash(customer_id) % 1000) / 1000.0 AS score, "
+            "CAST(NULL AS DOUBLE) AS expected_value, CAST(NULL AS INTEGER) AS rank "
+            "FROM (SELECT DISTINCT customer_id FROM fpr_records WHERE customer_id IS NOT NULL)").to_arrow_table()
+    finally:
+        con.close()
+    details = {"table": "fpr_records", "fingerprint": "parity"}
+    write_scores(path, "conversion", EXTRA["model_id"], offers, details)
+    write_scores(path, "churn", "m-parity-churn", customers, details)
+    record(path, [Entry("C0000042", "P001", rating=4), Entry("C0000042", "P002", outcome="accepted"),
+                  Entry("C0000777", "P003", rating=2, note="it's too dear")], model_id=None, source="parity")
+    return path
 
 
 # -- the cases ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def calls(spark_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Call]:
-    return capture(spark_db, tmp_path_factory.mktemp("parity-work"))
+def calls(parity_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Call]:
+    return capture(parity_db, tmp_path_factory.mktemp("parity-work"))
 
 
 def cases_of(calls: list[Call]) -> dict[str, list[dict[str, Any]]]:
@@ -165,10 +202,10 @@ def without(result: Result, column: str) -> Result:
 class Both:
     """The same data on DuckDB (the sandbox) and on Spark (the session's views), one statement at a time."""
 
-    def __init__(self, db: Path, spark: Any, parquet: Path, tables: tuple[str, ...]) -> None:
+    def __init__(self, db: Path, spark: Any, parquet: Path) -> None:
+        tables = export_parquet(db, parquet)  # before the sandbox opens the file (one configuration per process)
         self.engine = open_engine(load_settings(db=db, env={}))
         self.spark = spark
-        self.parquet, self.tables = parquet, tables
         for table in tables:  # soft-deleted rows hidden, as DuckDBEngine's shadow views (and SparkEngine's) do
             df = spark.read.parquet(str(parquet / f"{table}.parquet"))
             if SOFT_DELETE_COLUMN in df.columns:
@@ -176,7 +213,7 @@ class Both:
             df.cache().createOrReplaceTempView(table)  # in memory: ~150 statements read the same 100k rows
         self.log = QueryLog()
         self.present = {c.name for c in self.engine.columns("fpr_records")} | {
-            f"products.{c.name}" for c in self.engine.columns("products")}
+            f"{t}.{c.name}" for t in self.engine.tables() if t != "fpr_records" for c in self.engine.columns(t)}
         self.run_tables: set[str] = set()
 
     def duck(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -225,8 +262,8 @@ class Both:
 
 
 @pytest.fixture(scope="module")
-def both(spark_data: Any) -> Any:
-    pair = Both(spark_data.db, spark_data.session, spark_data.parquet, spark_data.tables)
+def both(spark_data: Any, parity_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    pair = Both(parity_db, spark_data.session, tmp_path_factory.mktemp("parity-parquet"))
     yield pair
     pair.engine.close()
     spark_data.session.catalog.clearCache()
@@ -268,7 +305,7 @@ def semantic_kind(query: Any) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def compiled(spark_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
+def compiled(parity_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
     """(question, compiled DuckDB statement): one evaluation question (tests/semantic) per kind the compiler
     answers, compiled as the chat compiles it."""
     from finmatch_agents.chat.session import ChatSession
@@ -276,7 +313,7 @@ def compiled(spark_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[t
     from tests.semantic.cases_default import CASES
     from tests.semantic.evaluate import REFUSE
 
-    session = ChatSession(load_settings(db=spark_db, env={}), "parity-semantic")
+    session = ChatSession(load_settings(db=parity_db, env={}), "parity-semantic")
     try:
         layer = session.semantic
         out: dict[tuple[Any, ...], tuple[str, str]] = {}
