@@ -176,7 +176,7 @@ def _portable(tree: exp.Expr) -> exp.Expr:
                 exp.Cast(this=exp.Literal.string("1970-01-01 00:00:00"), to=exp.DataType.build("TIMESTAMP_NTZ")),
                 epoch.this.copy()]))
     for agg in list(tree.find_all(exp.ArrayAgg)):
-        _ordered_list(agg)
+        _empty_list_is_null(_ordered_list(agg))
     for any_value in list(tree.find_all(exp.AnyValue)):
         _any_value_ordered(any_value)
     for node in list(tree.find_all(exp.WithinGroup, exp.PercentileCont, exp.PercentileDisc, exp.Median,
@@ -280,14 +280,33 @@ def _withs_above(node: exp.Expr) -> list[exp.With]:
     return found
 
 
-def _ordered_list(node: exp.ArrayAgg) -> None:
+def _empty_list_is_null(outer: exp.Expr) -> None:
+    """DuckDB's ``list()`` of no rows (an empty input, or a FILTER no row passes) is NULL; Spark's is ``[]``."""
+    copy = outer.copy()
+    outer.replace(exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Anonymous(this="SIZE", expressions=[copy.copy()]),
+                                                    expression=exp.Literal.number(0)), true=exp.Null())],
+                           default=copy))
+
+
+def _ordered_list(node: exp.ArrayAgg) -> exp.Expr:
     """``list(v ORDER BY k)``: Spark's collect_list has no order (sqlglot drops it), so the values are collected
     with their keys and sorted: ``transform(array_sort(collect_list(struct(k, v))), s -> s.v)`` (ascending keys;
     the NULL values are kept, as DuckDB keeps them)."""
     order = node.this
+    unchanged: exp.Expr = node.parent if isinstance(node.parent, exp.Filter) else node
     if not isinstance(order, exp.Order) or not order.expressions or any(
             k.args.get("desc") for k in order.expressions):
-        return
+        return unchanged
+    if isinstance(order.this, exp.Distinct):  # list(DISTINCT v ORDER BY v): the sorted set (NULLs left out)
+        values = order.this.expressions
+        if len(values) == 1 and len(order.expressions) == 1 and values[0] == order.expressions[0].this:
+            collected_set: exp.Expr = exp.Anonymous(this="COLLECT_SET", expressions=[values[0].copy()])
+            target_set: exp.Expr = node
+            if isinstance(node.parent, exp.Filter):
+                collected_set = exp.Filter(this=collected_set, expression=node.parent.expression.copy())
+                target_set = node.parent
+            return target_set.replace(exp.Anonymous(this="ARRAY_SORT", expressions=[collected_set]))
+        return unchanged
     fields = [exp.alias_(k.this.copy(), f"k{i}") for i, k in enumerate(order.expressions)]
     collected: exp.Expr = exp.Anonymous(this="COLLECT_LIST", expressions=[
         exp.Struct(expressions=[*fields, exp.alias_(order.this.copy(), "v")])])
@@ -295,7 +314,7 @@ def _ordered_list(node: exp.ArrayAgg) -> None:
     if isinstance(node.parent, exp.Filter):
         collected = exp.Filter(this=collected, expression=node.parent.expression.copy())
         target = node.parent
-    target.replace(exp.Anonymous(this="TRANSFORM", expressions=[
+    return target.replace(exp.Anonymous(this="TRANSFORM", expressions=[
         exp.Anonymous(this="ARRAY_SORT", expressions=[collected]),
         exp.Lambda(this=exp.Dot(this=exp.column("s"), expression=exp.to_identifier("v")),
                    expressions=[exp.to_identifier("s")])]))

@@ -90,8 +90,16 @@ def test_ordered_any_value_and_an_empty_list_parameter() -> None:
 def test_arg_max_skips_null_values_and_ordered_lists_keep_their_order() -> None:
     out = to_dialect("SELECT arg_max(a, d), arg_min(a, d) FILTER (WHERE c), list(t ORDER BY i) FROM fpr_records",
                      "spark")
+    ordered = "TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(i AS k0, t AS v))), s -> s.v)"
     assert out == ("SELECT MAX_BY(a, d) FILTER(WHERE NOT a IS NULL), MIN_BY(a, d) FILTER(WHERE (c) AND NOT a IS NULL), "
-                   "TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(i AS k0, t AS v))), s -> s.v) FROM fpr_records")
+                   f"CASE WHEN SIZE({ordered}) = 0 THEN NULL ELSE {ordered} END FROM fpr_records")
+
+
+def test_an_ordered_distinct_list_is_a_sorted_set() -> None:
+    """... and a list of no rows is NULL, as in DuckDB (Spark's is empty)."""
+    held = "ARRAY_SORT(COLLECT_SET(p) FILTER(WHERE s = 'A'))"
+    assert to_dialect("SELECT list(DISTINCT p ORDER BY p) FILTER (WHERE s = 'A') FROM fpr_records", "spark") == (
+        f"SELECT CASE WHEN SIZE({held}) = 0 THEN NULL ELSE {held} END FROM fpr_records")
 
 
 def test_epoch_ms_of_a_timestamp_counts_milliseconds() -> None:
