@@ -27,9 +27,7 @@ notes behave as on DuckDB, so a run's appendix and events do not depend on the e
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import dataclasses
 import functools
 import re
 import threading
@@ -42,10 +40,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from finmatch_agents.errors import FinMatchError, Interrupted, QueryFailed, QueryTimeout, SQLRefused
+from finmatch_agents.errors import Interrupted, QueryFailed, QueryTimeout, SQLRefused
 from finmatch_agents.evidence import SAMPLE_ROWS, QueryLog, QueryRecord, jsonable
 from finmatch_agents.warehouse import guard
 from finmatch_agents.warehouse.dialect import DIALECT_MARKER, to_dialect
+from finmatch_agents.warehouse.prefetch import Prefetcher
 from finmatch_agents.warehouse.results import (
     HARD_ROW_CAP,
     MAX_RESULT_BYTES,
@@ -55,7 +54,6 @@ from finmatch_agents.warehouse.results import (
     SandboxLimits,
     _Catalog,
     _check_cells,
-    _Detached,
     _Oversized,
     first_line,
 )
@@ -137,9 +135,7 @@ class RemoteEngine:
         self._run_tables: dict[str, str] = {}
         self._run_lock = threading.Lock()
         self._run_notes: dict[str, tuple[str, Any]] = {}
-        self._prefetched: dict[str, concurrent.futures.Future[_Detached]] = {}
-        self._prefetch_lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._prefetched = Prefetcher(lambda sql, log: self._query(sql, log=log), PREFETCH_THREADS, "finmatch-pre")
         self._local = threading.local()
         self._shadow = duckdb.connect(":memory:", config={
             "enable_external_access": False, "autoinstall_known_extensions": False,
@@ -245,10 +241,9 @@ class RemoteEngine:
         """Validate, translate and run ``sql`` (DuckDB SQL, or a Spark SQL variant text)."""
         text = sql if isinstance(sql, str) else str(sql)
         if max_rows is None and timeout is None and not columnar:
-            with self._prefetch_lock:
-                started = self._prefetched.pop(text, None)
-            if started is not None:
-                return self._adopt(started, log, title, units or {})
+            adopted = self._prefetched.adopt(text, log, title, units or {})
+            if adopted is not None:
+                return adopted
         return self._query(text, log=log, title=title, max_rows=max_rows, timeout=timeout, columnar=columnar,
                            units=units)
 
@@ -284,32 +279,7 @@ class RemoteEngine:
 
     def prefetch(self, *statements: str) -> None:
         """As :meth:`DuckDBEngine.prefetch`, :data:`PREFETCH_THREADS` at a time (each statement is a round trip)."""
-        with self._prefetch_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="finmatch-pre")
-            for text in statements:
-                if text not in self._prefetched:
-                    self._prefetched[text] = self._pool.submit(self._detached, text)
-
-    def _detached(self, sql: str) -> _Detached:
-        held = QueryLog(prefix="P")
-        try:
-            return _Detached(self._query(sql, log=held), held.records, None)
-        except FinMatchError as exc:
-            return _Detached(None, held.records, exc)
-
-    def _adopt(self, started: concurrent.futures.Future[_Detached], log: QueryLog, title: str,
-               units: dict[str, Unit]) -> QueryResult:
-        qid = log.next_id()
-        done = started.result()
-        records = [r.model_copy(update={"id": qid, "title": title, "agent": log.agent, "step": log.step,
-                                        "units": units}) for r in done.records]
-        for record in records:
-            log.add(record)
-        if done.error is not None:
-            raise done.error
-        assert done.result is not None and records
-        return dataclasses.replace(done.result, record=records[-1])
+        self._prefetched.start(statements)
 
     def _tag(self) -> str:
         return f"finmatch-{uuid.uuid4().hex[:16]}"
@@ -508,15 +478,7 @@ class RemoteEngine:
         threading.Thread(target=keep_stopping, name="finmatch-stop", daemon=True).start()
 
     def _close_pool(self) -> None:
-        with self._prefetch_lock:
-            pool, self._pool, waiting = self._pool, None, list(self._prefetched.values())
-            self._prefetched.clear()
-        if pool is not None:
-            for future in waiting:
-                future.cancel()
-            if not all(f.done() for f in waiting):
-                self.interrupt_running()
-            pool.shutdown(wait=True)
+        self._prefetched.close(self.interrupt_running)
 
     def close(self) -> None:
         self._close_pool()
