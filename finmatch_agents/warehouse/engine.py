@@ -54,10 +54,10 @@ from finmatch_agents.warehouse.results import HARD_ROW_CAP as HARD_ROW_CAP
 from finmatch_agents.warehouse.results import MAX_CELL_BYTES as MAX_CELL_BYTES
 from finmatch_agents.warehouse.results import MAX_RESULT_BYTES as MAX_RESULT_BYTES
 from finmatch_agents.warehouse.results import SOFT_DELETE_COLUMN as SOFT_DELETE_COLUMN
+from finmatch_agents.warehouse.results import CatalogReads, _Catalog, _check_cells, _Oversized
 from finmatch_agents.warehouse.results import ColumnInfo as ColumnInfo
 from finmatch_agents.warehouse.results import QueryResult as QueryResult
 from finmatch_agents.warehouse.results import SandboxLimits as SandboxLimits
-from finmatch_agents.warehouse.results import _Catalog, _check_cells, _Oversized
 from finmatch_agents.warehouse.results import first_line as first_line
 from finmatch_agents.warehouse.sqltext import MAX_SQL_CHARS, quote_ident
 
@@ -114,7 +114,7 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-class DuckDBEngine:
+class DuckDBEngine(CatalogReads):
     """Read-only, locked-down DuckDB connection shared by the threads of one process."""
 
     def __init__(self, path: Path, limits: SandboxLimits | None = None) -> None:
@@ -225,22 +225,6 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise QueryFailed(redact_values(first_line(exc), text)) from exc
         return "\n".join(str(row[-1]) for row in rows)
-
-    def tables(self) -> list[str]:
-        return sorted(self._catalog.tables)
-
-    def columns(self, table: str) -> list[ColumnInfo]:
-        return list(self._catalog.tables.get(table.lower(), []))
-
-    def has_table(self, table: str) -> bool:
-        return table.lower() in self._catalog.tables
-
-    def soft_delete_tables(self) -> list[str]:
-        return list(self._catalog.soft_delete)
-
-    def unusable_tables(self) -> dict[str, str]:
-        """Tables no query may read, with the reason (see :meth:`_soft_delete_rule`)."""
-        return dict(self._catalog.unusable)
 
     # -- execution -------------------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:

@@ -49,6 +49,7 @@ from finmatch_agents.warehouse.results import (
     HARD_ROW_CAP,
     MAX_RESULT_BYTES,
     SOFT_DELETE_COLUMN,
+    CatalogReads,
     ColumnInfo,
     QueryResult,
     SandboxLimits,
@@ -118,7 +119,7 @@ class _Held:
     interrupted: bool = False
 
 
-class RemoteEngine:
+class RemoteEngine(CatalogReads):
     """The sandbox around a remote SQL session; :class:`SparkEngine` and :class:`DatabricksEngine` fill in the
     session. Subclasses set :attr:`name` and :attr:`dialect`, call :meth:`_load_catalog` once connected, and
     implement ``_read_tables``, ``_run``, ``_interrupt``, ``_base_reference`` and ``_hide_deleted``."""
@@ -205,21 +206,6 @@ class RemoteEngine:
     @property
     def location(self) -> str:
         return self.name
-
-    def tables(self) -> list[str]:
-        return sorted(self._catalog.tables)
-
-    def columns(self, table: str) -> list[ColumnInfo]:
-        return list(self._catalog.tables.get(table.lower(), []))
-
-    def has_table(self, table: str) -> bool:
-        return table.lower() in self._catalog.tables
-
-    def soft_delete_tables(self) -> list[str]:
-        return list(self._catalog.soft_delete)
-
-    def unusable_tables(self) -> dict[str, str]:
-        return dict(self._catalog.unusable)
 
     def _known(self) -> frozenset[str]:
         return frozenset(self._catalog.tables) | frozenset(self._run_tables)

@@ -82,6 +82,28 @@ class _Catalog:
     unusable: dict[str, str] = field(default_factory=dict)
 
 
+class CatalogReads:
+    """What every engine answers from its catalogue snapshot (``self._catalog``, read when it opened)."""
+
+    _catalog: _Catalog
+
+    def tables(self) -> list[str]:
+        return sorted(self._catalog.tables)
+
+    def columns(self, table: str) -> list[ColumnInfo]:
+        return list(self._catalog.tables.get(table.lower(), []))
+
+    def has_table(self, table: str) -> bool:
+        return table.lower() in self._catalog.tables
+
+    def soft_delete_tables(self) -> list[str]:
+        return list(self._catalog.soft_delete)
+
+    def unusable_tables(self) -> dict[str, str]:
+        """Tables no query may read, with the reason (their soft-delete column is not a boolean)."""
+        return dict(self._catalog.unusable)
+
+
 def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
