@@ -281,30 +281,32 @@ class Loaded:
     def has_matcher(self, params: MatchParams) -> bool:
         return _matcher_key(params) in self._matchers
 
-    def explain(self, customer_id: str, params: MatchParams) -> dict[str, Any]:
-        """``finmatch match customer ID --json`` for one customer of the loaded book."""
-        if self.features is None or self.catalogue is None:
+    def _customer_row(self, customer_id: str, params: MatchParams) -> tuple[CustomerFeatures, Catalogue, int, Any]:
+        """The loaded book and catalogue, the customer's row in it and the matcher for ``params`` (KeyError: not
+        in the book)."""
+        features, catalogue = self.features, self.catalogue
+        if features is None or catalogue is None:
             raise engine_missing("match", self.unavailable.get("match", "not loaded"))
-        row = self.features.index_of(customer_id)
+        row = features.index_of(customer_id)
         if row is None:
             raise KeyError(customer_id)
         matcher, _ = self.matcher(params)
-        detail = explain_customer(self.features, self.catalogue, params, row, matcher)
+        return features, catalogue, row, matcher
+
+    def explain(self, customer_id: str, params: MatchParams) -> dict[str, Any]:
+        """``finmatch match customer ID --json`` for one customer of the loaded book."""
+        features, catalogue, row, matcher = self._customer_row(customer_id, params)
+        detail = explain_customer(features, catalogue, params, row, matcher)
         return {**detail, "params": params.to_dict()}
 
     def explain_json(self, customer_id: str, params: MatchParams) -> bytes:
         """:meth:`explain` as the JSON bytes the API sends (the same bytes, written without the objects: see
         :mod:`serve.match_body`)."""
-        if self.features is None or self.catalogue is None:
-            raise engine_missing("match", self.unavailable.get("match", "not loaded"))
-        row = self.features.index_of(customer_id)
-        if row is None:
-            raise KeyError(customer_id)
-        matcher, _ = self.matcher(params)
+        features, catalogue, row, matcher = self._customer_row(customer_id, params)
         key = _matcher_key(params)
         body = self._bodies.get(key)
         if body is None or body.matcher is not matcher:
-            body = MatchBody(self.features, self.catalogue, params, matcher)
+            body = MatchBody(features, catalogue, params, matcher)
             with self._lock:
                 if self._matchers.get(key) is matcher:
                     self._bodies[key] = body
