@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure
+from common import child_env, measure
 
 PROBE = """
 import sys, time
@@ -48,7 +48,8 @@ def main() -> None:
     cpu = children_cpu()
     for _ in range(opts.repeat):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "finmatch_agents", "--help"], capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "finmatch_agents", "--help"], capture_output=True, check=True,
+                       env=child_env())
         helps.append(time.perf_counter() - started)
     print(f"finmatch --help: median {statistics.median(helps):.3f} s, min {min(helps):.3f} s, "
           f"{(children_cpu() - cpu) / opts.repeat:.3f} s CPU each (target <= 0.3 s) over {opts.repeat} runs; "

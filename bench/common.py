@@ -17,6 +17,13 @@ WRAPPER = ("import resource, subprocess, sys, time; out = open(sys.argv[1], 'w')
            "u.ru_utime + u.ru_stime)")
 
 
+def child_env() -> dict[str, str]:
+    """This environment without PYTHONDONTWRITEBYTECODE: with it set (as on some sandboxes) every process
+    recompiles the editable package from source, about 85 ms of CPU that an installed tool never pays, so
+    start-up figures would measure the sandbox rather than FinMatch."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(args: list[str], stdout: Path | None = None, cwd: Path | None = None) -> tuple[float, float]:
     """(seconds, peak MiB) of one run of ``finmatch *args``; stdout goes to ``stdout`` if given."""
     seconds, mib, _cpu = measure_cpu(args, stdout, cwd)
@@ -26,7 +33,8 @@ def measure(args: list[str], stdout: Path | None = None, cwd: Path | None = None
 def measure_cpu(args: list[str], stdout: Path | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
     """(wall seconds, peak MiB, CPU seconds: user + system) of one run of ``finmatch *args``."""
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(stdout) if stdout else "-", sys.executable, "-m",
-                          "finmatch_agents", *args], capture_output=True, text=True, check=True, cwd=cwd).stdout.split()
+                          "finmatch_agents", *args], capture_output=True, text=True, check=True, cwd=cwd,
+                         env=child_env()).stdout.split()
     rc, seconds, kib, cpu = int(out[0]), float(out[1]), int(out[2]), float(out[3])
     if rc != 0:
         raise SystemExit(f"finmatch {' '.join(args)} exited {rc}")

@@ -25,7 +25,7 @@ from finmatch_agents.analysts.registry import get_analyst
 from finmatch_agents.assumptions import load_assumptions
 from finmatch_agents.clock import utc_now
 from finmatch_agents.data.checks import check_recommendations_table, run_currency
-from finmatch_agents.data.generator import ensure_default_database
+from finmatch_agents.data.default_db import ensure_default_database
 from finmatch_agents.data.profile import profile_dataset
 from finmatch_agents.diff import previous_snapshot
 from finmatch_agents.errors import Busy, DataError, FinMatchError, Interrupted, RunCancelled, UsageError

@@ -28,7 +28,7 @@ from finmatch_agents.chat.library import find_verified
 from finmatch_agents.chat.store import ChatStore, check_name
 from finmatch_agents.data import queries
 from finmatch_agents.data.checks import table_meta
-from finmatch_agents.data.generator import ensure_default_database
+from finmatch_agents.data.default_db import ensure_default_database
 from finmatch_agents.evidence import AuditLog, QueryLog
 from finmatch_agents.llm.calls import ModelCallError, call_with_retries
 from finmatch_agents.llm.models import OFFLINE, build_chat_model, resolve_model

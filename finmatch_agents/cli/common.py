@@ -107,7 +107,7 @@ def emit_json(obj: Any) -> None:
 
 def ensure_database(s: Settings) -> None:
     """On a fresh checkout the default database does not exist yet: create the synthetic one, saying so."""
-    from finmatch_agents.data.generator import ensure_default_database
+    from finmatch_agents.data.default_db import ensure_default_database
 
     ensure_default_database(s, lambda message: err().print(message, markup=False))
 

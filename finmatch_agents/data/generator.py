@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finmatch_agents.data import writer
-from finmatch_agents.data.defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from finmatch_agents.data.schema import (
     CRM_SYSTEMS,
     LIFECYCLE_STAGES,
@@ -775,17 +774,3 @@ def _customer_ids(customers: int) -> Any:
 
     number = pc.cast(pa.array(np.arange(1, customers + 1, dtype=np.int64)), pa.string())
     return pc.binary_join_element_wise("C", pc.utf8_lpad(number, 7, "0"), "")
-
-
-def ensure_default_database(settings: Any, notify: Callable[[str], None]) -> bool:
-    """Create the default synthetic database when it is missing (fresh checkout); True if it was created.
-
-    Only the default path is created: a mistyped --db must be an error, not a silent new database.
-    """
-    if settings.db.exists() or not settings.db_is_default or getattr(settings, "engine", "duckdb") != "duckdb":
-        return False
-    notify(f"No database at {settings.db} — creating the default synthetic dataset ({DEFAULT_CUSTOMERS:,} "
-           f"customers, seed {DEFAULT_SEED}); see data/README.md.")
-    counts = write_synthetic(settings.db, DEFAULT_CUSTOMERS, DEFAULT_SEED, force=False, co_acceptance=True)
-    notify(f"Created {settings.db} with {counts['fpr_records']:,} recommendation records.")
-    return True
