@@ -94,10 +94,23 @@ def _pyspark() -> Any:
     return pyspark
 
 
+def shown_master(master: str) -> str:
+    """The master URL as messages show it: a Spark Connect URL's ``;token=...`` parameter is masked (the token
+    belongs in SPARK_CONNECT_AUTHENTICATE_TOKEN, but a URL that carries one must not print it)."""
+    return re.sub(r"(;\s*token\s*=)[^;]*", r"\1***", master, flags=re.IGNORECASE)
+
+
 def _message(exc: BaseException) -> str:
-    """The server's message of a Spark error, one line, without the Java stack."""
+    """The server's message of a Spark error, one line, without the Java stack.
+
+    A Spark Connect failure is a gRPC error whose first line says only "<_MultiThreadedRendezvous of RPC that
+    terminated with:"; the status and the server's details follow on later lines, so they are what is kept
+    (e.g. "UNAUTHENTICATED: No authentication token provided")."""
     text = str(getattr(exc, "getMessage", lambda: "")() or "") if hasattr(exc, "getMessage") else ""
     text = text or str(exc)
+    grpc = re.search(r"status = StatusCode\.(\w+)\s+details = \"(.*?)\"", text, re.DOTALL)
+    if grpc:
+        text = f"{grpc.group(1)}: {grpc.group(2)}"
     return first_line(RuntimeError(text.replace("\n: ", " ").split("\n\tat ")[0]))
 
 
@@ -168,8 +181,8 @@ class SparkEngine(RemoteEngine):
                 session.sql("SELECT 1").collect()  # connects now: a wrong address fails here, not mid-run
                 return session
             if not re.fullmatch(r"local(\[(\d+|\*)\])?", self.master):
-                raise EngineUnavailable(f"spark: master {self.master!r} is neither local[N] nor a Spark Connect URL "
-                                        "sc://host:port")
+                raise EngineUnavailable(f"spark: master {shown_master(self.master)!r} is neither local[N] nor a "
+                                        "Spark Connect URL sc://host:port")
             existing = SparkContext._active_spark_context  # a session this process runs already
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             builder = SparkSession.builder.master(self.master).appName("finmatch")
@@ -188,9 +201,10 @@ class SparkEngine(RemoteEngine):
         except (EngineUnavailable, MissingExtra):
             raise
         except Exception as exc:
-            raise EngineUnavailable(f"spark: cannot start a session on {self.master}: {_message(exc)}",
+            raise EngineUnavailable(f"spark: cannot start a session on {shown_master(self.master)}: {_message(exc)}",
                                     hint="a local session needs Java 17 (java on PATH or JAVA_HOME); a Spark Connect "
-                                    "URL needs a reachable server") from None
+                                    "URL needs a reachable server, and its token in SPARK_CONNECT_AUTHENTICATE_TOKEN "
+                                    "when the server asks for one") from None
 
     def _stop(self) -> None:
         if self._owned is not None:
@@ -206,7 +220,7 @@ class SparkEngine(RemoteEngine):
             where = ".".join(p for p in (self.catalog, self.schema) if p)
         else:
             where = "current schema"
-        return f"spark {self.master}: {where}"
+        return f"spark {shown_master(self.master)}: {where}"
 
     # -- catalog ---------------------------------------------------------------------------------------------
     def _read_tables(self) -> dict[str, list[tuple[str, str]]]:
