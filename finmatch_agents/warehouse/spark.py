@@ -114,6 +114,32 @@ def _message(exc: BaseException) -> str:
     return first_line(RuntimeError(text.replace("\n: ", " ").split("\n\tat ")[0]))
 
 
+#: retries of the first Spark Connect statement (the client's backoff: 50 ms, x4 each time): an unreachable server
+#: is reported in seconds; the client's own policy (about 10 minutes) would look like a hang
+CONNECT_RETRIES = 4
+
+
+def _probe(session: Any) -> None:
+    """Run ``SELECT 1`` on a new Spark Connect session with a short retry budget, then give the session back its
+    client's default retries for the run (a transient failure mid-run is retried as the client would). When it
+    fails, the session is released without retries: with the default policy that alone takes 10 minutes."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    client = session.client
+    policies = client.get_retry_policies()
+    client.set_retry_policies([DefaultPolicy(max_retries=CONNECT_RETRIES)])
+    with warnings.catch_warnings():  # "[RETRIES_EXCEEDED] ...": the error itself says so, once
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            session.sql("SELECT 1").collect()
+        except BaseException:
+            client.set_retry_policies([])
+            with contextlib.suppress(Exception):
+                session.stop()
+            raise
+    client.set_retry_policies(policies)
+
+
 class SparkEngine(RemoteEngine):
     """The sandbox over a Spark session (a local one, or a cluster's through Spark Connect)."""
 
@@ -172,13 +198,16 @@ class SparkEngine(RemoteEngine):
 
         try:
             if self._remote:
+                os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC's own lines (each failed handshake) stay off
                 try:
-                    session = SparkSession.builder.remote(self.master).create()
+                    with warnings.catch_warnings():  # the pandas-version FutureWarning again, from the Connect client
+                        warnings.simplefilter("ignore", FutureWarning)
+                        session = SparkSession.builder.remote(self.master).create()
                 except ImportError as exc:
                     raise MissingExtra("Spark Connect needs its client libraries",
                                        hint="pip install 'pyspark[connect]'") from exc
+                _probe(session)  # connects now: a wrong address fails here, in seconds, not mid-run
                 self._owned = session
-                session.sql("SELECT 1").collect()  # connects now: a wrong address fails here, not mid-run
                 return session
             if not re.fullmatch(r"local(\[(\d+|\*)\])?", self.master):
                 raise EngineUnavailable(f"spark: master {shown_master(self.master)!r} is neither local[N] nor a "
@@ -204,7 +233,8 @@ class SparkEngine(RemoteEngine):
             raise EngineUnavailable(f"spark: cannot start a session on {shown_master(self.master)}: {_message(exc)}",
                                     hint="a local session needs Java 17 (java on PATH or JAVA_HOME); a Spark Connect "
                                     "URL needs a reachable server, and its token in SPARK_CONNECT_AUTHENTICATE_TOKEN "
-                                    "when the server asks for one") from None
+                                    "when the server asks for one (with a token the client speaks TLS, except to "
+                                    "host localhost)") from None
 
     def _stop(self) -> None:
         if self._owned is not None:

@@ -14,8 +14,14 @@ The session is built once per test process (pytest-xdist runs one test file per 
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +122,92 @@ def spark_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def spark_data(spark: Any, spark_db: Path) -> SparkData:
-    """:data:`spark_db` exported to Parquet and registered in the session as temporary views."""
+def spark_parquet(spark_db: Path) -> Path:
+    """:data:`spark_db`'s tables as ``<table>.parquet`` files in one folder (the SparkEngine's local layout)."""
     folder = spark_db.parent / "parquet"
-    tables = export_parquet(spark_db, folder)
+    export_parquet(spark_db, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def spark_data(spark: Any, spark_db: Path, spark_parquet: Path) -> SparkData:
+    """:data:`spark_db` exported to Parquet and registered in the session as temporary views."""
+    folder = spark_parquet
+    tables = tuple(sorted(p.name[:-8] for p in folder.glob("*.parquet")))
     for table in tables:
         spark.read.parquet(str(folder / f"{table}.parquet")).createOrReplaceTempView(table)
     return SparkData(db=spark_db, parquet=folder, tables=tables, session=spark)
+
+
+@dataclass(frozen=True)
+class ConnectServer:
+    """A Spark Connect server in its own process on 127.0.0.1: its ``url`` and the ``token`` it asks for."""
+
+    url: str
+    token: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A local Spark Connect server (tests/spark/connect_server.py: its own JVM, the Connect plugin of the pyspark
+    wheel) for the test file that asks for it; the test process reaches it only through ``sc://localhost:PORT``
+    with a token, as a client reaches a cluster. Stopped when the file is done."""
+    _require_pyspark()
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (pip install -e '.[spark]')")
+    token, port = secrets.token_hex(16), _free_port()
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    env = {**os.environ, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token, "SPARK_LOCAL_IP": "127.0.0.1"}
+    with log.open("w") as err:
+        server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("connect_server.py")), str(port),
+                                   json.dumps(SPARK_CONF)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=err, text=True, env=env)
+    try:
+        ready = server.stdout.readline() if server.stdout else ""
+        if ready.strip() != "ready":
+            raise RuntimeError(f"the Spark Connect server did not start (exit {server.poll()}): "
+                               f"{log.read_text()[-3000:]}")
+        _await_port(port, server, log)
+        # bound to 127.0.0.1; reached as "localhost", the one host to which pyspark sends a token without TLS
+        yield ConnectServer(url=f"sc://localhost:{port}", token=token, log=log)
+    finally:
+        if server.stdin:
+            server.stdin.close()
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _await_port(port: int, server: subprocess.Popen[str], log: Path, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if server.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise RuntimeError(f"the Spark Connect server does not listen on 127.0.0.1:{port}: {log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def connect_env(connect_server: ConnectServer) -> Any:
+    """The client side of :func:`connect_server`: its token in ``SPARK_CONNECT_AUTHENTICATE_TOKEN`` for this file.
+    pyspark marks a process that opened a Connect session (``SPARK_CONNECT_MODE_ENABLED``), which would turn a
+    later test file's local session in the same worker into a Connect one: that mark is undone too."""
+    marked = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARK_CONNECT_AUTHENTICATE_TOKEN", connect_server.token)
+        try:
+            yield connect_server
+        finally:
+            if marked is None:
+                os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)

@@ -158,12 +158,16 @@ def test_same_report_on_spark_as_on_duckdb(spark_data, cli, tmp_path, monkeypatc
     """`finmatch analyze` (offline analyst) on DuckDB and with --engine spark over the same data: every finding's
     statement and values are equal (only timings, the SQL text and the dataset fingerprint differ)."""
     (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    assert_same_report(spark_data.db, cli, tmp_path, monkeypatch)
+
+
+def assert_same_report(db: Path, cli, tmp_path: Path, monkeypatch) -> None:
+    """Analyze ``db`` on DuckDB and with --engine spark (as tmp_path/finmatch.toml configures it) and compare."""
     monkeypatch.setenv("FINMATCH_SQL_TIMEOUT", "900")  # a loaded CI machine: a deadline is not what this checks
     found = {}
     for engine in ("duckdb", "spark"):
         monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))
-        result = cli("analyze", "--db", spark_data.db, "--engine", engine, "--out", tmp_path / engine / "reports",
-                     "--json")
+        result = cli("analyze", "--db", db, "--engine", engine, "--out", tmp_path / engine / "reports", "--json")
         assert result.exit_code == 0, result.stdout + result.stderr
         events = [json.loads(line) for line in result.stdout.splitlines()]
         failed = [e for e in events if e.get("event") == "query" and e.get("status") != "ok"]
