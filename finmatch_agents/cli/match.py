@@ -55,15 +55,17 @@ def _params(s: Settings, mode: str, top: int | None, weights: str | None, shortl
                        high_churn_threshold=threshold)
 
 
-def _open(s: Settings, source: str) -> tuple[DuckDBEngine, QueryLog]:
-    """The sandbox with the hard row cap: the engine reads one row per customer (larger results are split)."""
+def _open(s: Settings, source: str, *, writes: bool = False) -> tuple[DuckDBEngine, QueryLog]:
+    """The selected engine's sandbox with the hard row cap: the engine reads one row per customer (larger results
+    are split). A command that ``writes`` a table (``match run``) runs on DuckDB only: FinMatch's access to a
+    warehouse is read-only (docs/engines.md)."""
     from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
 
-    require_duckdb(s, source.replace("-", " "))
+    if writes:
+        require_duckdb(s, source.replace("-", " "))
     common.ensure_database(s)
-    engine = DuckDBEngine(s.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=s.sql_timeout,
-                                              threads=s.effective_threads, memory_limit=s.memory_limit))
+    engine = open_engine(s, max_rows=HARD_ROW_CAP)
     return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 
@@ -105,7 +107,7 @@ def run(
     s = common.settings(db=db, table=table)
     _params(s, mode, top, weights, shortlist)  # bad flags fail before any work
     started = time.perf_counter()
-    engine, log = _open(s, "match-run")
+    engine, log = _open(s, "match-run", writes=True)
     with engine:
         common.require_table(engine, s.table)
         present = present_columns(engine, s.table, products)
@@ -193,6 +195,7 @@ def customer(
     table: common.TableOpt = None,
     products: ProductsOpt = "products",
     model: ModelOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Explain one customer: metrics and their inputs, every product's gates and distance, the final ranking.
@@ -204,7 +207,7 @@ def customer(
     from finmatch_agents.match.explain import explain_customer_id
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     _params(s, mode, top, weights, shortlist)
     engine, log = _open(s, "match-customer")
     with engine:
@@ -325,6 +328,7 @@ def evaluate(
     db: common.DbOpt = None,
     table: common.TableOpt = None,
     products: ProductsOpt = "products",
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Backtest on history with a time holdout: acceptance of the offers the engine would have made versus
@@ -340,7 +344,7 @@ def evaluate(
             cutoff = date.fromisoformat(test_from)
         except ValueError:
             raise UsageError(f"--test-from: '{test_from}' is not a date (YYYY-MM-DD)") from None
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     params = _params(s, mode, top, weights, shortlist)
     engine, log = _open(s, "match-evaluate")
     with engine:

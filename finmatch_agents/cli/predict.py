@@ -38,15 +38,16 @@ AllowOpt = Annotated[list[str] | None, typer.Option(
 ProductsOpt = Annotated[str, typer.Option("--products", metavar="TABLE", help="Catalogue table (nba).")]
 
 
-def _open(s: Settings, source: str) -> tuple[DuckDBEngine, QueryLog]:
-    """The sandbox with the hard row cap (frames are read in partitions below it) and a longer deadline."""
+def _open(s: Settings, source: str, *, any_engine: bool = False) -> tuple[DuckDBEngine, QueryLog]:
+    """The sandbox with the hard row cap (frames are read in partitions below it) and a longer deadline. On
+    DuckDB only unless ``any_engine`` (a command that only reads, with SQL every engine runs)."""
     from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
 
-    require_duckdb(s, source.replace("-", " "))
+    if not any_engine:
+        require_duckdb(s, source.replace("-", " "))
     common.ensure_database(s)
-    engine = DuckDBEngine(s.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(s.sql_timeout, 120.0),
-                                              threads=s.effective_threads, memory_limit=s.memory_limit))
+    engine = open_engine(s, max_rows=HARD_ROW_CAP, min_timeout=120.0)
     return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 

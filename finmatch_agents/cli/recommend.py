@@ -60,12 +60,13 @@ def train(
                                           help="Promote the saved recommender when it passed the gate.")] = True,
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Evaluate every candidate, then fit the gate's winner (or the popularity baseline) on all the data and
     save it with every customer's list. Promoted only through the gate."""
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     result = _train(s, _options(test_share, folds, seed, resamples, k, candidates), products, json_out, promote)
     if json_out:
         common.emit_json(result)
@@ -98,15 +99,16 @@ def evaluate(
     products: ProductsOpt = "products",
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Print the leaderboard of every recommender on the test window, the folds and the gate (saves nothing)."""
     from finmatch_agents.recommend.evaluate import evaluate as run_evaluation
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     options = _options(test_share, folds, seed, resamples, k, candidates)
-    engine, log = _open(s, "recommend-evaluate")
+    engine, log = _open(s, "recommend-evaluate", any_engine=True)
     with engine:
         common.require_table(engine, s.table)
         with _progress(json_out) as say:
@@ -185,14 +187,15 @@ def for_cmd(
     top: Annotated[int, typer.Option("--top", help="How many products.")] = 3,
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """What to offer CUSTOMER next: the serving recommender's list, with scores and reasons."""
     from finmatch_agents.recommend.api import recommendations_for
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
-    engine, log = _open(s, "recommend-for")
+    s = common.settings(db=db, table=table, engine=engine_name)
+    engine, log = _open(s, "recommend-for", any_engine=True)
     with engine:
         result = recommendations_for(s, engine, log, customer, top)
     if json_out:

@@ -23,7 +23,7 @@ from finmatch_agents.recommend import candidates as cands
 from finmatch_agents.recommend import registry
 from finmatch_agents.recommend.data import date_of
 from finmatch_agents.recommend.evaluate import BLOCK_ROWS, Cuts, Evaluation, Options, evaluate
-from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
+from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, open_engine
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
@@ -164,10 +164,7 @@ def train_and_save(settings: Settings, options: Options | None = None, *, produc
                    keep: int | None = None) -> dict[str, Any]:
     """Train, save all or nothing, promote only through the gate, keep the ``keep`` newest (the CLI and the
     scheduled job call this)."""
-    require_duckdb(settings, "recommend train")
-    engine = DuckDBEngine(settings.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(settings.sql_timeout, 120.0),
-                                                     threads=settings.effective_threads,
-                                                     memory_limit=settings.memory_limit))
+    engine = open_engine(settings, max_rows=HARD_ROW_CAP, min_timeout=120.0)
     log = QueryLog(sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", source)])
     with engine:
         if not engine.has_table(settings.table):

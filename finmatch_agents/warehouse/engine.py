@@ -595,15 +595,18 @@ def redact_values(message: str, sql: str) -> str:
     return _QUOTED.sub(keep_or_hide, message)
 
 
-def open_engine(settings: Any) -> DuckDBEngine:
+def open_engine(settings: Any, *, max_rows: int | None = None, min_timeout: float | None = None) -> DuckDBEngine:
     """The engine ``settings`` (a :class:`finmatch_agents.config.Settings`) select: ``settings.engine`` is
-    ``duckdb`` (the sandbox over ``settings.db``), ``spark`` or ``databricks`` (docs/engines.md).
+    ``duckdb`` (the sandbox over ``settings.db``), ``spark`` or ``databricks`` (docs/engines.md). ``max_rows``
+    replaces the settings' row cap (the engines read one row per customer: :data:`HARD_ROW_CAP`);
+    ``min_timeout`` raises a shorter statement deadline to it (bulk reads of every customer).
 
     Typed as :class:`DuckDBEngine` for the callers: the remote engines implement its whole public surface (every
     public method and property, same parameters; tests/warehouse/test_engines.py checks it), so callers need not
     know which engine they hold."""
     kind = getattr(settings, "engine", "duckdb")
-    limits = SandboxLimits(max_rows=settings.sql_max_rows, timeout=settings.sql_timeout,
+    timeout = max(settings.sql_timeout, min_timeout) if min_timeout else settings.sql_timeout
+    limits = SandboxLimits(max_rows=max_rows or settings.sql_max_rows, timeout=timeout,
                            threads=settings.effective_threads, memory_limit=settings.memory_limit)
     if kind == "spark":
         from finmatch_agents.warehouse.spark import SparkEngine  # start-up speed: pyspark only when chosen
@@ -619,12 +622,12 @@ def open_engine(settings: Any) -> DuckDBEngine:
 
 
 def require_duckdb(settings: Any, command: str) -> None:
-    """Refuse ``command`` on an engine other than DuckDB (the engines that read every customer's features in bulk
-    as Arrow run on DuckDB only for now), naming the engine and the command; never fall back silently."""
+    """Refuse ``command`` on an engine other than DuckDB (commands that write tables into the database, and those
+    whose queries have no Spark SQL form yet), naming the engine and the command; never fall back silently."""
     kind = getattr(settings, "engine", "duckdb")
     if kind != "duckdb":
         raise UsageError(f"`finmatch {command}` runs on the DuckDB engine only; the selected engine is {kind} "
                          "(--engine, FINMATCH_ENGINE or [engine] name in finmatch.toml)",
                          hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
-                         f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info and "
-                         f"doctor run on {kind}")
+                         f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info, "
+                         f"doctor, match customer / evaluate and recommend train / evaluate / for run on {kind}")

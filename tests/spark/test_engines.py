@@ -212,3 +212,34 @@ def test_ask_answers_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch, q
         answers[engine] = (answer["markdown"], [table["rows"] for table in answer["tables"]])
     assert answers["spark"][0] == answers["duckdb"][0] and answers["duckdb"][1]
     assert _same(answers["spark"][1], answers["duckdb"][1])
+
+
+def _without(d: dict, *keys: str) -> dict:
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def test_match_and_recommend_answer_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch) -> None:
+    """The engines that only read (match customer and evaluate, recommend train, evaluate and for) run their
+    feature queries on Spark and give DuckDB's answers; `match run`, which writes a table, stays on DuckDB."""
+    (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    monkeypatch.setenv("FINMATCH_SQL_TIMEOUT", "900")
+    got: dict[str, dict] = {}
+    for engine in ("duckdb", "spark"):
+        monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))  # each its own recommender registry
+        answers = {}
+        for name, args in (("customer", ("match", "customer", "C0000042")), ("evaluate", ("match", "evaluate")),
+                           ("train", ("recommend", "train", "--candidates", "item_cf")),
+                           ("for", ("recommend", "for", "C0000042"))):
+            result = cli(*args, "--db", spark_data.db, "--engine", engine, "--json")
+            assert result.exit_code == 0, (engine, name, result.stdout + result.stderr)
+            answers[name] = json.loads(result.stdout)
+        got[engine] = answers
+    duck, spark = got["duckdb"], got["spark"]
+    assert duck["customer"]["offers"] and _same(_without(spark["customer"], "queries"),
+                                                _without(duck["customer"], "queries"))
+    assert _same(_without(spark["evaluate"], "query_log"), _without(duck["evaluate"], "query_log"))
+    assert _same(spark["train"]["evaluation"], duck["train"]["evaluation"])
+    assert duck["for"]["products"] and spark["for"]["products"] == duck["for"]["products"]
+    monkeypatch.setenv("FINMATCH_ENGINE", "spark")
+    refused = cli("match", "run", "--db", spark_data.db)
+    assert refused.exit_code == 2 and "runs on the DuckDB engine only" in refused.stdout + refused.stderr
