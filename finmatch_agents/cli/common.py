@@ -123,6 +123,21 @@ def open_sandbox(s: Settings, source: str, *, create_default: bool = True) -> tu
     return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 
+def open_bulk_sandbox(s: Settings, source: str, *, duckdb_only: bool = False, min_timeout: float | None = None
+                      ) -> tuple[DuckDBEngine, QueryLog]:
+    """The selected engine's sandbox for the engines' commands: the hard row cap (they read one row per customer;
+    a larger result is fetched in partitions, never cut off) and, with ``min_timeout``, a longer deadline.
+    ``duckdb_only``: the command writes a table or runs SQL without a Spark form, so it refuses other engines."""
+    from finmatch_agents.evidence import AuditLog, QueryLog
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
+
+    if duckdb_only:
+        require_duckdb(s, source.replace("-", " "))
+    ensure_database(s)
+    engine = open_engine(s, max_rows=HARD_ROW_CAP, min_timeout=min_timeout)
+    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
+
+
 def require_table(engine: DuckDBEngine, table: str) -> None:
     from finmatch_agents.errors import UsageError
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from finmatch_agents.config import Settings
     from finmatch_agents.evidence import QueryLog
     from finmatch_agents.match.params import MatchParams
-    from finmatch_agents.warehouse.engine import DuckDBEngine
 
 app = typer.Typer(help="The product-matching engine: suitability gates, Mahalanobis matching, preference "
                        "refinement, and the bank's weight disclosed.", no_args_is_help=True)
@@ -53,20 +52,6 @@ def _params(s: Settings, mode: str, top: int | None, weights: str | None, shortl
         top = min(DEFAULT_TOP, products) if products else DEFAULT_TOP
     return MatchParams(mode=mode, top=top, weights=parse_weights(weights), shortlist=shortlist,
                        high_churn_threshold=threshold)
-
-
-def _open(s: Settings, source: str, *, writes: bool = False) -> tuple[DuckDBEngine, QueryLog]:
-    """The selected engine's sandbox with the hard row cap: the engine reads one row per customer (larger results
-    are split). A command that ``writes`` a table (``match run``) runs on DuckDB only: FinMatch's access to a
-    warehouse is read-only (docs/engines.md)."""
-    from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
-
-    if writes:
-        require_duckdb(s, source.replace("-", " "))
-    common.ensure_database(s)
-    engine = open_engine(s, max_rows=HARD_ROW_CAP)
-    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 
 def _queries(log: QueryLog) -> list[dict[str, Any]]:
@@ -107,7 +92,7 @@ def run(
     s = common.settings(db=db, table=table)
     _params(s, mode, top, weights, shortlist)  # bad flags fail before any work
     started = time.perf_counter()
-    engine, log = _open(s, "match-run", writes=True)
+    engine, log = common.open_bulk_sandbox(s, "match-run", duckdb_only=True)
     with engine:
         common.require_table(engine, s.table)
         present = present_columns(engine, s.table, products)
@@ -209,7 +194,7 @@ def customer(
     common.want_json(json_out)
     s = common.settings(db=db, table=table, engine=engine_name)
     _params(s, mode, top, weights, shortlist)
-    engine, log = _open(s, "match-customer")
+    engine, log = common.open_bulk_sandbox(s, "match-customer")
     with engine:
         common.require_table(engine, s.table)
         present = present_columns(engine, s.table, products)
@@ -346,7 +331,7 @@ def evaluate(
             raise UsageError(f"--test-from: '{test_from}' is not a date (YYYY-MM-DD)") from None
     s = common.settings(db=db, table=table, engine=engine_name)
     params = _params(s, mode, top, weights, shortlist)
-    engine, log = _open(s, "match-evaluate")
+    engine, log = common.open_bulk_sandbox(s, "match-evaluate")
     with engine:
         common.require_table(engine, s.table)
         result = run_backtest(engine, log, s.table, present_columns(engine, s.table, products), params,

@@ -39,16 +39,9 @@ ProductsOpt = Annotated[str, typer.Option("--products", metavar="TABLE", help="C
 
 
 def _open(s: Settings, source: str, *, any_engine: bool = False) -> tuple[DuckDBEngine, QueryLog]:
-    """The sandbox with the hard row cap (frames are read in partitions below it) and a longer deadline. On
-    DuckDB only unless ``any_engine`` (a command that only reads, with SQL every engine runs)."""
-    from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
-
-    if not any_engine:
-        require_duckdb(s, source.replace("-", " "))
-    common.ensure_database(s)
-    engine = open_engine(s, max_rows=HARD_ROW_CAP, min_timeout=120.0)
-    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
+    """The engines' sandbox with a longer deadline (frames are read in partitions below the row cap). On DuckDB
+    only unless ``any_engine`` (a command that only reads, with SQL every engine runs)."""
+    return common.open_bulk_sandbox(s, source, duckdb_only=not any_engine, min_timeout=120.0)
 
 
 def _progress(json_out: bool) -> Any:

@@ -7,17 +7,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from finmatch_agents.cli import common
-
-if TYPE_CHECKING:
-    from finmatch_agents.config import Settings
-    from finmatch_agents.evidence import QueryLog
-    from finmatch_agents.warehouse.engine import DuckDBEngine
 
 
 class _SearchByDefault(TyperGroup):
@@ -39,18 +34,6 @@ TopOpt = Annotated[int, typer.Option("--top", "-n", min=1, max=100_000, help="Ho
 RankerOpt = Annotated[str, typer.Option(
     "--ranker", help="auto (embeddings when the \\[similarity] extra is installed, else BM25, said so), embedding "
                      "(exit 2 without the extra) or lexical (BM25).")]
-
-
-def _open(s: Settings, source: str) -> tuple[DuckDBEngine, QueryLog]:
-    """The sandbox with the hard row cap: the index reads one row per customer."""
-    from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
-
-    require_duckdb(s, source.replace("-", " "))
-    common.ensure_database(s)
-    engine = DuckDBEngine(s.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=s.sql_timeout,
-                                              threads=s.effective_threads, memory_limit=s.memory_limit))
-    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 
 def _progress(enabled: bool) -> Any:
@@ -104,6 +87,7 @@ def search(
                                                 "campaign file (.csv or .parquet).", show_default=False)] = None,
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Customers for a question: exact constraints from the semantic model, ranked by the semantic part.
@@ -131,8 +115,8 @@ def search(
         check_path(export)  # before any work
     if not like and not like_segment and not question:
         raise UsageError('say which customers: finmatch similar "QUESTION", --like ID or --like-segment SEED')
-    s = common.settings(db=db, table=table)
-    engine, log = _open(s, "similar")
+    s = common.settings(db=db, table=table, engine=engine_name)
+    engine, log = common.open_bulk_sandbox(s, "similar")
     progress = _progress(not json_out)
     try:
         with engine:
@@ -205,6 +189,7 @@ def index_command(
     ranker: RankerOpt = "auto",
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Build the similarity index for the current data (cached by data fingerprint; text vectors by text).
@@ -214,8 +199,8 @@ def index_command(
     from finmatch_agents.similar import api
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
-    engine, log = _open(s, "similar-index")
+    s = common.settings(db=db, table=table, engine=engine_name)
+    engine, log = common.open_bulk_sandbox(s, "similar-index")
     progress = _progress(not json_out)
     try:
         with engine:

@@ -630,4 +630,5 @@ def require_duckdb(settings: Any, command: str) -> None:
                          "(--engine, FINMATCH_ENGINE or [engine] name in finmatch.toml)",
                          hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
                          f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info, "
-                         f"doctor, match customer / evaluate and recommend train / evaluate / for run on {kind}")
+                         f"doctor, match customer / evaluate, recommend train / evaluate / for and similar run "
+                         f"on {kind}")

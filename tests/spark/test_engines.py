@@ -243,3 +243,23 @@ def test_match_and_recommend_answer_the_same_on_spark(spark_data, cli, tmp_path,
     monkeypatch.setenv("FINMATCH_ENGINE", "spark")
     refused = cli("match", "run", "--db", spark_data.db)
     assert refused.exit_code == 2 and "runs on the DuckDB engine only" in refused.stdout + refused.stderr
+
+
+def test_similar_customers_are_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch) -> None:
+    """`finmatch similar` builds its index from the feature queries on Spark and ranks the same customers, with
+    the same reasons, as on DuckDB (only the index key, which holds the engine's own data fingerprint, differs)."""
+    (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    monkeypatch.setenv("FINMATCH_SQL_TIMEOUT", "900")
+    got: dict[str, list[dict]] = {}
+    for engine in ("duckdb", "spark"):
+        monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))
+        answers = []
+        for args in (("customers with credit score above 750 interested in investment products",),
+                     ("--like", "C0000042")):
+            result = cli("similar", *args, "--top", "10", "--ranker", "lexical", "--db", spark_data.db,
+                         "--engine", engine, "--json")
+            assert result.exit_code == 0, (engine, args, result.stdout + result.stderr)
+            answers.append(_without(json.loads(result.stdout), "index_key", "ms", "query_ids"))
+        got[engine] = answers
+    assert got["duckdb"][0]["results"] and got["duckdb"][1]["results"]
+    assert _same(got["spark"], got["duckdb"])
