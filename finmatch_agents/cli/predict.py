@@ -81,7 +81,7 @@ def _train(s: Settings, task: str, options: TrainOptions, json_out: bool, source
 
     get_task(task)
     require_sklearn()
-    engine, log = _open(s, source)
+    engine, log = _open(s, source, any_engine=True)
     with engine:
         common.require_table(engine, s.table)
         with _progress(json_out) as say, limit_threads(s.effective_threads):
@@ -101,6 +101,7 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Promote the saved model (scoring uses it).")] = False,
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Train a task's models, evaluate them on a time-ordered holdout and save the one the gate keeps.
@@ -112,7 +113,7 @@ def train(
     from finmatch_agents.predict import registry
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     options = _options(holdout, folds, kfold_rows, seed, allow_feature)
     result, fp, log = _train(s, task, options, json_out, "predict-train")
     info = registry.save(s.state_dir, result, db=str(s.db), fingerprint=fp)
@@ -140,11 +141,12 @@ def evaluate(
     allow_feature: AllowOpt = None,
     db: common.DbOpt = None,
     table: common.TableOpt = None,
+    engine_name: common.EngineOpt = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Evaluate a task exactly as `train` does, without saving a model (try `--allow-feature` safely here)."""
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     options = _options(holdout, folds, kfold_rows, seed, allow_feature)
     result, fp, log = _train(s, task, options, json_out, "predict-evaluate")
     if json_out:

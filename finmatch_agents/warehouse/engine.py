@@ -630,5 +630,5 @@ def require_duckdb(settings: Any, command: str) -> None:
                          "(--engine, FINMATCH_ENGINE or [engine] name in finmatch.toml)",
                          hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
                          f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info, "
-                         f"doctor, match customer / evaluate, recommend train / evaluate / for and similar run "
-                         f"on {kind}")
+                         f"doctor, match customer / evaluate, recommend train / evaluate / for, similar and "
+                         f"predict train / evaluate run on {kind}")

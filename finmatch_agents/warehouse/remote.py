@@ -119,6 +119,16 @@ class _Held:
     interrupted: bool = False
 
 
+def _in_order_of(table: pa.Table, names: list[str]) -> pa.Table:
+    """``table`` with its columns in the order of ``names`` when it holds exactly those names (case-insensitive,
+    each once) in another order; otherwise unchanged."""
+    have = [f.name.lower() for f in table.schema]
+    want = [name.lower() for name in names]
+    if have == want or sorted(have) != sorted(want) or len(set(want)) != len(want):
+        return table
+    return table.select([have.index(name) for name in want])
+
+
 class RemoteEngine(CatalogReads):
     """The sandbox around a remote SQL session; :class:`SparkEngine` and :class:`DatabricksEngine` fill in the
     session. Subclasses set :attr:`name` and :attr:`dialect`, call :meth:`_load_catalog` once connected, and
@@ -290,8 +300,14 @@ class RemoteEngine(CatalogReads):
 
     def _convert(self, table: pa.Table, wanted: list[tuple[str, str]] | None, columnar: bool
                  ) -> tuple[list[str], list[str], list[tuple[Any, ...]], dict[str, Any] | None]:
-        """(columns, DuckDB types, rows, arrays) of an Arrow result, cast to the types DuckDB gives the statement."""
+        """(columns, DuckDB types, rows, arrays) of an Arrow result, cast to the types DuckDB gives the statement.
+
+        The engine may return the same columns in another order: ``COLUMNS(lambda c: list_contains([...], c))``
+        is expanded in the list's order, DuckDB takes the table's. The result is put in DuckDB's order by name,
+        so that no value is ever cast to, or labelled with, another column's type or name."""
         n = table.num_columns
+        if wanted is not None and len(wanted) == n:
+            table = _in_order_of(table, [w[0] for w in wanted])
         renamed = table.rename_columns([f"c{i}" for i in range(n)])
         conv = self._converter()
         rel = conv.from_arrow(renamed)

@@ -23,6 +23,10 @@ SAME_SQL = [
     "SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM fpr_records",
     "SELECT product_type, round(sum(product_sales_amount), 2) AS sold FROM fpr_records GROUP BY 1 ORDER BY 2 DESC",
     "SELECT customer_churned, count(*) AS n FROM fpr_records GROUP BY 1 ORDER BY 1",
+    # COLUMNS over a list in another order than the table's: Spark gets them in the list's order, the result
+    # comes back in DuckDB's (the table's), each value under its own column's name and type
+    "SELECT record_id, COLUMNS(lambda c: list_contains(['product_type', 'account_balance', 'customer_segment'], c)) "
+    "FROM fpr_records ORDER BY record_id LIMIT 20",
 ]
 
 
@@ -243,6 +247,22 @@ def test_match_and_recommend_answer_the_same_on_spark(spark_data, cli, tmp_path,
     monkeypatch.setenv("FINMATCH_ENGINE", "spark")
     refused = cli("match", "run", "--db", spark_data.db)
     assert refused.exit_code == 2 and "runs on the DuckDB engine only" in refused.stdout + refused.stderr
+
+
+def test_a_conversion_model_trained_on_spark_is_the_one_trained_on_duckdb(spark_data, cli, tmp_path,
+                                                                          monkeypatch) -> None:
+    """`predict train conversion` reads its frames on Spark (the input columns come back in DuckDB's order) and
+    fits the same models: every holdout, k-fold and importance figure equal; only the fingerprint differs."""
+    (tmp_path / "finmatch.toml").write_text(f'[engine.spark]\ntables = "{spark_data.parquet}"\n')
+    monkeypatch.setenv("FINMATCH_SQL_TIMEOUT", "900")
+    got = {}
+    for engine in ("duckdb", "spark"):
+        monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))
+        result = cli("predict", "train", "conversion", "--db", spark_data.db, "--engine", engine, "--json")
+        assert result.exit_code == 0, (engine, result.stdout + result.stderr)
+        got[engine] = _without(json.loads(result.stdout), "model_id", "path", "queries", "query_log", "timings",
+                               "fingerprint")
+    assert got["duckdb"]["holdout"] and _same(got["spark"], got["duckdb"])
 
 
 def test_similar_customers_are_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch) -> None:

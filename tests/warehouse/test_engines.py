@@ -52,8 +52,8 @@ def test_unknown_engine_flag_exits_2(cli) -> None:
     assert result.exit_code == 2 and "engine must be one of" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["match", "run"], ["predict", "train", "conversion"],
-                                     ["predict", "evaluate", "conversion"]])
+@pytest.mark.parametrize("command", [["match", "run"], ["serve"],
+                                     ["recommend", "feedback", "C0000001", "CHK-01", "--rating", "5"]])
 def test_duckdb_only_commands_refuse_another_engine_by_name(cli, monkeypatch, command) -> None:
     monkeypatch.setenv("FINMATCH_ENGINE", "spark")
     result = cli(*command)
