@@ -262,6 +262,10 @@ def score(
     db: common.DbOpt = None,
     table: common.TableOpt = None,
     products: ProductsOpt = "products",
+    engine_name: Annotated[str | None, typer.Option(
+        "--engine", envvar="FINMATCH_ENGINE", show_default=False, metavar="duckdb|spark|databricks",
+        help="Engine for --customer (one customer, nothing written): duckdb, spark or databricks. Batch scoring "
+             "writes the scores table, so it runs on DuckDB.")] = None,
     json_out: common.JsonOpt = False,
 ) -> None:
     """Score with the promoted model (or MODEL) and write the `scores` table (all-or-nothing; the model id and
@@ -275,12 +279,12 @@ def score(
     from finmatch_agents.predict.score import score_batch, score_customer, write_scores
 
     common.want_json(json_out)
-    s = common.settings(db=db, table=table)
+    s = common.settings(db=db, table=table, engine=engine_name)
     nba = target == "nba"
     info = _resolve(s, "conversion" if nba else target)
     model = registry.load(info)
     started = time.perf_counter()
-    engine, log = _open(s, "predict-score")
+    engine, log = _open(s, "predict-score", any_engine=bool(customer) and not nba)  # one customer: nothing written
     with engine, limit_threads(s.effective_threads):  # predicting uses OpenMP too: the same cap as the fits
         common.require_table(engine, s.table)
         if nba:

@@ -631,4 +631,4 @@ def require_duckdb(settings: Any, command: str) -> None:
                          hint=f"select DuckDB (FINMATCH_ENGINE=duckdb or [engine] name = \"duckdb\") and point --db "
                          f"at a DuckDB copy of the data; analyze, ask, chat, sql, metrics, explore, data info, "
                          f"doctor, match customer / evaluate, recommend train / evaluate / for, similar and "
-                         f"predict train / evaluate run on {kind}")
+                         f"predict train / evaluate / score --customer run on {kind}")

@@ -258,11 +258,18 @@ def test_a_conversion_model_trained_on_spark_is_the_one_trained_on_duckdb(spark_
     got = {}
     for engine in ("duckdb", "spark"):
         monkeypatch.setenv("FINMATCH_STATE_DIR", str(tmp_path / engine))
-        result = cli("predict", "train", "conversion", "--db", spark_data.db, "--engine", engine, "--json")
+        result = cli("predict", "train", "conversion", "--promote", "--db", spark_data.db, "--engine", engine,
+                     "--json")
         assert result.exit_code == 0, (engine, result.stdout + result.stderr)
-        got[engine] = _without(json.loads(result.stdout), "model_id", "path", "queries", "query_log", "timings",
-                               "fingerprint")
-    assert got["duckdb"]["holdout"] and _same(got["spark"], got["duckdb"])
+        scored = cli("predict", "score", "conversion", "--customer", "C0000042", "--db", spark_data.db, "--engine",
+                     engine, "--json")  # one customer: printed, nothing written, so any engine
+        assert scored.exit_code == 0, (engine, scored.stdout + scored.stderr)
+        got[engine] = {**_without(json.loads(result.stdout), "model_id", "path", "queries", "query_log", "timings",
+                                  "fingerprint"), "scored": json.loads(scored.stdout)["rows"]}
+    assert got["duckdb"]["holdout"] and got["duckdb"]["scored"] and _same(got["spark"], got["duckdb"])
+    monkeypatch.setenv("FINMATCH_ENGINE", "spark")
+    batch = cli("predict", "score", "conversion", "--db", spark_data.db)  # writes the scores table: DuckDB only
+    assert batch.exit_code == 2 and "runs on the DuckDB engine only" in batch.stderr
 
 
 def test_similar_customers_are_the_same_on_spark(spark_data, cli, tmp_path, monkeypatch) -> None:
