@@ -112,14 +112,16 @@ def ensure_database(s: Settings) -> None:
     ensure_default_database(s, lambda message: err().print(message, markup=False))
 
 
-def open_sandbox(s: Settings, source: str, *, create_default: bool = True) -> tuple[DuckDBEngine, QueryLog]:
-    """The read-only sandbox plus a query log that also appends to the SQL audit file."""
+def open_sandbox(s: Settings, source: str, *, create_default: bool = True, max_rows: int | None = None,
+                 min_timeout: float | None = None) -> tuple[DuckDBEngine, QueryLog]:
+    """The read-only sandbox plus a query log that also appends to the SQL audit file (``max_rows`` and
+    ``min_timeout`` as :func:`~finmatch_agents.warehouse.engine.open_engine` takes them)."""
     from finmatch_agents.evidence import AuditLog, QueryLog
     from finmatch_agents.warehouse.engine import open_engine
 
     if create_default:
         ensure_database(s)
-    engine = open_engine(s)
+    engine = open_engine(s, max_rows=max_rows, min_timeout=min_timeout)
     return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
 
 
@@ -128,14 +130,11 @@ def open_bulk_sandbox(s: Settings, source: str, *, duckdb_only: bool = False, mi
     """The selected engine's sandbox for the engines' commands: the hard row cap (they read one row per customer;
     a larger result is fetched in partitions, never cut off) and, with ``min_timeout``, a longer deadline.
     ``duckdb_only``: the command writes a table or runs SQL without a Spark form, so it refuses other engines."""
-    from finmatch_agents.evidence import AuditLog, QueryLog
-    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
+    from finmatch_agents.warehouse.engine import HARD_ROW_CAP, require_duckdb
 
     if duckdb_only:
         require_duckdb(s, source.replace("-", " "))
-    ensure_database(s)
-    engine = open_engine(s, max_rows=HARD_ROW_CAP, min_timeout=min_timeout)
-    return engine, QueryLog(sinks=[AuditLog(s.state_dir / "sql-audit.jsonl", source)])
+    return open_sandbox(s, source, max_rows=HARD_ROW_CAP, min_timeout=min_timeout)
 
 
 def require_table(engine: DuckDBEngine, table: str) -> None:

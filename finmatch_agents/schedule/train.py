@@ -20,7 +20,7 @@ from finmatch_agents.predict import registry
 from finmatch_agents.predict.models import limit_threads
 from finmatch_agents.predict.monitor import monitor_model, record_drift, summarise
 from finmatch_agents.predict.train import train_task
-from finmatch_agents.warehouse.engine import HARD_ROW_CAP, DuckDBEngine, SandboxLimits, require_duckdb
+from finmatch_agents.warehouse.engine import HARD_ROW_CAP, open_engine, require_duckdb
 
 if TYPE_CHECKING:
     from finmatch_agents.config import Settings
@@ -30,10 +30,8 @@ if TYPE_CHECKING:
 def retrain(settings: Settings, tasks: tuple[str, ...], *, keep: int | None, log: Callable[[str], None]) -> list[str]:
     saved: list[str] = []
     pending: list[dict[str, Any]] = []
-    require_duckdb(settings, "schedule (model retraining)")
-    engine = DuckDBEngine(settings.db, SandboxLimits(max_rows=HARD_ROW_CAP, timeout=max(settings.sql_timeout, 120.0),
-                                                     threads=settings.effective_threads,
-                                                     memory_limit=settings.memory_limit))
+    require_duckdb(settings, "schedule (model retraining)")  # it appends the drift it measures to model_drift
+    engine = open_engine(settings, max_rows=HARD_ROW_CAP, min_timeout=120.0)
     qlog = QueryLog(sinks=[AuditLog(settings.state_dir / "sql-audit.jsonl", "predict-train job")])
     with engine:
         fp = fingerprint(engine, qlog, settings.table)
