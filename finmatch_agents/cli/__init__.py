@@ -6,6 +6,8 @@ Errors cross the CLI boundary here, once: a :class:`FinMatchError` becomes ``tit
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 import traceback
@@ -161,6 +163,11 @@ def _load_command(name: str) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    # At exit the interpreter's last garbage collection walks every object the imports built (~50k: Typer, Rich,
+    # DuckDB, pydantic) only to free memory the OS is about to take back: ~0.1 s of a 0.5 s `match customer`.
+    # Freezing them skips that walk. Registered first, so it runs after every other exit handler, which still
+    # flush and close what they own (our files and connections are closed by their `with` blocks, not by GC).
+    atexit.register(gc.freeze)
     try:
         app(prog_name="finmatch")
     except KeyboardInterrupt:  # outside a command (e.g. during start-up)
