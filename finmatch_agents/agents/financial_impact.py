@@ -756,5 +756,5 @@ AGENT = AgentSpec(
            "efficiency_product": _efficiency_rule("product"), "scenario_sales": _scenario_sales,
            "scenario_churn": _scenario_churn, "scenario_combined": _scenario_combined,
            "engine_replacement": _engine_replacement_rule},
-    run_tables=("finmatch_customers",),  # its per-customer queries read it
+    run_tables=("finmatch_customers", "finmatch_offers"),  # its per-customer and per-offer-group queries read them
 )

@@ -782,6 +782,7 @@ AGENT = AgentSpec(
     key="optimization",
     title="Optimization Opportunities",
     block=200,
+    run_tables=("finmatch_offers",),  # its per-offer-group queries read it
     challenge="Product managers spend hours every day identifying inefficiencies in customer segmentation, "
               "product affinity analysis and recommendation delivery across diverse customer portfolios.",
     solution="An optimisation analysis that detects targeting gaps, product positioning inefficiencies and "

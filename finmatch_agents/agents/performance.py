@@ -774,5 +774,5 @@ AGENT = AgentSpec(
            "best_cell": _best_cell, "worst_cell": _worst_cell, "cells_alike": _cells_alike, "affinity": _affinity,
            "usage_churn": _usage_churn, "satisfaction_churn": _satisfaction_churn, "products": _products,
            "model_conversion": _model_rule, "model_churn": _model_rule, "model_recommender": _recommender_rule},
-    run_tables=("finmatch_customers",),  # its per-customer queries read it
+    run_tables=("finmatch_customers", "finmatch_offers"),  # its per-customer and per-offer-group queries read them
 )

@@ -734,5 +734,5 @@ AGENT = AgentSpec(
            "source_quality": _source_quality_rule,
            "sync_latency": _sync_latency, "segment_roles": _segment_roles, "grow_segment": _grow_segment,
            "defend_segment": _defend_segment, "digital_segment": _digital_segment},
-    run_tables=("finmatch_customers",),  # its per-customer queries read it
+    run_tables=("finmatch_customers", "finmatch_offers"),  # its per-customer and per-offer-group queries read them
 )

@@ -20,7 +20,8 @@ file is loaded, so the logged SQL (and the provenance appendix) is still the com
 
 Scanning every record once per question does not scale (ten million records, a dozen per-customer questions).
 A query whose rows can be regrouped from a run table (:data:`RUN_TABLES`: e.g. one row per customer, built once
-per run by :func:`build_run_table`) names a variant that reads it::
+per run by :func:`build_run_table`; or ``finmatch_offers``, one row per combination of the offer dimensions) names a
+variant that reads it::
 
     -- run-variant: run/clv
 
@@ -73,7 +74,11 @@ if TYPE_CHECKING:
 #: run tables (built once per run, read by ``run/`` variants): table name -> the named query that defines it and
 #: the checks run right after it is built (each returns ``usable``; a variant naming one in ``-- run-check:`` reads
 #: the table only when it is true)
-RUN_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {"finmatch_customers": ("run/customers", ("run/customers_check",))}
+RUN_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "finmatch_customers": ("run/customers", ("run/customers_check",)),
+    # every combination of the offer dimensions with its record count and revenue: a regrouping of it is exact
+    "finmatch_offers": ("run/offers", ()),
+}
 
 
 @dataclass(frozen=True)

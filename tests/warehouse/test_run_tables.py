@@ -103,18 +103,28 @@ def test_every_variant_has_its_standalone_querys_columns_and_requirements() -> N
         assert "run table" in variant.title and variant.title.startswith(query.title), name  # says so
 
 
+#: the placeholders a templated query is run with by its callers (each set is compared)
+GROUPINGS: dict[str, list[dict[str, str]]] = {
+    "financial/efficiency": [
+        {"group_column": "customer_segment", "group_alias": "segment", "group_label": "customer segment"},
+        {"group_column": "product_type", "group_alias": "product_type", "group_label": "product type"}],
+}
+
+
 @pytest.mark.parametrize("name", VARIANTS)
 def test_a_variant_gives_the_standalone_figures(small_db: Path, name: str) -> None:
-    params = _params()
-    with DuckDBEngine(small_db) as engine:
-        log = QueryLog()
-        standalone = engine.query(render(named.load(name).sql, **params), log=log)
-        through = queries.run(engine, log, name, present=_present(engine), **params)
-        assert not isinstance(through, named.Skipped)
-        assert "run table finmatch_customers" in through.record.title  # the variant ran
-        assert through.columns == standalone.columns
-        assert _same(through.rows, standalone.rows)
-        assert "finmatch_customers" in {t for r in log.records for t in r.tables}
+    for grouping in GROUPINGS.get(name, [{}]):
+        params = {**_params(), **grouping}
+        with DuckDBEngine(small_db) as engine:
+            log = QueryLog()
+            standalone = engine.query(render(named.load(name).sql, **params), log=log)
+            through = queries.run(engine, log, name, present=_present(engine), **params)
+            assert not isinstance(through, named.Skipped)
+            read = named.load(named.load(name).variant or "").reads
+            assert all(f"run table {t}" in through.record.title for t in read)  # the variant ran
+            assert through.columns == standalone.columns
+            assert standalone.rows and _same(through.rows, standalone.rows)
+            assert set(read) <= {t for r in log.records for t in r.tables}
 
 
 def test_customers_with_two_segments_keep_the_queries_on_the_records(small_db: Path, tmp_path: Path) -> None:

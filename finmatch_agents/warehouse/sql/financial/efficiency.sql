@@ -1,4 +1,5 @@
 -- title: Revenue per recommendation by {{group_label}}
+-- run-variant: run/efficiency
 -- requires: {{group_column}}, product_recommendation_status, product_sales_amount, product_id, products.product_id, products.margin
 -- units: acceptance_rate=percent, annual_revenue=currency, below_average_recommendation_share=percent, best_worst_ratio=times, cost_per_recommendation=currency, groups_compared=count, index_vs_overall=times, min_group_size=count, net_per_recommendation=currency, overall_net_per_recommendation=currency, overall_revenue_per_recommendation=currency, product_type=text, recommendation_share=percent, recommendations=count, revenue_per_recommendation=currency, revenue_share=percent, segment=text
 WITH settings AS (

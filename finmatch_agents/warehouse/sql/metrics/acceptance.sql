@@ -1,4 +1,5 @@
 -- title: Recommendation acceptance rate
+-- run-variant: run/acceptance
 -- requires: product_recommendation_status
 -- units: acceptance_rate=percent, accepted=count, decided_acceptance_rate=percent, declined=count, recommendations=count
 SELECT count(*) AS recommendations,

@@ -1,4 +1,5 @@
 -- title: Optimisation scope: decided and undecided recommendations
+-- run-variant: run/decision_scope
 -- requires: product_recommendation_status
 -- units: accepted=count, decided=count, decided_acceptance_rate=percent, decided_share=percent, decision=text, declined=count, other_status=count, recommendations=count, share=percent, status=text, total=count, undecided=count, undecided_share=percent
 WITH per_status AS (

@@ -1,4 +1,5 @@
 -- title: Acceptance by customer lifecycle stage (optimisation view)
+-- run-variant: run/lifecycle
 -- requires: customer_lifecycle_stage, product_recommendation_status
 -- units: acceptance_rate=percent, acceptance_spread=percent, best_worst_ratio=times, overall_rate=percent, recommendations=count, share=percent, stage=text, vs_overall=pp
 WITH stages AS (

@@ -1,4 +1,5 @@
 -- title: Acceptance by customer product affinity
+-- run-variant: run/affinity
 -- requires: customer_product_affinity, product_recommendation_status
 -- units: acceptance_rate=percent, affinity=text, high_low_ratio=times, recommendations=count, share=percent
 WITH levels AS (

@@ -1,4 +1,5 @@
 -- title: Acceptance by customer segment x product type
+-- run-variant: run/segment_product
 -- requires: customer_segment, product_type, product_recommendation_status
 -- units: acceptance_rate=percent, index_vs_overall=times, overall_rate=percent, total_recommendations=count, product_type=text, recommendations=count, segment=text, vs_overall=pp
 WITH base AS (

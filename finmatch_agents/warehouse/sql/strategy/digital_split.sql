@@ -1,4 +1,5 @@
 -- title: Digital versus assisted channels: share of recommendations and acceptance
+-- run-variant: run/digital_split
 -- requires: channel, product_recommendation_status
 -- units: all_recommendations=count, assisted_acceptance=percent, assisted_recommendations=count, assisted_share=percent, digital_acceptance=percent, digital_assisted_ratio=times, digital_channels=text, digital_recommendations=count, digital_share=percent, digital_vs_assisted=pp, overall_rate=percent, recommendations=count
 WITH base AS (

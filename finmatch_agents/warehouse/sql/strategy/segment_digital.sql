@@ -1,4 +1,5 @@
 -- title: Digital adoption and digital versus assisted acceptance by customer segment
+-- run-variant: run/segment_digital
 -- requires: customer_segment, channel, product_recommendation_status
 -- units: adoption_gap_to_top=pp, adoption_vs_overall=pp, assisted_acceptance=percent, digital_acceptance=percent, digital_channels=text, digital_share=percent, digital_vs_assisted=pp, extra_acceptances=count, overall_digital_share=percent, recommendations=count, segment=text, top_digital_segment=text, top_digital_share=percent
 WITH base AS (

@@ -1,0 +1,30 @@
+-- title: Optimisation scope: decided and undecided recommendations (from the run table finmatch_offers)
+-- reads: finmatch_offers
+-- requires: product_recommendation_status
+-- units: accepted=count, decided=count, decided_acceptance_rate=percent, decided_share=percent, decision=text, declined=count, other_status=count, recommendations=count, share=percent, status=text, total=count, undecided=count, undecided_share=percent
+WITH per_status AS (
+    SELECT coalesce(product_recommendation_status, '(missing)') AS status,
+           CASE WHEN product_recommendation_status IN ({{accepted}}, {{declined}}) THEN 'Decided'
+                WHEN product_recommendation_status IN ({{pending}}, {{in_progress}}) THEN 'Undecided'
+                ELSE 'Other' END AS decision,
+           CAST(sum(records) AS BIGINT) AS recommendations
+    FROM finmatch_offers
+    GROUP BY 1, 2
+),
+totals AS (
+    SELECT sum(recommendations) AS total,
+           coalesce(sum(recommendations) FILTER (WHERE decision = 'Decided'), 0) AS decided,
+           coalesce(sum(recommendations) FILTER (WHERE decision = 'Undecided'), 0) AS undecided,
+           coalesce(sum(recommendations) FILTER (WHERE decision = 'Other'), 0) AS other_status,
+           coalesce(sum(recommendations) FILTER (WHERE status = {{accepted}}), 0) AS accepted,
+           coalesce(sum(recommendations) FILTER (WHERE status = {{declined}}), 0) AS declined
+    FROM per_status
+)
+SELECT decision, status, recommendations,
+       recommendations / nullif(total, 0) AS share,
+       total, decided, undecided, other_status, accepted, declined,
+       decided / nullif(total, 0) AS decided_share,
+       undecided / nullif(total, 0) AS undecided_share,
+       accepted / nullif(decided, 0) AS decided_acceptance_rate
+FROM per_status, totals
+ORDER BY CASE decision WHEN 'Decided' THEN 1 WHEN 'Undecided' THEN 2 ELSE 3 END, recommendations DESC, status
