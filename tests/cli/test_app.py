@@ -38,6 +38,30 @@ def test_cli_import_does_not_load_heavy_libraries() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_collection_is_off_only_during_start_up(tmp_path: Path) -> None:
+    """`main` starts without garbage collection (start-up only builds objects that live as long as the process)
+    and switches it back on, start-up's objects frozen, before the command runs: a long command collects as usual."""
+    code = ("import gc, sys; from finmatch_agents.cli import common, main\n"
+            "real = common.settings\n"
+            "def spy(**kw):\n"
+            "    print(gc.isenabled(), gc.get_freeze_count() > 1000, file=sys.stderr)\n"
+            "    return real(**kw)\n"
+            "common.settings = spy\n"
+            f"sys.argv = ['finmatch', 'metrics', '--db', {str(tmp_path / 'absent.duckdb')!r}]\n"
+            "main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stderr.splitlines()[0] == "True True", out.stderr
+
+
+def test_the_app_without_main_leaves_collection_alone(cli) -> None:
+    """Tests and embedders call the Typer app in a process of their own: nothing is frozen there."""
+    import gc
+
+    frozen = gc.get_freeze_count()
+    cli("metrics", "--db", "/nonexistent/absent.duckdb")
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
 def test_a_command_loads_only_its_own_module() -> None:
     """`finmatch match ...` imports the match command's module, not the other commands' (start-up speed)."""
     code = ("import sys; from finmatch_agents.cli import main; sys.argv = ['finmatch', 'match', '--help']\n"
